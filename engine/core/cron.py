@@ -46,7 +46,7 @@ def fire_times(schedule: CronSchedule, after: datetime, until: datetime) -> list
     """Every fire time t with after < t <= until, as aware UTC datetimes, ascending."""
     zone = validate_timezone(schedule.timezone)
     iterator = croniter(schedule.expression, after.astimezone(zone))
-    result = []
+    result: list[datetime] = []
     while True:
         instant = iterator.get_next(datetime).astimezone(UTC)
         if instant > until:

@@ -1,0 +1,61 @@
+"""Database connections for PostgreSQL (production) and SQLite (the embedded default)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy.engine import Connection
+
+from engine.adapters.tables import scaling_parameters
+from engine.core.scaling import buffer_ppm
+from engine.settings import normalize_database_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """An Engine for `url` (`postgres://`, `postgresql://` and `sqlite:///` accepted).
+
+    SQLite is set up for several processes on one file: WAL journal, a busy timeout, foreign
+    keys on, and every transaction opened with BEGIN IMMEDIATE so that two writers queue
+    for the lock instead of failing half-way with "database is locked".
+    """
+    url = normalize_database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE below is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgresql(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def store_scaling_parameters(connection: Connection, capacity_ms: int, buffer: float) -> None:
+    """Record the configured formula parameters where the summary view reads them."""
+    connection.execute(
+        update(scaling_parameters)
+        .where(scaling_parameters.c.id == 1)
+        .values(capacity_ms=capacity_ms, buffer_ppm=buffer_ppm(buffer))
+    )

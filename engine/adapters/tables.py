@@ -1,0 +1,150 @@
+"""SQLAlchemy Core descriptions of the tables the `sql/` migrations create, for building
+queries. The DDL itself lives in `sql/`; tests check the two agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out: TIMESTAMPTZ on PostgreSQL, naive-UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a UTC instant is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+task_types = Table(
+    "task_types",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("handler", Text, nullable=False),
+    Column("expected_duration_ms", Integer, nullable=False),
+    Column("timeout_ms", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("config", Json, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("task_type", Text, ForeignKey("task_types.name"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("cron_expression", Text),
+    Column("timezone", Text),
+    Column("run_at", UTCDateTime),
+    Column("payload", Json, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("materialized_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+task_schedule = Table(
+    "task_schedule",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("scheduled_time", UTCDateTime, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("claimed_by", Text),
+    Column("lease_expires_at", UTCDateTime),
+    Column("queued_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("last_error", Text),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("schedule_id", Id, ForeignKey("task_schedule.id")),
+    Column("task_id", Id, ForeignKey("tasks.id")),
+    Column("task_type", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("elapsed_ms", Integer),
+    Column("outcome", Text),
+    Column("output_excerpt", Text),
+    Column("error", Text),
+)
+
+scaling_parameters = Table(
+    "scaling_parameters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("capacity_ms", Integer, nullable=False),
+    Column("buffer_ppm", Integer, nullable=False),
+)
+
+processor_heartbeats = Table(
+    "processor_heartbeats",
+    metadata,
+    Column("processor_id", Text, primary_key=True),
+    Column("hostname", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+average_elapsed_time_per_task_type = Table(
+    "average_elapsed_time_per_task_type",
+    MetaData(),
+    Column("task_type", Text),
+    Column("avg_elapsed_ms", BigInteger),
+    Column("run_count", BigInteger),
+)
+
+scheduled_tasks_summary = Table(
+    "scheduled_tasks_summary",
+    MetaData(),
+    Column("scheduled_time", UTCDateTime),
+    Column("task_count", BigInteger),
+    Column("total_compute_ms", BigInteger),
+    Column("required_instances", BigInteger),
+)

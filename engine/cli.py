@@ -1,0 +1,23 @@
+"""The `headway` command. Each subcommand parses, wires adapters and calls the engine."""
+
+from __future__ import annotations
+
+import typer
+
+from engine.commands import cron, db, task
+from engine.commands.forecast import forecast
+from engine.commands.scheduler import scheduler
+
+app = typer.Typer(
+    help="Headway: a distributed task scheduler and capacity-planning workbench.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(cron.app, name="cron")
+app.add_typer(task.app, name="task")
+app.command("forecast")(forecast)
+app.command("scheduler")(scheduler)
+
+if __name__ == "__main__":
+    app()

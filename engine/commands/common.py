@@ -1,0 +1,120 @@
+"""Options and wiring every command shares. Heavy imports stay inside functions so that
+`headway --help` answers at once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+DatabaseUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="HEADWAY_DATABASE_URL",
+        help="Database URL (postgres://, postgresql://, sqlite:///path).",
+    ),
+]
+DEFAULT_DATABASE_URL = "sqlite:///./headway.db"
+
+BrokerUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--broker-url",
+        envvar="HEADWAY_BROKER_URL",
+        help="amqp://user:pass@host:5672/vhost, or memory:// for the in-process broker.",
+    ),
+]
+DEFAULT_BROKER_URL = "memory://"
+
+CapacityOption = Annotated[
+    int,
+    typer.Option(
+        "--capacity-ms", envvar="HEADWAY_CAPACITY_MS", min=1, help="Compute one instance takes per minute."
+    ),
+]
+BufferOption = Annotated[
+    float,
+    typer.Option(
+        "--buffer",
+        envvar="HEADWAY_BUFFER",
+        min=0.0,
+        max=0.999999,
+        help="Share of capacity kept free, in [0, 1).",
+    ),
+]
+ForecastHoursOption = Annotated[
+    float,
+    typer.Option(
+        "--forecast-hours",
+        envvar="HEADWAY_FORECAST_HOURS",
+        min=0.01,
+        max=168,
+        help="Forecast horizon in hours.",
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `message` on stderr and exit with `code` (2: bad input, 1: cannot proceed)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Migration bookkeeping is noise in a process log.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_instant(value: str, field: str) -> datetime:
+    """ISO-8601 with an offset or Z; a naive value is refused rather than guessed."""
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        fail(f"{field}: {value!r} is not an ISO-8601 instant (e.g. 2026-01-01T09:00:00Z)")
+    if instant.tzinfo is None:
+        fail(f"{field}: {value!r} has no offset; add Z or +HH:MM")
+    return instant.astimezone(UTC)
+
+
+def format_instant(instant: datetime) -> str:
+    """`2026-01-01T00:15:00Z`, the form every command prints."""
+    text = instant.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def open_database(url: str, check_schema: bool = True) -> Engine:
+    """An engine for `url`; with `check_schema`, exit 1 with the reason if the schema is not
+    the one this code needs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.adapters.database import create_db_engine
+    from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+
+    try:
+        engine = create_db_engine(url)
+    except (SQLAlchemyError, ValueError) as error:
+        fail(f"database URL: {error}")
+    if check_schema:
+        try:
+            ensure_schema_current(engine)
+        except SchemaOutdated as error:
+            fail(str(error), code=1)
+        except SQLAlchemyError as error:
+            fail(f"cannot reach the database: {error.__class__.__name__}: {error}", code=1)
+    return engine

@@ -1,0 +1,67 @@
+"""`headway scheduler`: the process that materialises schedule rows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from engine.commands.common import (
+    DEFAULT_DATABASE_URL,
+    BufferOption,
+    CapacityOption,
+    DatabaseUrlOption,
+    ForecastHoursOption,
+    open_database,
+    setup_logging,
+    utc_now,
+)
+
+
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
+    interval_s: Annotated[
+        float,
+        typer.Option(
+            "--interval-s",
+            envvar="HEADWAY_SCHEDULER_INTERVAL_S",
+            min=0.1,
+            help="Seconds between full passes.",
+        ),
+    ] = 60.0,
+    window_hours: Annotated[
+        float | None,
+        typer.Option(
+            "--window-hours",
+            envvar="HEADWAY_SCHEDULER_WINDOW_HOURS",
+            min=0.01,
+            help="Rolling window instead of end of UTC day.",
+        ),
+    ] = None,
+    forecast_hours: ForecastHoursOption = 3.0,
+    capacity_ms: CapacityOption = 10_000,
+    buffer: BufferOption = 0.10,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Expand active cron, one-off and immediate tasks into schedule rows ahead of the horizon."""
+    import signal
+    import threading
+
+    from engine.adapters.database import store_scaling_parameters
+    from engine.processes.scheduler import run_forever, run_pass
+
+    setup_logging()
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        store_scaling_parameters(connection, capacity_ms, buffer)
+    if once:
+        result = run_pass(engine, utc_now(), forecast_hours, window_hours)
+        typer.echo(
+            f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "
+            f"horizon {result.horizon.isoformat()}"
+        )
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_forever(engine, interval_s, forecast_hours, window_hours, stop)

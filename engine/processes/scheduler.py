@@ -1,0 +1,122 @@
+"""The Scheduler: turns active tasks into `task_schedule` rows ahead of the horizon.
+
+A pass reads the clock once, locks the tasks that need rows, expands each distinct
+(expression, zone, start) once, inserts set-based with ON CONFLICT DO NOTHING, records the
+new materialisation marks and commits, all in one transaction. Any error rolls it all back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from engine.adapters.schedule_store import (
+    insert_fire_times,
+    insert_rows,
+    lock_pending_tasks,
+    mark_materialised,
+)
+from engine.core.cron import CronError, CronSchedule, fire_times
+from engine.core.horizon import materialisation_horizon
+from engine.core.types import TaskKind
+
+log = logging.getLogger("headway.scheduler")
+
+# How often the loop looks for new or edited tasks between full passes, so that a task
+# created a second ago does not wait a whole interval for its first row.
+PICKUP_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    horizon: datetime
+    tasks_expanded: int
+    rows_inserted: int
+
+
+def run_pass(
+    engine: Engine,
+    now: datetime,
+    forecast_hours: float = 3.0,
+    window_hours: float | None = None,
+    only_unmaterialised: bool = False,
+) -> PassResult:
+    """One Scheduler pass at `now`; see the module docstring. Idempotent."""
+    horizon = materialisation_horizon(now, forecast_hours, window_hours)
+    with engine.begin() as connection:
+        pending = lock_pending_tasks(connection, horizon, only_unmaterialised)
+        rows = 0
+        marks: list[tuple[int, datetime]] = []
+        cron_groups: dict[tuple[str, str, datetime], list[int]] = defaultdict(list)
+        single_rows: list[tuple[int, datetime]] = []
+        for task in pending:
+            if task.kind is TaskKind.CRON:
+                assert task.cron_expression is not None and task.timezone is not None
+                key = (task.cron_expression, task.timezone, task.expand_from)
+                cron_groups[key].append(task.id)
+                marks.append((task.id, horizon))
+            else:
+                # once: its run_at; immediate: the moment it was created or last edited,
+                # a value every racing Scheduler agrees on.
+                at = task.run_at if task.kind is TaskKind.ONCE else task.expand_from
+                assert at is not None
+                single_rows.append((task.id, at))
+                marks.append((task.id, at))
+        for (expression, zone, start), task_ids in cron_groups.items():
+            times = _expand(expression, zone, start, horizon, task_ids)
+            rows += insert_fire_times(connection, task_ids, times)
+        rows += insert_rows(connection, single_rows)
+        mark_materialised(connection, marks)
+    return PassResult(horizon=horizon, tasks_expanded=len(pending), rows_inserted=rows)
+
+
+def _expand(
+    expression: str, zone: str, start: datetime, horizon: datetime, task_ids: list[int]
+) -> list[datetime]:
+    try:
+        return fire_times(CronSchedule(expression, zone), start, horizon)
+    except CronError as error:
+        # Stored tasks were validated on the way in; one that no longer parses (for example
+        # a zone removed from tzdata) must not stop the whole fleet from being scheduled.
+        log.error("tasks %s: cannot expand %r in %s: %s", task_ids, expression, zone, error)
+        return []
+
+
+def run_forever(
+    engine: Engine,
+    interval_s: float,
+    forecast_hours: float,
+    window_hours: float | None = None,
+    stop: threading.Event | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
+
+    A failed pass is logged and retried on the next tick; the loop ends when `stop` is set.
+    """
+    stop = stop or threading.Event()
+    next_full = 0.0
+    while not stop.is_set():
+        full = time.monotonic() >= next_full
+        try:
+            result = run_pass(engine, clock(), forecast_hours, window_hours, only_unmaterialised=not full)
+            if full or result.tasks_expanded:
+                log.info(
+                    "%s pass: %d tasks, %d rows, horizon %s",
+                    "full" if full else "pickup",
+                    result.tasks_expanded,
+                    result.rows_inserted,
+                    result.horizon.isoformat(),
+                )
+            if full:
+                next_full = time.monotonic() + interval_s
+        except Exception:
+            log.exception("scheduler pass failed; rolled back, retrying")
+        stop.wait(min(PICKUP_INTERVAL_S, interval_s))

@@ -1,0 +1,252 @@
+"""Create, edit, inactivate, run now and list tasks: the one place the API, the CLI and the
+dashboard change tasks. Every function runs in one transaction and takes `now` as input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+
+from engine.adapters.tables import task_schedule, task_types, tasks
+from engine.core.types import ScheduleStatus, TaskKind
+from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
+
+MAX_PAGE_SIZE = 500
+
+
+class TaskNotFound(LookupError):
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    name: str
+    task_type: str
+    kind: TaskKind
+    cron_expression: str | None
+    timezone: str | None
+    run_at: datetime | None
+    payload: dict[str, Any]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    next_run: datetime | None = None
+    last_run_status: str | None = None
+    last_run_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    items: list[Task]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    task_type: str | None = None
+    kind: TaskKind | None = None
+    active: bool | None = None
+    name_contains: str | None = None
+
+
+def _values(spec: TaskInput) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "task_type": spec.task_type,
+        "kind": spec.kind.value,
+        "cron_expression": spec.cron_expression,
+        "timezone": spec.timezone,
+        "run_at": spec.run_at,
+        "payload": spec.payload,
+        "active": spec.active,
+    }
+
+
+def _check_task_type(connection: Connection, task_type: str) -> None:
+    found = connection.execute(select(task_types.c.name).where(task_types.c.name == task_type)).first()
+    if found is None:
+        known = ", ".join(connection.execute(select(task_types.c.name).order_by("name")).scalars())
+        raise FieldProblem("task_type", f"unknown task type {task_type!r} (known: {known})")
+
+
+def create_task(engine: Engine, spec: TaskInput, now: datetime) -> Task:
+    """Store a new task. The Scheduler materialises its schedule rows on its next pass."""
+    check_run_at_in_future(spec.run_at, now)
+    with engine.begin() as connection:
+        _check_task_type(connection, spec.task_type)
+        task_id = connection.execute(
+            insert(tasks)
+            .values(**_values(spec), created_at=now, updated_at=now, materialized_until=None)
+            .returning(tasks.c.id)
+        ).scalar_one()
+        return _get(connection, task_id)
+
+
+def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) -> Task:
+    """Replace a task's definition. Its `Scheduled` rows go and its materialisation mark is
+    cleared, so the next Scheduler pass repopulates it from the new definition; rows already
+    queued, running or finished stay as history."""
+    check_run_at_in_future(spec.run_at, now)
+    with engine.begin() as connection:
+        _lock_existing(connection, task_id)
+        _check_task_type(connection, spec.task_type)
+        connection.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(**_values(spec), updated_at=now, materialized_until=None)
+        )
+        _delete_scheduled_rows(connection, task_id)
+        return _get(connection, task_id)
+
+
+def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
+    """Stop scheduling a task: it is marked inactive and its `Scheduled` rows are removed."""
+    with engine.begin() as connection:
+        _lock_existing(connection, task_id)
+        connection.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(active=False, updated_at=now, materialized_until=None)
+        )
+        _delete_scheduled_rows(connection, task_id)
+        return _get(connection, task_id)
+
+
+def run_now(engine: Engine, task_id: int, now: datetime) -> int:
+    """Schedule one extra run of a task at `now`; returns the schedule row id."""
+    with engine.begin() as connection:
+        _lock_existing(connection, task_id)
+        existing = connection.execute(
+            select(task_schedule.c.id).where(
+                task_schedule.c.task_id == task_id, task_schedule.c.scheduled_time == now
+            )
+        ).scalar()
+        if existing is not None:
+            return int(existing)
+        return int(
+            connection.execute(
+                insert(task_schedule)
+                .values(task_id=task_id, scheduled_time=now, status=ScheduleStatus.SCHEDULED.value, attempt=0)
+                .returning(task_schedule.c.id)
+            ).scalar_one()
+        )
+
+
+def get_task(engine: Engine, task_id: int) -> Task:
+    with engine.connect() as connection:
+        return _get(connection, task_id)
+
+
+def list_tasks(
+    engine: Engine,
+    task_filter: TaskFilter = TaskFilter(),
+    limit: int = 50,
+    offset: int = 0,
+) -> TaskPage:
+    """A page of tasks, newest id first, each with its next scheduled run and last outcome."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise FieldProblem("limit", f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    if offset < 0:
+        raise FieldProblem("offset", "offset must not be negative")
+    conditions = []
+    if task_filter.task_type is not None:
+        conditions.append(tasks.c.task_type == task_filter.task_type)
+    if task_filter.kind is not None:
+        conditions.append(tasks.c.kind == task_filter.kind.value)
+    if task_filter.active is not None:
+        conditions.append(tasks.c.active == task_filter.active)
+    if task_filter.name_contains:
+        # Literal substring match: the user's % and _ are not wildcards.
+        conditions.append(
+            func.instr(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
+            if engine.dialect.name == "sqlite"
+            else func.strpos(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
+        )
+    where = and_(*conditions) if conditions else None
+    with engine.connect() as connection:
+        count_query = select(func.count()).select_from(tasks)
+        page_query = _task_query().order_by(tasks.c.id.desc()).limit(limit).offset(offset)
+        if where is not None:
+            count_query = count_query.where(where)
+            page_query = page_query.where(where)
+        total = connection.execute(count_query).scalar_one()
+        items = [_to_task(row) for row in connection.execute(page_query).mappings()]
+    return TaskPage(items=items, total=int(total))
+
+
+def _task_query() -> Any:
+    next_run = (
+        select(func.min(task_schedule.c.scheduled_time))
+        .where(
+            task_schedule.c.task_id == tasks.c.id,
+            task_schedule.c.status == ScheduleStatus.SCHEDULED.value,
+        )
+        .correlate(tasks)
+        .scalar_subquery()
+    )
+    finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
+    last_row = (
+        select(task_schedule.c.id)
+        .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
+        .order_by(task_schedule.c.scheduled_time.desc())
+        .limit(1)
+        .correlate(tasks)
+        .scalar_subquery()
+    )
+    last_status = select(task_schedule.c.status).where(task_schedule.c.id == last_row).scalar_subquery()
+    last_at = select(task_schedule.c.finished_at).where(task_schedule.c.id == last_row).scalar_subquery()
+    return select(
+        tasks,
+        next_run.label("next_run"),
+        last_status.label("last_run_status"),
+        last_at.label("last_run_at"),
+    )
+
+
+def _get(connection: Connection, task_id: int) -> Task:
+    row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
+    if row is None:
+        raise TaskNotFound(task_id)
+    return _to_task(row)
+
+
+def _lock_existing(connection: Connection, task_id: int) -> None:
+    query = select(tasks.c.id).where(tasks.c.id == task_id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    if connection.execute(query).first() is None:
+        raise TaskNotFound(task_id)
+
+
+def _delete_scheduled_rows(connection: Connection, task_id: int) -> None:
+    connection.execute(
+        delete(task_schedule).where(
+            task_schedule.c.task_id == task_id,
+            task_schedule.c.status == ScheduleStatus.SCHEDULED.value,
+        )
+    )
+
+
+def _to_task(row: RowMapping) -> Task:
+    return Task(
+        id=int(row["id"]),
+        name=row["name"],
+        task_type=row["task_type"],
+        kind=TaskKind(row["kind"]),
+        cron_expression=row["cron_expression"],
+        timezone=row["timezone"],
+        run_at=row["run_at"],
+        payload=row["payload"],
+        active=bool(row["active"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        next_run=row["next_run"],
+        last_run_status=row["last_run_status"],
+        last_run_at=row["last_run_at"],
+    )

@@ -1,0 +1,94 @@
+"""The database views compute what the pure core computes."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, inspect, select
+
+from engine.adapters.database import store_scaling_parameters
+from engine.adapters.tables import (
+    average_elapsed_time_per_task_type,
+    metadata,
+    scheduled_tasks_summary,
+)
+from engine.core.durations import average_elapsed_ms
+from engine.core.scaling import required_instances
+from engine.processes.scheduler import run_pass
+from engine.services.forecast import forecast
+from tests.integration.helpers import add_cron_task, record_run
+
+pytestmark = pytest.mark.integration
+
+# Views read the real clock ("the past year"), so the data sits around the real now.
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def test_average_view_matches_pure_average_over_the_past_year(db_engine: Engine) -> None:
+    rng = random.Random(7)
+    recorded: dict[str, list[int]] = {"http": [], "reminder": []}
+    for task_type, values in recorded.items():
+        for _ in range(25):
+            elapsed = rng.randint(1, 20_000)
+            values.append(elapsed)
+            record_run(db_engine, task_type, NOW - timedelta(days=rng.randint(0, 300)), elapsed)
+    record_run(db_engine, "http", NOW - timedelta(days=400), 1_000_000)  # older than a year
+    record_run(db_engine, "reminder", NOW - timedelta(hours=1), 1)
+    record_run(db_engine, "reminder", NOW - timedelta(hours=1), 2)
+    recorded["reminder"] += [1, 2]
+    with db_engine.connect() as connection:
+        rows = {r.task_type: r for r in connection.execute(select(average_elapsed_time_per_task_type))}
+    for task_type, values in recorded.items():
+        assert rows[task_type].avg_elapsed_ms == average_elapsed_ms(values)
+        assert rows[task_type].run_count == len(values)
+    assert "notification" not in rows
+
+
+@pytest.mark.parametrize(("capacity_ms", "buffer"), [(10_000, 0.10), (12_000, 0.25)])
+def test_summary_view_matches_forecast_and_formula(
+    db_engine: Engine, capacity_ms: int, buffer: float
+) -> None:
+    with db_engine.begin() as connection:
+        store_scaling_parameters(connection, capacity_ms, buffer)
+    record_run(db_engine, "http", NOW - timedelta(days=1), 4_000)
+    record_run(db_engine, "http", NOW - timedelta(days=2), 5_001)  # average 4,501 (half up)
+    for index in range(7):
+        add_cron_task(db_engine, NOW, "* * * * *", name=f"minutely {index}")
+    for index in range(3):
+        add_cron_task(db_engine, NOW, "*/5 * * * *", task_type="reminder", name=f"five {index}")
+    run_pass(db_engine, NOW, window_hours=3)
+
+    series = forecast(db_engine, NOW, 3, capacity_ms, buffer)
+    with db_engine.connect() as connection:
+        view = {
+            row.scheduled_time: row
+            for row in connection.execute(
+                select(scheduled_tasks_summary).where(
+                    scheduled_tasks_summary.c.scheduled_time >= series[0].minute,
+                    scheduled_tasks_summary.c.scheduled_time <= series[-1].minute,
+                )
+            )
+        }
+    busy = [minute for minute in series if minute.task_count]
+    assert len(busy) == len(view) >= 170
+    for minute in busy:
+        row = view[minute.minute]
+        assert (row.task_count, row.total_compute_ms, row.required_instances) == (
+            minute.task_count,
+            minute.total_compute_ms,
+            minute.required_instances,
+        )
+        assert row.required_instances == required_instances(row.total_compute_ms, capacity_ms, buffer)
+    five_minute_marks = [m for m in busy if m.minute.minute % 5 == 0]
+    assert five_minute_marks[0].total_compute_ms == 7 * 4_501 + 3 * 500
+
+
+def test_migrated_schema_matches_the_query_metadata(db_engine: Engine) -> None:
+    inspector = inspect(db_engine)
+    for table in metadata.sorted_tables:
+        database_columns = {column["name"] for column in inspector.get_columns(table.name)}
+        assert database_columns == set(table.columns.keys()), table.name
+    views = set(inspector.get_view_names())
+    assert {"average_elapsed_time_per_task_type", "scheduled_tasks_summary"} <= views
