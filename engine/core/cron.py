@@ -136,6 +136,8 @@ def next_fire_times(schedule: CronSchedule, after: datetime, count: int) -> list
 
 
 def _to_utc(instant: datetime, name: str) -> datetime:
+    """`instant` in UTC, clamped to [_EARLIEST, _LATEST]: fire times in the first and last two
+    days of datetime's range are not produced."""
     if not isinstance(instant, datetime) or instant.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, got {instant!r}")
     try:

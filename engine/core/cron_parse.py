@@ -42,7 +42,11 @@ FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 _BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
 _NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, MONTH_NAMES, WEEKDAY_NAMES)
 _ITEM = re.compile(r"(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?", re.IGNORECASE)
-_MONTH_TITLES = [calendar.month_name[number] for number in range(13)]
+# Spelled out rather than taken from `calendar.month_name`, which follows the host's locale.
+_MONTH_TITLES = (
+    "", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
 
 
 class CronError(ValueError):
@@ -56,6 +60,10 @@ class CronError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+    def __reduce__(self) -> tuple[type[CronError], tuple[str, str]]:
+        # Exceptions pickle as `cls(*args)`; args holds only the message, so say both parts.
+        return CronError, (self.field, self.message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +124,7 @@ def _plain_item(index: int, item: str) -> set[int]:
         start, stop = low, high
     else:
         start = _value(index, first)
-        stop = _value(index, last) if last else (high if step_text else start)
+        stop = _value(index, last) if last else (max(high, start) if step_text else start)
         if stop < start:
             raise _fail(
                 f"{name} field: range {item!r} runs backwards; wrap-around is not supported, "
@@ -304,7 +312,7 @@ def month_day_mask(spec: CronSpec, year: int, month: int) -> int:
 def _check_can_fire(spec: CronSpec) -> None:
     """Reject a spec no calendar date satisfies. Every combination of month length (28 or 29
     for February) and weekday of the 1st occurs in the Gregorian calendar, so trying those
-    84-168 month shapes decides the question exactly, with no search over years."""
+    at most 91 month shapes decides the question exactly, with no search over years."""
     months = [month for month in range(1, 13) if spec.month_mask >> month & 1]
     for month in months:
         lengths = (28, 29) if month == 2 else (calendar.monthrange(2001, month)[1],)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -275,6 +276,13 @@ def test_unknown_timezones_are_rejected(name: str, problem: str) -> None:
         parse_schedule("* * * * *", name)
     assert caught.value.field == "timezone"
     assert problem in caught.value.message
+
+
+def test_errors_survive_pickling_between_processes() -> None:
+    with pytest.raises(CronError) as caught:
+        parse_schedule("* * * * *", "Mars/Base")
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (copy.field, copy.message) == ("timezone", "unknown timezone 'Mars/Base'")
 
 
 def test_valid_schedule_is_returned_as_given() -> None:
