@@ -93,7 +93,7 @@ def test_task_add_list_schedule_and_forecast_on_sqlite(tmp_path: Path) -> None:
         check=True,
     )
     headway("task", "add", "--name", "right now", "--type", "reminder", "--now", database_url=url, check=True)
-    bad = headway("task", "add", "--name", "x", "--type", "http", "--cron", "61 * * * *", database_url=url)
+    bad = headway("task", "add", "--name", "x", "--type", "http", "--cron", "0 0 31 4 *", database_url=url)
     assert bad.returncode == 2 and "cron_expression" in bad.stderr
     bad_type = headway("task", "add", "--name", "x", "--type", "nope", "--now", database_url=url)
     assert bad_type.returncode == 2 and "task_type" in bad_type.stderr
