@@ -24,7 +24,7 @@ test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check engine simulation dashboard tests benchmarks
+	$(BIN)/ruff check $(wildcard engine simulation dashboard tests benchmarks)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

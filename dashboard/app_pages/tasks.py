@@ -1,0 +1,164 @@
+"""Tasks: a filtered, paged grid with each task's next run and last outcome; pick one to
+edit it, run it now or set it inactive."""
+
+import math
+
+import streamlit as st
+
+from dashboard import data, task_form, ui
+from engine.core.types import TaskKind
+from engine.services.schemas import TaskInput
+from engine.services.tasks import Task, TaskNotFound, TaskPage, run_now, set_inactive, update_task
+
+PAGE_SIZES = (25, 50, 100, 200)
+ANY = "any"
+
+database_url = ui.require_database()
+now = data.utc_now()
+
+
+def first_page() -> None:
+    st.session_state["tasks.page"] = 1
+
+
+def describe_schedule(task: Task) -> str:
+    if task.kind is TaskKind.CRON:
+        return f"{task.cron_expression} ({task.timezone})"
+    if task.kind is TaskKind.ONCE and task.run_at is not None:
+        return f"at {ui.clock(task.run_at, now)}"
+    return "as soon as possible"
+
+
+st.title("Tasks")
+types = data.load_task_types(database_url)
+type_column, kind_column, active_column, name_column = st.columns([2, 2, 2, 3])
+task_type = type_column.selectbox("Type", [ANY, *types], key="tasks.type", on_change=first_page)
+kind = kind_column.selectbox(
+    "Kind", [ANY, *[k.value for k in TaskKind]], key="tasks.kind", on_change=first_page
+)
+active = active_column.selectbox(
+    "Active", [ANY, "active", "inactive"], key="tasks.active", on_change=first_page
+)
+name_contains = name_column.text_input("Name contains", key="tasks.name", live=True, on_change=first_page)
+
+size_column, page_column, total_column = st.columns([2, 2, 5])
+page_size = size_column.selectbox("Rows per page", PAGE_SIZES, key="tasks.page_size", on_change=first_page)
+
+
+def load_page(number: int) -> TaskPage:
+    return data.load_task_page(
+        database_url,
+        None if task_type == ANY else task_type,
+        None if kind == ANY else TaskKind(kind),
+        None if active == ANY else active == "active",
+        name_contains.strip() or None,
+        page_size,
+        (number - 1) * page_size,
+    )
+
+
+task_page = load_page(st.session_state.get("tasks.page", 1))
+pages = max(1, math.ceil(task_page.total / page_size))
+if st.session_state.get("tasks.page", 1) > pages:  # the filters left fewer pages
+    st.session_state["tasks.page"] = pages
+    task_page = load_page(pages)
+page_number = int(page_column.number_input("Page", min_value=1, max_value=pages, step=1, key="tasks.page"))
+first = (page_number - 1) * page_size
+total_column.markdown(
+    f"<br>{task_page.total} tasks; showing {first + 1 if task_page.items else 0}"
+    f"-{first + len(task_page.items)}",
+    unsafe_allow_html=True,
+)
+
+grid = st.dataframe(
+    {
+        "id": [t.id for t in task_page.items],
+        "name": [t.name for t in task_page.items],
+        "type": [t.task_type for t in task_page.items],
+        "kind": [t.kind.value for t in task_page.items],
+        "schedule": [describe_schedule(t) for t in task_page.items],
+        "active": [t.active for t in task_page.items],
+        "next run": [t.next_run for t in task_page.items],
+        "last outcome": [t.last_run_status or "" for t in task_page.items],
+        "last finished": [t.last_run_at for t in task_page.items],
+    },
+    hide_index=True,
+    key="tasks.grid",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "id": st.column_config.NumberColumn(width="small"),
+        "next run": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z"),
+        "last finished": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm z"),
+    },
+)
+
+by_id = {t.id: t for t in task_page.items}
+# A click in the grid picks the task below; after that the picker may change it again.
+rows = list(grid.selection.rows) if grid is not None else []
+clicked = task_page.items[rows[0]].id if rows and rows[0] < len(task_page.items) else None
+if clicked is not None and clicked != st.session_state.get("tasks.clicked"):
+    st.session_state["tasks.selected"] = clicked
+st.session_state["tasks.clicked"] = clicked
+if st.session_state.get("tasks.selected") not in by_id:
+    st.session_state.pop("tasks.selected", None)
+if not by_id:
+    st.info("No task matches these filters.")
+    st.stop()
+
+selected_id = st.selectbox(
+    "Task to edit",
+    list(by_id),
+    key="tasks.selected",
+    index=None,
+    placeholder="Pick a task here or click a row in the grid",
+    format_func=lambda task_id: f"#{task_id} {by_id[task_id].name}",
+)
+if selected_id is None:
+    st.stop()
+task = by_id[selected_id]
+prefix = f"edit.{task.id}.{task.updated_at.timestamp()}"
+engine = data.get_engine(database_url)
+
+
+def save_changes() -> None:
+    def save(spec: TaskInput) -> Task:
+        return update_task(engine, task.id, spec, data.utc_now())
+
+    if task_form.submit(prefix, save) is not None:
+        st.session_state["tasks.notice"] = f"Saved task #{task.id}."
+
+
+def deactivate() -> None:
+    try:
+        set_inactive(engine, task.id, data.utc_now())
+    except TaskNotFound as missing:
+        st.session_state["tasks.notice"] = f"Not changed: {missing}."
+        return
+    data.forget_task_reads()
+    st.session_state["tasks.notice"] = f"Task #{task.id} is inactive; its scheduled runs are removed."
+
+
+def run_once_now() -> None:
+    try:
+        run_now(engine, task.id, data.utc_now())
+    except TaskNotFound as missing:
+        st.session_state["tasks.notice"] = f"Not changed: {missing}."
+        return
+    data.forget_task_reads()
+    st.session_state["tasks.notice"] = f"Task #{task.id} will run as soon as a processor is free."
+
+
+notice = st.session_state.pop("tasks.notice", None)
+if notice:
+    st.success(notice)
+st.subheader(f"#{task.id} {task.name}")
+next_column, outcome_column, inactive_column, run_column = st.columns([3, 3, 2, 2])
+next_column.metric("Next run", ui.clock(task.next_run, now) if task.next_run else "none scheduled")
+outcome_column.metric("Last outcome", task.last_run_status or "no run yet")
+inactive_column.button("Set inactive", on_click=deactivate, disabled=not task.active, key="tasks.deactivate")
+run_column.button("Run now", on_click=run_once_now, key="tasks.run_now")
+task_form.problems_summary(prefix)
+with st.container(border=True):
+    task_form.render_fields(prefix, types, now, task)
+    st.button("Save changes", type="primary", on_click=save_changes, key="tasks.save")

@@ -1,0 +1,123 @@
+"""Altair charts of forecasts, for the Capacity page and the notebooks (no Streamlit here).
+
+Times are drawn in UTC whatever the viewer's browser zone, as every Headway command prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import altair as alt
+import pandas as pd
+
+from engine.core.forecast import ForecastMinute
+from engine.core.scale_points import ScalePlan
+
+UTC_AXIS = alt.Axis(format="%H:%M", title="minute (UTC)", labelOverlap=True)
+REQUIRED = "required"
+FLEET = "planned fleet"
+
+
+def _minute_axis() -> alt.X:
+    return alt.X("minute:T", axis=UTC_AXIS, scale=alt.Scale(type="utc"))
+
+
+def forecast_frame(series: Sequence[ForecastMinute], plan: ScalePlan | None = None) -> pd.DataFrame:
+    """One row per minute: minute, `utc` label, task_count, total_compute_ms, required and,
+    with a plan, the planned fleet."""
+    frame = pd.DataFrame(
+        {
+            "minute": pd.to_datetime([m.minute for m in series], utc=True),
+            "utc": [f"{m.minute:%Y-%m-%d %H:%M}" for m in series],
+            "task_count": [m.task_count for m in series],
+            "total_compute_ms": [m.total_compute_ms for m in series],
+            REQUIRED: [m.required_instances for m in series],
+        }
+    )
+    if plan is not None:
+        frame[FLEET] = list(plan.fleet)
+    return frame
+
+
+def capacity_chart(
+    series: Sequence[ForecastMinute],
+    plan: ScalePlan,
+    width: int | Literal["container"] = "container",
+    height: int = 320,
+) -> alt.LayerChart:
+    """Required instances per minute (a step line), the fleet the plan would run (dashed),
+    the instances running now (a red rule) and the first shortfall (a marked point)."""
+    frame = forecast_frame(series, plan)
+    long = frame.melt(
+        id_vars=["minute", "utc", "task_count", "total_compute_ms"],
+        value_vars=[REQUIRED, FLEET],
+        var_name="line",
+        value_name="instances",
+    )
+    tooltip = [
+        alt.Tooltip("utc:N", title="minute (UTC)"),
+        alt.Tooltip("line:N", title="line"),
+        alt.Tooltip("instances:Q"),
+        alt.Tooltip("task_count:Q", title="tasks"),
+        alt.Tooltip("total_compute_ms:Q", title="compute ms", format=","),
+    ]
+    lines = (
+        alt.Chart(long)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_minute_axis(),
+            y=alt.Y("instances:Q", title="instances"),
+            color=alt.Color(
+                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=["#1f77b4", "#9467bd"])
+            ),
+            strokeDash=alt.StrokeDash(
+                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=[[1, 0], [5, 3]]), legend=None
+            ),
+            tooltip=tooltip,
+        )
+    )
+    now_rule = (
+        alt.Chart(pd.DataFrame({"running now": [plan.current_instances]}))
+        .mark_rule(color="#d62728", strokeWidth=2)
+        .encode(y="running now:Q", tooltip=[alt.Tooltip("running now:Q")])
+    )
+    layers: list[alt.Chart] = [lines, now_rule]
+    if plan.first_shortfall is not None:
+        first = plan.first_shortfall
+        marker = pd.DataFrame(
+            {
+                "minute": pd.to_datetime([first.minute], utc=True),
+                "instances": [first.required_instances],
+                "label": [f"scale up by {first.minute:%H:%M}"],
+            }
+        )
+        base = alt.Chart(marker).encode(x=_minute_axis(), y="instances:Q")
+        layers += [
+            base.mark_point(color="#d62728", size=90, filled=True),
+            base.mark_text(align="left", dx=8, dy=-8, color="#d62728").encode(text="label:N"),
+        ]
+    return alt.LayerChart(layer=layers, height=height, width=width)
+
+
+def compare_chart(
+    series_by_label: Mapping[str, Sequence[ForecastMinute]],
+    width: int | Literal["container"] = "container",
+    height: int = 280,
+) -> alt.Chart:
+    """Required instances per minute for several parameter choices, one line each."""
+    frames = [
+        forecast_frame(series).assign(choice=label)[["minute", "utc", REQUIRED, "choice"]]
+        for label, series in series_by_label.items()
+    ]
+    return (
+        alt.Chart(pd.concat(frames, ignore_index=True))
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=_minute_axis(),
+            y=alt.Y(f"{REQUIRED}:Q", title="required instances"),
+            color=alt.Color("choice:N", title="parameters"),
+            tooltip=["utc:N", "choice:N", f"{REQUIRED}:Q"],
+        )
+        .properties(height=height, width=width)
+    )

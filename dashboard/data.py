@@ -1,0 +1,123 @@
+"""The dashboard's reads, cached briefly (`st.cache_data`), and its one database engine per URL.
+
+Every read goes through `engine.services`, the same layer as the API and the CLI. Cached
+functions take the database URL rather than an engine so the cache key says which database;
+live figures (forecast, heartbeats, runs) keep a TTL of seconds. Writes clear the caches.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.adapters.database import create_db_engine
+from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+from engine.core.types import TaskKind
+from engine.services.capacity import CapacityOutlook, capacity_outlook
+from engine.services.metrics import (
+    RecentRun,
+    RunCount,
+    TaskTypeMetrics,
+    list_task_type_names,
+    recent_runs,
+    run_counts,
+    task_type_metrics,
+)
+from engine.services.tasks import TaskFilter, TaskPage, list_tasks
+from engine.settings import Settings
+
+LIVE_TTL_S = 10
+DEFINITIONS_TTL_S = 60
+
+
+def settings() -> Settings:
+    """Read anew on every run, so a changed environment needs no restart of the process."""
+    return Settings()
+
+
+def utc_now() -> datetime:
+    """The dashboard's one clock read per script run; pages pass the value down."""
+    return datetime.now(UTC)
+
+
+def live_instant(now: datetime) -> datetime:
+    """`now` floored to the live TTL (10:04:37 -> 10:04:30), so cached live reads are keyed
+    by a value that changes every few seconds rather than on every run."""
+    return now.replace(second=now.second - now.second % LIVE_TTL_S, microsecond=0)
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(database_url: str) -> Engine:
+    return create_db_engine(database_url)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def schema_problem(database_url: str) -> str | None:
+    """Why the dashboard cannot use this database, or None when the schema is current."""
+    try:
+        ensure_schema_current(get_engine(database_url))
+    except SchemaOutdated as error:
+        return str(error)
+    except (SQLAlchemyError, ValueError) as error:
+        return f"cannot reach the database: {error.__class__.__name__}: {error}"
+    return None
+
+
+@st.cache_data(ttl=DEFINITIONS_TTL_S, show_spinner=False)
+def load_task_types(database_url: str) -> list[str]:
+    return list_task_type_names(get_engine(database_url))
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_task_page(
+    database_url: str,
+    task_type: str | None,
+    kind: TaskKind | None,
+    active: bool | None,
+    name_contains: str | None,
+    limit: int,
+    offset: int,
+) -> TaskPage:
+    task_filter = TaskFilter(task_type=task_type, kind=kind, active=active, name_contains=name_contains)
+    return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_capacity(
+    database_url: str,
+    now: datetime,
+    hours: float,
+    capacity_ms: int,
+    buffer: float,
+    lead_minutes: int,
+    cooldown_minutes: int,
+) -> CapacityOutlook:
+    """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
+    changes reuse the result and heartbeats are at most a few seconds old."""
+    return capacity_outlook(
+        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
+    )
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_type_metrics(database_url: str) -> list[TaskTypeMetrics]:
+    return task_type_metrics(get_engine(database_url))
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_run_counts(database_url: str, since: datetime) -> list[RunCount]:
+    return run_counts(get_engine(database_url), since)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_recent_runs(database_url: str, limit: int) -> list[RecentRun]:
+    return recent_runs(get_engine(database_url), limit)
+
+
+def forget_task_reads() -> None:
+    """After a write: the next read of tasks and of the forecast goes to the database."""
+    load_task_page.clear()
+    load_capacity.clear()

@@ -1,0 +1,217 @@
+"""The task fields the New task and Tasks pages share, and how a submit becomes a `TaskInput`.
+
+Plain widgets rather than `st.form`, so the kind shows its own fields at once and the cron
+preview follows the typing. Each widget's state lives under `PREFIX.FIELD` in session state;
+a submit stores the problems found under `PREFIX.problems`, and each field shows its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+import streamlit as st
+from pydantic import ValidationError
+
+from dashboard import data, ui
+from engine.core.cron import CronError, next_fire_times, parse_schedule
+from engine.core.types import TaskKind
+from engine.services.schemas import FieldProblem, TaskInput
+from engine.services.tasks import Task, TaskNotFound
+from engine.services.validation import field_problems
+
+PREVIEW_COUNT = 5
+KIND_LABELS = {
+    TaskKind.CRON: "Recurring (cron)",
+    TaskKind.ONCE: "One-off (at a time)",
+    TaskKind.IMMEDIATE: "Immediate (as soon as possible)",
+}
+FIELDS = (
+    "name",
+    "task_type",
+    "kind",
+    "cron_expression",
+    "timezone",
+    "run_at_date",
+    "run_at_time",
+    "payload",
+    "active",
+)
+
+
+def key(prefix: str, field: str) -> str:
+    return f"{prefix}.{field}"
+
+
+@lru_cache(maxsize=1)
+def timezone_names() -> list[str]:
+    return ["UTC", *sorted(name for name in available_timezones() if name != "UTC")]
+
+
+def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[str, Any]:
+    later = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    run_at = task.run_at if task is not None and task.run_at is not None else later
+    if task is None:
+        return {
+            "name": "",
+            "task_type": task_types[0] if task_types else None,
+            "kind": TaskKind.CRON,
+            "cron_expression": "",
+            "timezone": "UTC",
+            "run_at_date": run_at.date(),
+            "run_at_time": run_at.time().replace(tzinfo=None),
+            "payload": "{}",
+            "active": True,
+        }
+    return {
+        "name": task.name,
+        "task_type": task.task_type,
+        "kind": task.kind,
+        "cron_expression": task.cron_expression or "",
+        "timezone": task.timezone or "UTC",
+        "run_at_date": run_at.astimezone(UTC).date(),
+        "run_at_time": run_at.astimezone(UTC).time().replace(tzinfo=None),
+        "payload": json.dumps(task.payload, indent=2),
+        "active": task.active,
+    }
+
+
+def render_fields(prefix: str, task_types: list[str], now: datetime, task: Task | None = None) -> None:
+    """Draw the fields, filled from `task` (or empty) the first time `prefix` is shown."""
+    for field, value in _defaults(task, now, task_types).items():
+        st.session_state.setdefault(key(prefix, field), value)
+    problems: dict[str, str] = st.session_state.get(key(prefix, "problems"), {})
+    st.text_input("Name", key=key(prefix, "name"), max_chars=200)
+    _field_error(problems, "name")
+    types = list(task_types)
+    if st.session_state[key(prefix, "task_type")] not in types:
+        types.append(st.session_state[key(prefix, "task_type")])
+    st.selectbox("Task type", types, key=key(prefix, "task_type"))
+    _field_error(problems, "task_type")
+    kind = st.radio(
+        "Kind",
+        list(KIND_LABELS),
+        key=key(prefix, "kind"),
+        format_func=KIND_LABELS.__getitem__,
+        horizontal=True,
+    )
+    _field_error(problems, "kind")
+    if kind is TaskKind.CRON:
+        _cron_fields(prefix)
+    elif kind is TaskKind.ONCE:
+        left, right = st.columns(2)
+        left.date_input("Run on (UTC)", key=key(prefix, "run_at_date"))
+        right.time_input("At (UTC)", key=key(prefix, "run_at_time"), step=timedelta(minutes=1))
+        _field_error(problems, "run_at")
+    st.text_area("Payload (JSON object)", key=key(prefix, "payload"), height=100)
+    _field_error(problems, "payload")
+    st.checkbox("Active", key=key(prefix, "active"))
+
+
+@st.fragment
+def _cron_fields(prefix: str) -> None:
+    """Expression, zone and the next fire times; a fragment, so typing reruns only this."""
+    problems: dict[str, str] = st.session_state.get(key(prefix, "problems"), {})
+    left, right = st.columns([3, 2])
+    left.text_input(
+        "Cron expression",
+        key=key(prefix, "cron_expression"),
+        live=True,
+        placeholder="*/15 9-17 * * mon-fri",
+        help="Five fields: minute hour day-of-month month day-of-week; also @hourly, @daily, ...",
+    )
+    zones = timezone_names()
+    if st.session_state[key(prefix, "timezone")] not in zones:
+        zones = [st.session_state[key(prefix, "timezone")], *zones]
+    right.selectbox("Timezone", zones, key=key(prefix, "timezone"))
+    _field_error(problems, "cron_expression")
+    _field_error(problems, "timezone")
+    _preview(
+        st.session_state[key(prefix, "cron_expression")].strip(), st.session_state[key(prefix, "timezone")]
+    )
+
+
+def _preview(expression: str, timezone: str) -> None:
+    if not expression:
+        st.caption(f"Type an expression to see its next {PREVIEW_COUNT} fire times.")
+        return
+    now = data.utc_now()
+    try:
+        times = next_fire_times(parse_schedule(expression, timezone), now, PREVIEW_COUNT)
+    except CronError as error:
+        st.caption(f":red[{error.field}: {error.message}]")
+        return
+    columns = {"UTC": [ui.clock(t, now) for t in times]}
+    if timezone != "UTC":
+        columns[timezone] = [t.astimezone(ZoneInfo(timezone)).strftime("%a %Y-%m-%d %H:%M") for t in times]
+    columns["from now"] = [ui.from_now(t, now) for t in times]
+    st.caption(f"Next {PREVIEW_COUNT} fire times")
+    st.dataframe(columns, hide_index=True)
+
+
+def _field_error(problems: dict[str, str], field: str) -> None:
+    if field in problems:
+        st.error(f"**{field}**: {problems[field]}", icon=":material/error:")
+
+
+def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
+    """The task the fields describe, or the problems that stop it, each naming its field."""
+    state = st.session_state
+    kind = TaskKind(state[key(prefix, "kind")])
+    fields: dict[str, Any] = {
+        "name": state[key(prefix, "name")],
+        "task_type": state[key(prefix, "task_type")],
+        "kind": kind,
+        "active": state[key(prefix, "active")],
+    }
+    try:
+        fields["payload"] = json.loads(state[key(prefix, "payload")] or "{}")
+    except json.JSONDecodeError as error:
+        return None, [FieldProblem("payload", f"not valid JSON ({error.msg} at position {error.pos})")]
+    if kind is TaskKind.CRON:
+        fields["cron_expression"] = state[key(prefix, "cron_expression")].strip() or None
+        fields["timezone"] = state[key(prefix, "timezone")]
+    elif kind is TaskKind.ONCE:
+        day = state[key(prefix, "run_at_date")]
+        at: time = state[key(prefix, "run_at_time")]
+        fields["run_at"] = datetime.combine(day, at, tzinfo=UTC) if day and at else None
+    try:
+        return TaskInput.model_validate(fields), []
+    except ValidationError as error:
+        return None, field_problems(error)
+
+
+def submit(prefix: str, save: Callable[[TaskInput], Task]) -> Task | None:
+    """Validate the fields and hand the task to `save` (a service call). Problems from
+    validation or from the service are kept for the fields to show; None if not saved."""
+    spec, problems = collect(prefix)
+    saved = None
+    if spec is not None:
+        try:
+            saved = save(spec)
+        except FieldProblem as problem:
+            problems = [problem]
+        except TaskNotFound as missing:
+            problems = [FieldProblem("task", str(missing))]
+    st.session_state[key(prefix, "problems")] = {problem.field: problem.message for problem in problems}
+    if saved is not None:
+        data.forget_task_reads()
+    return saved
+
+
+def problems_summary(prefix: str) -> None:
+    """One line above the fields when the last submit was refused."""
+    problems: dict[str, str] = st.session_state.get(key(prefix, "problems"), {})
+    if problems:
+        listed = "; ".join(f"{field}: {message}" for field, message in problems.items())
+        st.error(f"Not saved. {listed}")
+
+
+def forget(prefix: str) -> None:
+    """Drop the fields' state, so the next render starts from the defaults again."""
+    for field in (*FIELDS, "problems"):
+        st.session_state.pop(key(prefix, field), None)

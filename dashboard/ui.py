@@ -1,0 +1,49 @@
+"""Pieces every page shares: the database check and how instants are shown."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import streamlit as st
+from sqlalchemy.engine import make_url
+
+from dashboard import data
+
+
+def require_database() -> str:
+    """The database URL to read, or stop the page with what to do when its schema is not
+    the one this Headway needs."""
+    url = data.settings().database_url
+    problem = data.schema_problem(url)
+    if problem is not None:
+        st.error(f"The dashboard cannot use the database `{shown_url(url)}`.\n\n{problem}")
+        st.markdown("Create or migrate the schema, then reload this page:")
+        st.code(f"HEADWAY_DATABASE_URL='{shown_url(url)}' headway db upgrade", language="shell")
+        st.stop()
+    return url
+
+
+def shown_url(url: str) -> str:
+    """The URL with any password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given; it holds no parsed secret
+        return url
+
+
+def clock(instant: datetime, now: datetime) -> str:
+    """`10:15 UTC`, with the date when it is not today's (UTC): `2026-03-02 00:15 UTC`."""
+    if instant.date() == now.date():
+        return f"{instant:%H:%M} UTC"
+    return f"{instant:%Y-%m-%d %H:%M} UTC"
+
+
+def from_now(instant: datetime, now: datetime) -> str:
+    """`in 14 min`, `in 2 h 5 min`, `in 1 h`, or `now` for the current minute."""
+    minutes = int((instant - now + timedelta(seconds=59)) // timedelta(minutes=1))
+    if minutes <= 0:
+        return "now"
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"in {rest} min"
+    return f"in {hours} h {rest} min" if rest else f"in {hours} h"

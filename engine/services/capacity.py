@@ -1,0 +1,40 @@
+"""The capacity outlook: the forecast, the fleet running now, and when to scale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from engine.core.forecast import ForecastMinute
+from engine.core.scale_points import ScalePlan, plan_scaling
+from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
+from engine.services.forecast import forecast
+from engine.services.metrics import LIVE_HEARTBEAT_S, live_processor_count
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityOutlook:
+    series: list[ForecastMinute]
+    current_instances: int
+    plan: ScalePlan
+
+
+def capacity_outlook(
+    engine: Engine,
+    now: datetime,
+    hours: float = 3,
+    capacity_ms: int = DEFAULT_CAPACITY_MS,
+    buffer: float = DEFAULT_BUFFER,
+    lead_minutes: int = 0,
+    cooldown_minutes: int = 0,
+    current_instances: int | None = None,
+) -> CapacityOutlook:
+    """The forecast from the minute of `now` for `hours`, planned against `current_instances`
+    (default: the processors with a heartbeat in the last `LIVE_HEARTBEAT_S` seconds)."""
+    series = forecast(engine, now, hours, capacity_ms, buffer)
+    if current_instances is None:
+        current_instances = live_processor_count(engine, now, LIVE_HEARTBEAT_S)
+    plan = plan_scaling(series, current_instances, lead_minutes, cooldown_minutes)
+    return CapacityOutlook(series=series, current_instances=current_instances, plan=plan)

@@ -1,0 +1,186 @@
+"""Tasks and New task pages: what a user sees and what lands in the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from engine.core.types import TaskKind
+from engine.processes.scheduler import run_pass
+from engine.services.schemas import TaskInput
+from engine.services.tasks import Task, create_task, get_task, list_tasks
+from tests.dashboard.conftest import NOW, OpenDashboard, texts
+from tests.integration.helpers import schedule_rows
+
+
+def seed(engine: Engine) -> dict[str, Task]:
+    specs = [
+        TaskInput(
+            name="nightly-report",
+            task_type="http",
+            kind=TaskKind.CRON,
+            cron_expression="30 12 * * *",
+            timezone="Europe/Berlin",
+        ),
+        TaskInput(name="welcome", task_type="notification", kind=TaskKind.IMMEDIATE),
+        TaskInput(name="launch", task_type="reminder", kind=TaskKind.ONCE, run_at=NOW + timedelta(days=1)),
+    ]
+    tasks = {spec.name: create_task(engine, spec, NOW) for spec in specs}
+    run_pass(engine, NOW)
+    return tasks
+
+
+def test_grid_shows_tasks_with_next_run(
+    open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
+) -> None:
+    seed(db_engine)
+    app = open_dashboard(db_url)
+    grid = app.dataframe[0].value
+    assert sorted(grid["name"]) == ["launch", "nightly-report", "welcome"]
+    by_name = grid.set_index("name")
+    assert by_name.loc["nightly-report", "schedule"] == "30 12 * * * (Europe/Berlin)"
+    # 12:30 in Berlin (CET, UTC+1) is 11:30 UTC.
+    assert by_name.loc["nightly-report", "next run"] == NOW.replace(hour=11, minute=30, second=0)
+    assert by_name.loc["launch", "next run"] == NOW + timedelta(days=1)
+    assert any("3 tasks" in text for text in texts(app, "markdown"))
+
+
+def test_filters_and_pages(open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine) -> None:
+    seed(sqlite_engine)
+    for index in range(30):
+        create_task(
+            sqlite_engine, TaskInput(name=f"bulk-{index}", task_type="http", kind=TaskKind.IMMEDIATE), NOW
+        )
+    app = open_dashboard(sqlite_url)
+    app.selectbox(key="tasks.kind").set_value("cron").run()
+    assert list(app.dataframe[0].value["name"]) == ["nightly-report"]
+    app.selectbox(key="tasks.kind").set_value("any").run()
+    app.text_input(key="tasks.name").set_value("BULK-2").run()
+    assert sorted(app.dataframe[0].value["name"]) == ["bulk-2", *(f"bulk-{n}" for n in range(20, 30))]
+    app.text_input(key="tasks.name").set_value("").run()
+    assert len(app.dataframe[0].value) == 25
+    app.number_input(key="tasks.page").set_value(2).run()
+    assert len(app.dataframe[0].value) == 8
+    assert "launch" in list(app.dataframe[0].value["name"])
+
+
+def test_create_cron_task_through_the_form(
+    open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
+) -> None:
+    app = open_dashboard(db_url, "new_task")
+    app.text_input(key="new.name").set_value("standup-ping")
+    app.selectbox(key="new.task_type").set_value("notification")
+    app.radio(key="new.kind").set_value(TaskKind.CRON)
+    app.text_input(key="new.cron_expression").set_value("*/15 9-17 * * mon-fri").run()
+    preview = app.dataframe[0].value
+    assert list(preview["UTC"]) == ["10:15 UTC", "10:30 UTC", "10:45 UTC", "11:00 UTC", "11:15 UTC"]
+    app.button[0].click().run()
+    assert not app.error, texts(app, "error")
+    assert any("standup-ping" in text for text in texts(app, "success"))
+    [task] = list_tasks(db_engine).items
+    assert (task.name, task.task_type, task.kind, task.cron_expression, task.timezone) == (
+        "standup-ping",
+        "notification",
+        TaskKind.CRON,
+        "*/15 9-17 * * mon-fri",
+        "UTC",
+    )
+    assert task.created_at == NOW
+    assert app.text_input(key="new.name").value == ""
+
+
+def test_bad_cron_is_a_form_error_naming_the_field_and_stores_nothing(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    app = open_dashboard(sqlite_url, "new_task")
+    app.text_input(key="new.name").set_value("broken")
+    app.text_input(key="new.cron_expression").set_value("61 * * * *").run()
+    assert any("cron_expression" in text for text in texts(app, "caption"))
+    app.button[0].click().run()
+    errors = texts(app, "error")
+    assert any("cron_expression" in text and "61 is out of range 0-59" in text for text in errors), errors
+    assert not app.exception
+    assert list_tasks(sqlite_engine).total == 0
+
+
+def test_missing_fields_and_bad_payload_name_their_fields(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    app = open_dashboard(sqlite_url, "new_task")
+    app.button[0].click().run()
+    assert any("**name**" in text for text in texts(app, "error"))
+    app.text_input(key="new.name").set_value("x")
+    app.button[0].click().run()
+    assert any("**cron_expression**" in text and "needs" in text for text in texts(app, "error"))
+    app.text_input(key="new.cron_expression").set_value("@hourly")
+    app.text_area(key="new.payload").set_value("[1, 2]").run()
+    app.button[0].click().run()
+    assert any("payload" in text for text in texts(app, "error"))
+    assert list_tasks(sqlite_engine).total == 0
+
+
+def test_once_task_in_the_past_is_refused_by_the_service(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    app = open_dashboard(sqlite_url, "new_task")
+    app.text_input(key="new.name").set_value("too-late")
+    app.radio(key="new.kind").set_value(TaskKind.ONCE).run()
+    app.date_input(key="new.run_at_date").set_value(NOW.date() - timedelta(days=1))
+    app.button[0].click().run()
+    assert any("run_at" in text for text in texts(app, "error"))
+    assert list_tasks(sqlite_engine).total == 0
+
+
+@pytest.fixture
+def seeded(sqlite_engine: Engine) -> dict[str, Task]:
+    return seed(sqlite_engine)
+
+
+def test_set_inactive_removes_scheduled_runs(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
+) -> None:
+    report = seeded["nightly-report"]
+    assert schedule_rows(sqlite_engine, report.id)
+    app = open_dashboard(sqlite_url)
+    app.selectbox(key="tasks.selected").set_value(report.id).run()
+    app.button(key="tasks.deactivate").click().run()
+    assert any("inactive" in text for text in texts(app, "success"))
+    assert get_task(sqlite_engine, report.id).active is False
+    assert schedule_rows(sqlite_engine, report.id) == []
+    assert not app.dataframe[0].value.set_index("name").loc["nightly-report", "active"]
+    assert app.button(key="tasks.deactivate").disabled
+
+
+def test_edit_a_task(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
+) -> None:
+    report = seeded["nightly-report"]
+    app = open_dashboard(sqlite_url)
+    app.selectbox(key="tasks.selected").set_value(report.id).run()
+    prefix = f"edit.{report.id}.{report.updated_at.timestamp()}"
+    assert app.text_input(key=f"{prefix}.cron_expression").value == "30 12 * * *"
+    app.text_input(key=f"{prefix}.cron_expression").set_value("bad")
+    app.button(key="tasks.save").click().run()
+    assert any("cron_expression" in text for text in texts(app, "error"))
+    assert get_task(sqlite_engine, report.id).cron_expression == "30 12 * * *"
+    app.text_input(key=f"{prefix}.cron_expression").set_value("0 6 * * *")
+    app.text_input(key=f"{prefix}.name").set_value("morning-report")
+    app.button(key="tasks.save").click().run()
+    assert any("Saved" in text for text in texts(app, "success"))
+    edited = get_task(sqlite_engine, report.id)
+    assert (edited.name, edited.cron_expression, edited.timezone) == (
+        "morning-report",
+        "0 6 * * *",
+        "Europe/Berlin",
+    )
+    assert "morning-report" in list(app.dataframe[0].value["name"])
+
+
+def test_outdated_schema_says_how_to_fix_it(open_dashboard: OpenDashboard, tmp_path: object) -> None:
+    app = open_dashboard(f"sqlite:///{tmp_path}/empty.db")
+    errors = " ".join(texts(app, "error"))
+    assert "no Headway schema" in errors
+    assert any("headway db upgrade" in str(code.value) for code in app.code)
+    assert not app.dataframe
