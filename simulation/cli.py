@@ -121,6 +121,13 @@ def simulate(
     target_s: Annotated[
         float, typer.Option(help="Start-delay target in seconds.", envvar="HEADWAY_SIM_TARGET_S")
     ] = 10.0,
+    tail_z: Annotated[
+        float,
+        typer.Option(
+            help="corrected: plan each minute's work at mean + z standard deviations.",
+            envvar="HEADWAY_SIM_TAIL_Z",
+        ),
+    ] = 2.0,
     seed: Annotated[
         int, typer.Option(help="Seed of every random draw.", envvar="HEADWAY_SIM_SEED")
     ] = 0,
@@ -169,6 +176,7 @@ def simulate(
                 scale_up_lag_us=round(scale_up_lag_s * 1_000_000),
             ),
             target_s=target_s,
+            tail_z=tail_z,
             seed=seed,
             replications=replications,
             engine=Engine(engine),

@@ -56,6 +56,7 @@ class Scenario:
     limits: Limits = field(default_factory=Limits)
     dispatch: Dispatch = field(default_factory=Dispatch)
     target_s: float = 10.0
+    tail_z: float = 2.0
     seed: int = 0
     replications: int = 1
     engine: Engine = Engine.AUTO
@@ -94,6 +95,7 @@ class Scenario:
             buffer=self.buffer,
             poll_interval_ms=self.dispatch.poll_interval_us / 1_000,
             dispatch_overhead_ms=self.dispatch.overhead_us / 1_000,
+            z=self.tail_z,
         )
 
 
