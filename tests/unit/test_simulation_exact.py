@@ -26,8 +26,10 @@ def both(release, duration, plan, lag=0, overhead=0):
     return fast.start_us
 
 
-@pytest.mark.parametrize(("tasks", "instances", "duration_us", "overhead_us"),
-                         [(1000, 7, 450_000, 0), (37, 5, 3_000_000, 5_000), (5, 2, 10, 0)])
+@pytest.mark.parametrize(
+    ("tasks", "instances", "duration_us", "overhead_us"),
+    [(1000, 7, 450_000, 0), (37, 5, 3_000_000, 5_000), (5, 2, 10, 0)],
+)
 def test_a_burst_follows_list_scheduling_exactly(tasks, instances, duration_us, overhead_us):
     release = np.zeros(tasks, dtype=np.int64)
     duration = np.full(tasks, duration_us, dtype=np.int64)
@@ -51,16 +53,25 @@ def burst(text):
 def test_under_the_formula_a_burst_starts_within_capacity_times_one_minus_buffer(seed):
     rng = np.random.default_rng(seed)
     types = {f"t{i}": int(rng.integers(1, 20_000)) for i in range(int(rng.integers(1, 4)))}
-    lines = ["task_types:"] + [f"  {n}: {{duration: {{model: fixed, mean_ms: {ms}}}}}"
-                               for n, ms in types.items()]
+    lines = ["task_types:"] + [
+        f"  {n}: {{duration: {{model: fixed, mean_ms: {ms}}}}}" for n, ms in types.items()
+    ]
     lines.append("tasks:")
     for name in types:
         count = int(rng.integers(1, 3_000))
-        lines.append(f"  - {{name: {name}, task_type: {name}, run_at: '2026-12-01T08:00:00Z', "
-                     f"count: {count}}}")
+        lines.append(
+            f"  - {{name: {name}, task_type: {name}, run_at: '2026-12-01T08:00:00Z', "
+            f"count: {count}}}"
+        )
     capacity_ms, buffer = int(rng.integers(5_000, 30_000)), float(rng.choice([0.0, 0.1, 0.25]))
-    scenario = Scenario(window_for(START, 0.5), "formula", capacity_ms, buffer, dispatch=IDEAL,
-                        target_s=capacity_ms * (1 - buffer) / 1_000)
+    scenario = Scenario(
+        window_for(START, 0.5),
+        "formula",
+        capacity_ms,
+        buffer,
+        dispatch=IDEAL,
+        target_s=capacity_ms * (1 - buffer) / 1_000,
+    )
     result = simulate(parse_workload("\n".join(lines)), scenario)
     assert result.summary.start_delay_s.max <= capacity_ms * (1 - buffer) / 1_000
     assert result.summary.verdict == "pass"
@@ -98,9 +109,11 @@ def test_simpy_and_fast_agree_under_ties_lags_and_changing_targets():
         fast = simulate_fast(release, duration, plan, lag, overhead, 300)
         reference = simulate_simpy(release, duration, plan, lag, overhead, 1, 300)
         assert np.array_equal(fast.start_us, reference.start_us), seed
-        for mine, theirs in [(fast.requested_us, reference.requested_us),
-                             (fast.live_us, reference.live_us),
-                             (fast.retired_us, reference.retired_us)]:
+        for mine, theirs in [
+            (fast.requested_us, reference.requested_us),
+            (fast.live_us, reference.live_us),
+            (fast.retired_us, reference.retired_us),
+        ]:
             assert np.array_equal(np.sort(mine), np.sort(theirs)), seed
 
 

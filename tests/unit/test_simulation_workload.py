@@ -13,7 +13,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "simulation" / "examples" / "fle
 def test_example_fleet_loads():
     workload = load_workload(EXAMPLE)
     assert list(workload.types) == ["report", "sync", "ping"]
-    assert [task.name for task in workload.tasks] == ["hourly-reports", "nightly-sync", "one-off", "pings"]
+    assert [task.name for task in workload.tasks] == [
+        "hourly-reports",
+        "nightly-sync",
+        "one-off",
+        "pings",
+    ]
     assert workload.tasks[0].count == 1000
     assert workload.tasks[2].run_at == datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -32,21 +37,46 @@ tasks:
     ("text", "line", "field"),
     [
         (BAD, 4, "task_types.sync.duration.p95_ms"),
-        ("task_types: {}\ntasks:\n  - {name: a, task_type: nope, cron: '* * * * *'}\n", 3,
-         "tasks[0].task_type"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-         "  - name: a\n    task_type: r\n    cron: '61 * * * *'\n", 6, "tasks[0].cron"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-         "  - name: a\n    task_type: r\n    cron: '* * * * *'\n    timezone: Mars/Base\n", 7,
-         "tasks[0].timezone"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-         "  - {name: a, task_type: r, cron: '* * * * *', count: 0}\n", 4, "tasks[0].count"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-         "  - {name: a, task_type: r}\n", 4, "tasks[0]"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-         "  - {task_type: r, rate_per_min: 2}\n", 4, "tasks[0]"),
-        ("task_types:\n  r: {duration: {model: fixed, mean_ms: 1, colour: red}}\ntasks: []\n", 2,
-         "task_types.r.duration.colour"),
+        (
+            "task_types: {}\ntasks:\n  - {name: a, task_type: nope, cron: '* * * * *'}\n",
+            3,
+            "tasks[0].task_type",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
+            "  - name: a\n    task_type: r\n    cron: '61 * * * *'\n",
+            6,
+            "tasks[0].cron",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
+            "  - name: a\n    task_type: r\n    cron: '* * * * *'\n    timezone: Mars/Base\n",
+            7,
+            "tasks[0].timezone",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
+            "  - {name: a, task_type: r, cron: '* * * * *', count: 0}\n",
+            4,
+            "tasks[0].count",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
+            "  - {name: a, task_type: r}\n",
+            4,
+            "tasks[0]",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
+            "  - {task_type: r, rate_per_min: 2}\n",
+            4,
+            "tasks[0]",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1, colour: red}}\ntasks: []\n",
+            2,
+            "task_types.r.duration.colour",
+        ),
         ("task_types: {\ntasks: [\n", 3, "(syntax)"),
     ],
 )
