@@ -75,12 +75,16 @@ def formula_targets(compute_ms: np.ndarray, capacity_ms: int, buffer: float) -> 
     return [required_instances(int(total), capacity_ms, buffer) for total in compute_ms]
 
 
-def step_plan(per_minute: list[int], limits: Limits, lag_us: int = 0) -> CapacityPlan:
+def step_plan(per_minute: list[int], minutes: int, limits: Limits, lag_us: int = 0) -> CapacityPlan:
     """A plan that changes at minute starts, or `lag_us` earlier for rises when lag_us > 0.
 
-    A zero-work minute is appended so that the fleet settles at its floor after the window.
+    After the window's `minutes` the fleet keeps the last minute's level (raised where the
+    rule carries work further): the minutes after the window are not simulated, and dropping
+    to the floor would strand work due just before the end that they would have sized for.
     """
-    levels = [limits.clamp(value) for value in [*per_minute, 0]]
+    levels = [limits.clamp(value) for value in per_minute]
+    last = levels[minutes - 1]
+    levels = levels[:minutes] + [max(level, last) for level in levels[minutes:]] + [last]
     changes = (
         lead_targets(levels, lag_us // 1_000)
         if lag_us

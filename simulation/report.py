@@ -85,7 +85,7 @@ def _charts(series: dict[str, list], target_s: float) -> Any:
         .encode(x=alt.X("minute:T", title="minute (UTC)"), y=alt.Y("tasks:Q", title="tasks due"))
         .properties(title="Tasks due per minute", width=900, height=150)
     )
-    return alt.vconcat(instances, delays + rule, tasks)
+    return alt.vconcat(instances, delays + rule, tasks).resolve_scale(color="independent")
 
 
 def write_html(path: Path, result: Result, scenario: Scenario) -> None:
@@ -97,4 +97,5 @@ def write_html(path: Path, result: Result, scenario: Scenario) -> None:
         f"p99 {s.start_delay_s.p99:.2f} s, max {s.start_delay_s.max:.2f} s, "
         f"peak {s.peak_instances} instances ({scenario.instances})"
     )
-    chart.properties(title=title).save(str(path), format="html")
+    # Inline the Vega libraries (through vl-convert) so the report opens without a network.
+    chart.properties(title=title).save(str(path), format="html", inline=True)

@@ -121,10 +121,11 @@ def capacity_plan(
     _, compute_ms = minute_work(arrivals, planned, scenario.window.minutes)
     required = formula_targets(compute_ms, scenario.capacity_ms, scenario.buffer)
     if scenario.instances == "formula":
-        return step_plan(required, scenario.limits), required
+        return step_plan(required, scenario.window.minutes, scenario.limits), required
     if scenario.instances == "corrected":
         levels = corrected_targets(arrivals, workload.types, scenario.window.minutes, scenario.rule)
-        return step_plan(levels, scenario.limits, scenario.dispatch.scale_up_lag_us), required
+        lag_us = scenario.dispatch.scale_up_lag_us
+        return step_plan(levels, scenario.window.minutes, scenario.limits, lag_us), required
     return fixed_plan(int(scenario.instances)), required
 
 
