@@ -100,5 +100,6 @@ def main() -> None:
             f"{len(arrivals) / rate:,.0f} s for {len(arrivals):,} tasks"
         )
 
+
 if __name__ == "__main__":
     main()

@@ -62,7 +62,6 @@ task_types:
 tasks:
   - {name: hourly, task_type: tick, cron: "0 * * * *", count: 12000}
   - {name: five-minutely, task_type: tick, cron: "*/5 * * * *", count: 4000}
-  - {name: daily, task_type: tick, cron: "0 0 * * *", count: 4000}
 """,
         {"start_minute": 0},
     ),

@@ -68,8 +68,12 @@ def test_json_has_the_documented_fields(small):
 
 
 def test_options_are_read_from_the_environment(small):
-    env = {"HEADWAY_SIM_INSTANCES": "2", "HEADWAY_SIM_HOURS": "0.5", "HEADWAY_SIM_START": START,
-           "HEADWAY_SIM_JSON": "1"}
+    env = {
+        "HEADWAY_SIM_INSTANCES": "2",
+        "HEADWAY_SIM_HOURS": "0.5",
+        "HEADWAY_SIM_START": START,
+        "HEADWAY_SIM_JSON": "1",
+    }
     result = run(str(small), env=env)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["verdict"] == "fail"
@@ -84,13 +88,32 @@ def test_same_seed_same_json():
 
 def test_csv_and_report_are_written(small, tmp_path):
     table, page = tmp_path / "series.csv", tmp_path / "report.html"
-    result = run(str(small), "--start", START, "--hours", "0.5", "--csv", str(table),
-                 "--report", str(page), "--instances", "corrected")
+    result = run(
+        str(small),
+        "--start",
+        START,
+        "--hours",
+        "0.5",
+        "--csv",
+        str(table),
+        "--report",
+        str(page),
+        "--instances",
+        "corrected",
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(table.open()))
     assert len(rows) == 30
-    assert set(rows[0]) >= {"minute", "tasks", "required_instances", "target_instances",
-                            "provided_instances", "delay_mean_s", "delay_p95_s", "delay_max_s"}
+    assert set(rows[0]) >= {
+        "minute",
+        "tasks",
+        "required_instances",
+        "target_instances",
+        "provided_instances",
+        "delay_mean_s",
+        "delay_p95_s",
+        "delay_max_s",
+    }
     assert rows[0]["tasks"] == "100" and rows[1]["tasks"] == "0"
     assert rows[0]["required_instances"] == "5"
     html = page.read_text()
@@ -132,9 +155,21 @@ def test_missing_file_and_missing_source_exit_two(tmp_path):
 
 def test_python_dash_m_simulation_runs_the_example():
     completed = subprocess.run(
-        [sys.executable, "-m", "simulation", str(EXAMPLE), "--start", START, "--json",
-         "--instances", "corrected"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "simulation",
+            str(EXAMPLE),
+            "--start",
+            START,
+            "--json",
+            "--instances",
+            "corrected",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["verdict"] == "pass"

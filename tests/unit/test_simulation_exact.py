@@ -92,7 +92,7 @@ def test_poisson_tasks_with_exponential_durations_match_erlang_c():
     )
     scenario = Scenario(window_for(START, 200), "4", dispatch=IDEAL, seed=11)
     result = simulate(workload, scenario)
-    expected = erlang_c_wait_s(4, 0.5, 6.0)  # 5.09 s
+    expected = erlang_c_wait_s(4, 0.5, 6.0)  # 3.06 s; this seed gives 3.09 s
     assert result.summary.tasks == pytest.approx(360_000, rel=0.01)
     assert result.summary.start_delay_s.mean == pytest.approx(expected, rel=0.05)
 

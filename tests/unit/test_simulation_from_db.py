@@ -37,13 +37,18 @@ def make_database(path: Path, tasks: list[dict]) -> str:
             connection.execute(text(statement))
         connection.execute(
             text("INSERT INTO task_types (name, expected_duration_ms) VALUES (:name, :ms)"),
-            [{"name": "report", "ms": 450}, {"name": "sync", "ms": 3000},
-             {"name": "vague", "ms": None}],
+            [
+                {"name": "report", "ms": 450},
+                {"name": "sync", "ms": 3000},
+                {"name": "vague", "ms": None},
+            ],
         )
         connection.execute(
-            text("INSERT INTO tasks (id, name, task_type, kind, cron_expression, timezone, "
-                 "run_at, active) VALUES (:id, :name, :task_type, :kind, :cron, :tz, :run_at, "
-                 ":active)"),
+            text(
+                "INSERT INTO tasks (id, name, task_type, kind, cron_expression, timezone, "
+                "run_at, active) VALUES (:id, :name, :task_type, :kind, :cron, :tz, :run_at, "
+                ":active)"
+            ),
             tasks,
         )
         runs = [
@@ -52,17 +57,26 @@ def make_database(path: Path, tasks: list[dict]) -> str:
             {"task_id": 2, "task_type": "sync", "started": NOW - timedelta(days=1), "ms": 3000},
             {"task_id": 2, "task_type": "sync", "started": NOW - timedelta(days=700), "ms": 99999},
         ]
-        statement = text("INSERT INTO task_runs (task_id, task_type, started_at, elapsed_ms) "
-                         "VALUES (:task_id, :task_type, :started, :ms)").bindparams(
-            sqlalchemy.bindparam("started", type_=sqlalchemy.DateTime()))
+        statement = text(
+            "INSERT INTO task_runs (task_id, task_type, started_at, elapsed_ms) "
+            "VALUES (:task_id, :task_type, :started, :ms)"
+        ).bindparams(sqlalchemy.bindparam("started", type_=sqlalchemy.DateTime()))
         connection.execute(statement, runs)
     engine.dispose()
     return url
 
 
 def task(id_, name, task_type, kind, cron=None, tz=None, run_at=None, active=True):
-    return {"id": id_, "name": name, "task_type": task_type, "kind": kind, "cron": cron, "tz": tz,
-            "run_at": run_at, "active": active}
+    return {
+        "id": id_,
+        "name": name,
+        "task_type": task_type,
+        "kind": kind,
+        "cron": cron,
+        "tz": tz,
+        "run_at": run_at,
+        "active": active,
+    }
 
 
 TASKS = [
@@ -96,8 +110,9 @@ def test_cli_from_db(tmp_path):
     url = make_database(tmp_path / "h.db", TASKS)
     app = typer.Typer()
     app.command()(simulate)
-    result = CliRunner().invoke(app, ["--from-db", "--start", NOW.isoformat(), "--json"],
-                                env={"HEADWAY_DATABASE_URL": url})
+    result = CliRunner().invoke(
+        app, ["--from-db", "--start", NOW.isoformat(), "--json"], env={"HEADWAY_DATABASE_URL": url}
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["tasks"] == 3 + 1 + 1  # hourly x 3, once, waiting
 
