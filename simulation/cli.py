@@ -181,15 +181,6 @@ def simulate(
             replications=replications,
             engine=Engine(engine),
         )
-        if scale_up_lag_s < 0 or poll_interval_s < 0 or dispatch_overhead_ms < 0:
-            raise ValueError("lag, poll interval and overhead must not be negative")
-        if scenario.instances == "corrected":
-            from engine.core.burst_scaling import burst_window_ms
-
-            burst_window_ms(scenario.rule)
-        from engine.core.scaling import effective_capacity_ms
-
-        effective_capacity_ms(capacity_ms, buffer)
     except (ValueError, TypeError) as error:
         raise _fail_input(str(error)) from error
     result = _run(workload, from_db, database_url, scenario)

@@ -12,7 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.core.burst_scaling import BurstRule
+from engine.core.burst_scaling import BurstRule, burst_window_ms
+from engine.core.scaling import effective_capacity_ms
 from simulation.arrivals import US_PER_MIN, Arrivals, Window, expand
 from simulation.capacity import (
     CapacityPlan,
@@ -80,6 +81,12 @@ class Scenario:
             raise ValueError("replications must be at least 1")
         if self.target_s <= 0:
             raise ValueError("target_s must be positive")
+        dispatch = self.dispatch
+        if min(dispatch.poll_interval_us, dispatch.overhead_us, dispatch.scale_up_lag_us) < 0:
+            raise ValueError("poll interval, dispatch overhead and scale-up lag must be >= 0")
+        effective_capacity_ms(self.capacity_ms, self.buffer)  # raises on a bad pair
+        if self.instances == "corrected":
+            burst_window_ms(self.rule)  # raises when the target leaves no window
 
     @property
     def engine_used(self) -> Engine:

@@ -15,11 +15,10 @@ points at the line of the offending key (or of the mapping missing it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -165,7 +164,12 @@ def parse_workload(text: str, source: str = "<workload>") -> Workload:
     )
 
 
-def _task(parsed: _File, index: int, types: Mapping[str, DurationModel], fail: Any) -> TaskSpec:
+def _task(
+    parsed: _File,
+    index: int,
+    types: Mapping[str, DurationModel],
+    fail: Callable[[Path_, str], WorkloadError],
+) -> TaskSpec:
     task = parsed.tasks[index]
     if task.task_type not in types:
         known = ", ".join(sorted(types)) or "none"
