@@ -1,0 +1,107 @@
+"""Expand a workload over a time window into sorted arrays: when each task is due, its type
+and its sampled duration. Time is integer microseconds since the window start.
+
+Cron fire times come from `engine.core.cron.fire_times`, once per distinct (expression, zone),
+and are repeated `count` times; `run_at` tasks fall in or out of the window; `rate_per_min`
+tasks are a Poisson process (uniform times given a Poisson total, the textbook construction).
+Ties keep workload order, so `count` copies of a cron task are due in a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from engine.core.cron import CronSchedule, fire_times
+from engine.core.forecast import floor_minute
+from simulation.workload import Workload
+
+US_PER_S = 1_000_000
+US_PER_MIN = 60 * US_PER_S
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Whole UTC minutes `[start, start + minutes)`; build it with `window_for`."""
+
+    start: datetime
+    minutes: int
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.minutes)
+
+    @property
+    def length_us(self) -> int:
+        return self.minutes * US_PER_MIN
+
+
+def window_for(start: datetime, hours: float) -> Window:
+    """Floor `start` to its minute and keep the whole minutes of `hours`, as the forecast does:
+    `window_for(10:04:37, 0.5)` covers 10:04:00 to 10:34:00."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    minutes = int(timedelta(hours=hours) / timedelta(minutes=1))
+    if minutes < 1:
+        raise ValueError(f"hours must cover at least one minute, got {hours}")
+    return Window(floor_minute(start), minutes)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Arrivals:
+    """Tasks due in a window, sorted by `scheduled_us` (stable in workload order)."""
+
+    scheduled_us: np.ndarray
+    type_ids: np.ndarray
+    duration_us: np.ndarray
+    type_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.scheduled_us)
+
+
+def _offsets_us(instants: list[datetime], window: Window) -> np.ndarray:
+    start = window.start
+    return np.array([(t - start) // timedelta(microseconds=1) for t in instants], dtype=np.int64)
+
+
+def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arrivals:
+    """Every task due in the window, with durations drawn from its type's model.
+
+    Example: `0 * * * *` with `count: 1000` over 3 hours gives 3,000 tasks, due in three
+    blocks of 1,000 at offsets 0, 3,600 s and 7,200 s when the window starts on the hour.
+    """
+    type_names = tuple(workload.types)
+    type_index = {name: index for index, name in enumerate(type_names)}
+    fires: dict[CronSchedule, np.ndarray] = {}
+    # The cron placeholder works on whole minutes, so "after one second before the start" and
+    # "until one second before the end" give exactly the fire times in [start, end).
+    after = window.start - timedelta(seconds=1)
+    until = window.end - timedelta(seconds=1)
+    times: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+    for task in workload.tasks:
+        if task.schedule is not None:
+            if task.schedule not in fires:
+                fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
+            due = np.repeat(fires[task.schedule], task.count)
+        elif task.run_at is not None:
+            inside = window.start <= task.run_at.astimezone(UTC) < window.end
+            due = np.repeat(_offsets_us([task.run_at], window), task.count if inside else 0)
+        else:
+            assert task.rate_per_min is not None
+            total = rng.poisson(task.rate_per_min * task.count * window.minutes)
+            due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
+        times.append(due)
+        types.append(np.full(len(due), type_index[task.task_type], dtype=np.int32))
+    scheduled = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
+    type_ids = np.concatenate(types) if types else np.zeros(0, dtype=np.int32)
+    order = np.argsort(scheduled, kind="stable")
+    scheduled, type_ids = scheduled[order], type_ids[order]
+    durations = np.zeros(len(scheduled), dtype=np.int64)
+    for index, name in enumerate(type_names):
+        mask = type_ids == index
+        durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
+    return Arrivals(scheduled, type_ids, durations, type_names)

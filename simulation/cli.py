@@ -1,0 +1,245 @@
+"""`headway simulate`: parse options, load the workload, run, print, exit 0 / 1 / 2.
+
+Only typer and the standard library are imported at module level, so `headway --help` stays
+instant; numpy, SimPy and altair load when the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from simulation.run import Result, Scenario
+
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+# Large enough that short runs (tests, the example) finish before a bar would even draw.
+_PROGRESS_MIN_TASKS = 200_000
+
+
+def _fail_input(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _parse_start(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise _fail_input(f"--start: not an ISO date-time: {text!r}") from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def simulate(
+    workload: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Workload YAML (see docs/simulation.md).", envvar="HEADWAY_SIM_WORKLOAD"
+        ),
+    ] = None,
+    from_db: Annotated[
+        bool,
+        typer.Option(
+            "--from-db",
+            help="Use the database's active tasks and run history.",
+            envvar="HEADWAY_SIM_FROM_DB",
+        ),
+    ] = False,
+    database_url: Annotated[
+        str, typer.Option(help="SQLAlchemy URL for --from-db.", envvar="HEADWAY_DATABASE_URL")
+    ] = "sqlite:///./headway.db",
+    instances: Annotated[
+        str,
+        typer.Option(
+            help="A fixed count N, 'formula' (the engine's rule, per minute) or "
+            "'corrected' (the burst rule).",
+            envvar="HEADWAY_SIM_INSTANCES",
+        ),
+    ] = "formula",
+    capacity_ms: Annotated[
+        int,
+        typer.Option(help="Compute one instance takes per minute.", envvar="HEADWAY_CAPACITY_MS"),
+    ] = 10_000,
+    buffer: Annotated[
+        float, typer.Option(help="Share of capacity kept free.", envvar="HEADWAY_BUFFER")
+    ] = 0.10,
+    min_instances: Annotated[
+        int,
+        typer.Option(
+            help="Floor for formula/corrected (at least 1).", envvar="HEADWAY_SIM_MIN_INSTANCES"
+        ),
+    ] = 1,
+    max_instances: Annotated[
+        int | None,
+        typer.Option(
+            help="Ceiling for formula/corrected (default none).", envvar="HEADWAY_SIM_MAX_INSTANCES"
+        ),
+    ] = None,
+    scale_up_lag_s: Annotated[
+        float,
+        typer.Option(
+            help="Seconds before a new instance serves.", envvar="HEADWAY_SIM_SCALE_UP_LAG_S"
+        ),
+    ] = 0.0,
+    poll_interval_s: Annotated[
+        float,
+        typer.Option(
+            help="Distributor poll interval (engine default 1 s).",
+            envvar="HEADWAY_SIM_POLL_INTERVAL_S",
+        ),
+    ] = 1.0,
+    prefetch: Annotated[
+        int,
+        typer.Option(
+            help="Tasks a processor holds (engine default 1).", envvar="HEADWAY_SIM_PREFETCH"
+        ),
+    ] = 1,
+    dispatch_overhead_ms: Annotated[
+        float,
+        typer.Option(
+            help="Per task: broker delivery, ack and status update.",
+            envvar="HEADWAY_SIM_DISPATCH_OVERHEAD_MS",
+        ),
+    ] = 5.0,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="ISO start (default now, floored to the minute).", envvar="HEADWAY_SIM_START"
+        ),
+    ] = None,
+    hours: Annotated[
+        float, typer.Option(help="Window length (whole minutes kept).", envvar="HEADWAY_SIM_HOURS")
+    ] = 3.0,
+    target_s: Annotated[
+        float, typer.Option(help="Start-delay target in seconds.", envvar="HEADWAY_SIM_TARGET_S")
+    ] = 10.0,
+    tail_z: Annotated[
+        float,
+        typer.Option(
+            help="corrected: plan each minute's work at mean + z standard deviations.",
+            envvar="HEADWAY_SIM_TAIL_Z",
+        ),
+    ] = 2.0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of every random draw.", envvar="HEADWAY_SIM_SEED")
+    ] = 0,
+    replications: Annotated[
+        int, typer.Option(help="Independent runs, pooled.", envvar="HEADWAY_SIM_REPLICATIONS")
+    ] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="auto (fast when prefetch is 1), simpy or fast.", envvar="HEADWAY_SIM_ENGINE"
+        ),
+    ] = "auto",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object.", envvar="HEADWAY_SIM_JSON")
+    ] = False,
+    csv: Annotated[
+        Path | None,
+        typer.Option("--csv", help="Write the per-minute series.", envvar="HEADWAY_SIM_CSV"),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write an HTML report with charts.", envvar="HEADWAY_SIM_REPORT"),
+    ] = None,
+) -> None:
+    """Simulate a workload against a capacity rule; exit 0 when every task starts within the
+    target, 1 when some does not, 2 on bad input."""
+    from simulation.arrivals import window_for
+    from simulation.capacity import Limits
+    from simulation.outcome import Dispatch
+    from simulation.run import Engine, Scenario
+
+    if (workload is None) == (not from_db):
+        raise _fail_input("give a workload file or --from-db (one of them)")
+    try:
+        when = _parse_start(start)
+        scenario = Scenario(
+            window=window_for(when, hours),
+            instances=instances,
+            capacity_ms=capacity_ms,
+            buffer=buffer,
+            limits=Limits(min_instances, max_instances),
+            dispatch=Dispatch(
+                poll_interval_us=round(poll_interval_s * 1_000_000),
+                prefetch=prefetch,
+                overhead_us=round(dispatch_overhead_ms * 1_000),
+                scale_up_lag_us=round(scale_up_lag_s * 1_000_000),
+            ),
+            target_s=target_s,
+            tail_z=tail_z,
+            seed=seed,
+            replications=replications,
+            engine=Engine(engine),
+        )
+    except (ValueError, TypeError) as error:
+        raise _fail_input(str(error)) from error
+    result = _run(workload, from_db, database_url, scenario)
+    _write_outputs(result, scenario, as_json, csv, report)
+    raise typer.Exit(EXIT_PASS if result.summary.verdict == "pass" else EXIT_FAIL)
+
+
+def _run(workload: Path | None, from_db: bool, database_url: str, scenario: Scenario) -> Result:
+    from simulation.progress import progress_bar
+    from simulation.run import simulate as run_simulation
+    from simulation.workload import WorkloadError, load_workload
+
+    try:
+        if from_db:
+            from simulation.from_db import load_from_database
+
+            loaded = load_from_database(database_url, scenario.window.start)
+        else:
+            assert workload is not None
+            loaded = load_workload(workload)
+    except WorkloadError as error:
+        raise _fail_input(str(error)) from error
+    with progress_bar(_PROGRESS_MIN_TASKS) as sink:
+        return run_simulation(loaded, scenario, sink)
+
+
+def result_json(result: Result, scenario: Scenario) -> dict[str, Any]:
+    """The `--json` object: the pooled summary first, then how it was obtained."""
+    document: dict[str, Any] = asdict(result.summary)
+    document.update(
+        engine=result.engine.value,
+        instances=scenario.instances,
+        window={
+            "start": scenario.window.start.isoformat(),
+            "end": scenario.window.end.isoformat(),
+            "minutes": scenario.window.minutes,
+        },
+        seed=scenario.seed,
+        replications=[
+            {"seed": replication.seed, **asdict(replication.summary)}
+            for replication in result.replications
+        ],
+    )
+    return document
+
+
+def _write_outputs(
+    result: Result, scenario: Scenario, as_json: bool, csv: Path | None, report: Path | None
+) -> None:
+    from simulation.report import format_summary, write_csv, write_html
+
+    try:
+        if csv is not None:
+            write_csv(csv, result)
+        if report is not None:
+            write_html(report, result, scenario)
+    except OSError as error:
+        raise _fail_input(f"cannot write output: {error}") from error
+    if as_json:
+        sys.stdout.write(json.dumps(result_json(result, scenario)) + "\n")
+    else:
+        typer.echo(format_summary(result, scenario))

@@ -1,0 +1,191 @@
+"""From start times and fleet history to the figures a capacity planner reads. Pure.
+
+`start delay = start - due`, in seconds. A task is on time when its delay is at most the
+target; the verdict is `pass` only when every task is. Instance-minutes integrate the
+provisioned fleet (booting instances included: they are paid for) from the window start to
+the later of the window end and the last finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from simulation.arrivals import US_PER_MIN, US_PER_S
+from simulation.outcome import Outcome
+
+PERCENTILES = (50, 95, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class DelayStats:
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    tasks: int
+    on_time_pct: float
+    start_delay_s: DelayStats
+    instance_minutes: float
+    peak_instances: int
+    target_s: float
+    verdict: str
+
+
+def delay_stats(delay_us: np.ndarray) -> DelayStats:
+    """Mean, percentiles (linear interpolation) and max, in seconds; zeros without tasks."""
+    if len(delay_us) == 0:
+        return DelayStats(0.0, 0.0, 0.0, 0.0, 0.0)
+    seconds = delay_us / US_PER_S
+    p50, p95, p99 = np.percentile(seconds, PERCENTILES)
+    return DelayStats(
+        float(seconds.mean()), float(p50), float(p95), float(p99), float(seconds.max())
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FleetCurve:
+    """Provisioned and serving instance counts as step functions over [0, until_us]."""
+
+    until_us: int
+    times_us: np.ndarray
+    provisioned: np.ndarray
+    serving: np.ndarray
+
+    def integral(self, level: np.ndarray, at_us: np.ndarray) -> np.ndarray:
+        """Instance-microseconds of `level` from 0 to each of `at_us`."""
+        widths = np.diff(np.append(self.times_us, self.until_us))
+        cumulative = np.concatenate([[0], np.cumsum(level * widths)])
+        return np.interp(at_us, np.append(self.times_us, self.until_us), cumulative)
+
+
+def fleet_curve(outcome: Outcome, until_us: int) -> FleetCurve:
+    """Step functions of the fleet; at equal times retirements count before arrivals."""
+    times = np.concatenate([outcome.retired_us, outcome.requested_us, outcome.live_us, [0]])
+    order_key = np.concatenate(
+        [np.zeros(len(outcome.retired_us)), np.ones(2 * len(outcome.requested_us)), [2]]
+    )
+    order = np.lexsort((order_key, times))
+    provisioned_delta = np.concatenate(
+        [
+            -np.ones(len(outcome.retired_us)),
+            np.ones(len(outcome.requested_us)),
+            np.zeros(len(outcome.live_us)),
+            [0],
+        ]
+    )[order]
+    serving_delta = np.concatenate(
+        [
+            -np.ones(len(outcome.retired_us)),
+            np.zeros(len(outcome.requested_us)),
+            np.ones(len(outcome.live_us)),
+            [0],
+        ]
+    )[order]
+    return FleetCurve(
+        until_us, times[order], np.cumsum(provisioned_delta), np.cumsum(serving_delta)
+    )
+
+
+def summarize(
+    scheduled_us: np.ndarray, outcome: Outcome, curve: FleetCurve, target_s: float
+) -> Summary:
+    delay = outcome.start_us - scheduled_us
+    on_time = int(np.count_nonzero(delay <= round(target_s * US_PER_S)))
+    tasks = len(delay)
+    total = curve.integral(curve.provisioned, np.array([curve.until_us]))[0]
+    return Summary(
+        tasks=tasks,
+        on_time_pct=100.0 * on_time / tasks if tasks else 100.0,
+        start_delay_s=delay_stats(delay),
+        instance_minutes=float(total / US_PER_MIN),
+        peak_instances=int(curve.provisioned.max()),
+        target_s=target_s,
+        verdict="pass" if on_time == tasks else "fail",
+    )
+
+
+def pool(summaries: list[Summary], delays_us: list[np.ndarray]) -> Summary:
+    """Replications together: tasks and delays pooled, instance-minutes averaged, peak max."""
+    delay = np.concatenate(delays_us) if delays_us else np.zeros(0, dtype=np.int64)
+    tasks = sum(s.tasks for s in summaries)
+    on_time = sum(s.on_time_pct * s.tasks / 100 for s in summaries)
+    return Summary(
+        tasks=tasks,
+        on_time_pct=100.0 * on_time / tasks if tasks else 100.0,
+        start_delay_s=delay_stats(delay),
+        instance_minutes=float(np.mean([s.instance_minutes for s in summaries])),
+        peak_instances=max(s.peak_instances for s in summaries),
+        target_s=summaries[0].target_s,
+        verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
+    )
+
+
+def _per_minute_percentile(
+    minute: np.ndarray, values: np.ndarray, minutes: int, q: float
+) -> np.ndarray:
+    order = np.lexsort((values, minute))
+    sorted_values = values[order]
+    counts = np.bincount(minute, minlength=minutes)
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    result = np.zeros(minutes)
+    has = counts > 0
+    position = (counts[has] - 1) * q
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, counts[has] - 1)
+    fraction = position - low
+    lo_values = sorted_values[firsts[has] + low]
+    hi_values = sorted_values[firsts[has] + high]
+    result[has] = lo_values + (hi_values - lo_values) * fraction
+    return result
+
+
+def minute_series(
+    start: datetime,
+    scheduled_us: np.ndarray,
+    outcome: Outcome,
+    curve: FleetCurve,
+    required: list[int],
+    planned_ms: np.ndarray,
+    target_levels: np.ndarray,
+    target_s: float,
+) -> dict[str, list]:
+    """One row per minute until the fleet history ends: work, instances and delays.
+
+    `required` is the engine formula's count, `target_levels` the rule simulated (level at the
+    minute's start), `provided`/`provisioned` the mean serving/paid instances in the minute.
+    """
+    minutes = -(-curve.until_us // US_PER_MIN)
+    minute = scheduled_us // US_PER_MIN
+    delay_s = (outcome.start_us - scheduled_us) / US_PER_S
+    tasks = np.bincount(minute, minlength=minutes)
+    compute = np.bincount(minute, weights=planned_ms, minlength=minutes)
+    late = np.bincount(minute, weights=delay_s > target_s, minlength=minutes)
+    delay_sum = np.bincount(minute, weights=delay_s, minlength=minutes)
+    delay_max = np.zeros(minutes)
+    np.maximum.at(delay_max, minute, delay_s)
+    edges = np.arange(minutes + 1, dtype=np.int64) * US_PER_MIN
+    edges[-1] = min(edges[-1], curve.until_us)
+    widths = np.diff(edges)
+    provided = np.diff(curve.integral(curve.serving, edges)) / widths
+    provisioned = np.diff(curve.integral(curve.provisioned, edges)) / widths
+    return {
+        "minute": [(start + timedelta(minutes=m)).isoformat() for m in range(minutes)],
+        "tasks": tasks.tolist(),
+        "planned_compute_ms": np.rint(compute).astype(np.int64).tolist(),
+        "required_instances": [required[m] if m < len(required) else 0 for m in range(minutes)],
+        "target_instances": target_levels[:minutes].tolist(),
+        "provided_instances": np.round(provided, 3).tolist(),
+        "provisioned_instances": np.round(provisioned, 3).tolist(),
+        "late_tasks": late.astype(np.int64).tolist(),
+        "delay_mean_s": np.round(np.divide(delay_sum, np.maximum(tasks, 1)), 6).tolist(),
+        "delay_p95_s": np.round(_per_minute_percentile(minute, delay_s, minutes, 0.95), 6).tolist(),
+        "delay_max_s": np.round(delay_max, 6).tolist(),
+    }

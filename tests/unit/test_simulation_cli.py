@@ -1,0 +1,175 @@
+"""The command as a user runs it: exit codes, --json, --csv, --report, bad input on stderr."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from simulation.cli import simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "simulation" / "examples" / "fleet.yaml"
+START = "2026-12-01T08:00:00Z"
+
+app = typer.Typer()
+app.command()(simulate)
+runner = CliRunner()
+
+SMALL = """\
+task_types:
+  report: {duration: {model: fixed, mean_ms: 450}}
+tasks:
+  - {name: reports, task_type: report, cron: "*/5 * * * *", count: 100}
+"""
+
+
+def run(*arguments: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(arguments), env=env)
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_pass_exits_zero_and_prints_a_summary(small):
+    result = run(str(small), "--start", START, "--hours", "0.5")
+    assert result.exit_code == 0, result.output
+    assert "Verdict     PASS" in result.output
+    assert "Tasks       600" in result.output
+
+
+def test_fail_exits_one(small):
+    result = run(str(small), "--start", START, "--hours", "0.5", "--instances", "2")
+    assert result.exit_code == 1
+    assert "Verdict     FAIL" in result.output
+
+
+def test_json_has_the_documented_fields(small):
+    result = run(str(small), "--start", START, "--hours", "0.5", "--json", "--replications", "2")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["tasks"] == 1200
+    assert document["on_time_pct"] == 100.0
+    assert set(document["start_delay_s"]) == {"mean", "p50", "p95", "p99", "max"}
+    assert document["instance_minutes"] > 0
+    assert document["peak_instances"] == 5  # 100 x 450 ms = 45,000 ms = 5 x 9,000
+    assert document["target_s"] == 10.0
+    assert document["verdict"] == "pass"
+    assert document["engine"] == "fast"
+    assert len(document["replications"]) == 2
+
+
+def test_options_are_read_from_the_environment(small):
+    env = {
+        "HEADWAY_SIM_INSTANCES": "2",
+        "HEADWAY_SIM_HOURS": "0.5",
+        "HEADWAY_SIM_START": START,
+        "HEADWAY_SIM_JSON": "1",
+    }
+    result = run(str(small), env=env)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["verdict"] == "fail"
+
+
+def test_same_seed_same_json():
+    arguments = [str(EXAMPLE), "--start", START, "--hours", "1", "--json", "--seed", "4"]
+    first, second = run(*arguments), run(*arguments)
+    assert first.stdout == second.stdout
+    assert run(*arguments[:-1], "5").stdout != first.stdout
+
+
+def test_csv_and_report_are_written(small, tmp_path):
+    table, page = tmp_path / "series.csv", tmp_path / "report.html"
+    result = run(
+        str(small),
+        "--start",
+        START,
+        "--hours",
+        "0.5",
+        "--csv",
+        str(table),
+        "--report",
+        str(page),
+        "--instances",
+        "corrected",
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(table.open()))
+    assert len(rows) == 30
+    assert set(rows[0]) >= {
+        "minute",
+        "tasks",
+        "required_instances",
+        "target_instances",
+        "provided_instances",
+        "delay_mean_s",
+        "delay_p95_s",
+        "delay_max_s",
+    }
+    assert rows[0]["tasks"] == "100" and rows[1]["tasks"] == "0"
+    assert rows[0]["required_instances"] == "5"
+    html = page.read_text()
+    assert "vega" in html and "provided_instances" in html
+
+
+def test_bad_yaml_names_line_and_field_on_stderr(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(SMALL.replace('"*/5 * * * *"', '"*/5 * * *"'))
+    result = run(str(path), "--start", START)
+    assert result.exit_code == 2
+    assert f"{path}:4: tasks[0].cron: invalid cron expression" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--instances", "zero"],
+        ["--engine", "fast", "--prefetch", "4"],
+        ["--start", "yesterday"],
+        ["--hours", "0"],
+        ["--min-instances", "0"],
+        ["--buffer", "1.5"],
+        ["--target-s", "1", "--instances", "corrected"],
+        ["--engine", "warp"],
+    ],
+)
+def test_bad_options_exit_two(small, arguments):
+    result = run(str(small), *arguments)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ")
+
+
+def test_missing_file_and_missing_source_exit_two(tmp_path):
+    assert run(str(tmp_path / "nope.yaml")).exit_code == 2
+    assert run().exit_code == 2
+
+
+def test_python_dash_m_simulation_runs_the_example():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulation",
+            str(EXAMPLE),
+            "--start",
+            START,
+            "--json",
+            "--instances",
+            "corrected",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["verdict"] == "pass"

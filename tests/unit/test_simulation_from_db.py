@@ -1,0 +1,127 @@
+"""`--from-db` against a SQLite file with the engine's tables."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+import typer
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from simulation.cli import simulate
+from simulation.durations import DurationKind
+from simulation.from_db import load_from_database
+from simulation.workload import WorkloadError
+
+NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
+
+SCHEMA = [
+    "CREATE TABLE task_types (name TEXT PRIMARY KEY, description TEXT, handler TEXT, "
+    "expected_duration_ms INTEGER, timeout_ms INTEGER, max_attempts INTEGER)",
+    "CREATE TABLE tasks (id INTEGER PRIMARY KEY, name TEXT, task_type TEXT, kind TEXT, "
+    "cron_expression TEXT, timezone TEXT, run_at TIMESTAMP, payload JSON, active BOOLEAN, "
+    "created_at TIMESTAMP, updated_at TIMESTAMP)",
+    "CREATE TABLE task_runs (id INTEGER PRIMARY KEY, schedule_id INTEGER, task_id INTEGER, "
+    "task_type TEXT, attempt INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, "
+    "elapsed_ms INTEGER, outcome TEXT, output_excerpt TEXT)",
+]
+
+
+def make_database(path: Path, tasks: list[dict]) -> str:
+    url = f"sqlite:///{path}"
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        for statement in SCHEMA:
+            connection.execute(text(statement))
+        connection.execute(
+            text("INSERT INTO task_types (name, expected_duration_ms) VALUES (:name, :ms)"),
+            [
+                {"name": "report", "ms": 450},
+                {"name": "sync", "ms": 3000},
+                {"name": "vague", "ms": None},
+            ],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO tasks (id, name, task_type, kind, cron_expression, timezone, "
+                "run_at, active) VALUES (:id, :name, :task_type, :kind, :cron, :tz, :run_at, "
+                ":active)"
+            ),
+            tasks,
+        )
+        runs = [
+            # Within the year before NOW: 1,000 and 3,000 ms; two years old: ignored.
+            {"task_id": 2, "task_type": "sync", "started": NOW - timedelta(days=10), "ms": 1000},
+            {"task_id": 2, "task_type": "sync", "started": NOW - timedelta(days=1), "ms": 3000},
+            {"task_id": 2, "task_type": "sync", "started": NOW - timedelta(days=700), "ms": 99999},
+        ]
+        statement = text(
+            "INSERT INTO task_runs (task_id, task_type, started_at, elapsed_ms) "
+            "VALUES (:task_id, :task_type, :started, :ms)"
+        ).bindparams(sqlalchemy.bindparam("started", type_=sqlalchemy.DateTime()))
+        connection.execute(statement, runs)
+    engine.dispose()
+    return url
+
+
+def task(id_, name, task_type, kind, cron=None, tz=None, run_at=None, active=True):
+    return {
+        "id": id_,
+        "name": name,
+        "task_type": task_type,
+        "kind": kind,
+        "cron": cron,
+        "tz": tz,
+        "run_at": run_at,
+        "active": active,
+    }
+
+
+TASKS = [
+    task(1, "hourly", "report", "cron", "0 * * * *", "UTC"),
+    task(2, "nightly", "sync", "cron", "30 2 * * *", "Europe/Berlin"),
+    task(3, "once", "report", "once", run_at="2026-12-01 09:00:00"),
+    task(4, "retired", "report", "cron", "* * * * *", "UTC", active=False),
+    task(5, "waiting", "report", "immediate"),
+]
+
+
+def test_loads_active_tasks_with_recorded_or_expected_durations(tmp_path):
+    workload = load_from_database(make_database(tmp_path / "h.db", TASKS), NOW)
+    assert [t.name for t in workload.tasks] == ["hourly", "nightly", "once", "waiting"]
+    assert workload.types["report"].kind is DurationKind.FIXED
+    assert workload.types["report"].mean_ms == 450
+    assert workload.types["sync"].kind is DurationKind.EMPIRICAL
+    assert sorted(workload.types["sync"].samples_ms) == [1000, 3000]
+    assert workload.tasks[2].run_at == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert workload.tasks[3].run_at == NOW
+
+
+def test_a_type_without_any_duration_is_bad_input(tmp_path):
+    url = make_database(tmp_path / "h.db", [task(1, "odd", "vague", "cron", "* * * * *", "UTC")])
+    with pytest.raises(WorkloadError) as caught:
+        load_from_database(url, NOW)
+    assert caught.value.field == "tasks[odd].task_type"
+
+
+def test_cli_from_db(tmp_path):
+    url = make_database(tmp_path / "h.db", TASKS)
+    app = typer.Typer()
+    app.command()(simulate)
+    result = CliRunner().invoke(
+        app, ["--from-db", "--start", NOW.isoformat(), "--json"], env={"HEADWAY_DATABASE_URL": url}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tasks"] == 3 + 1 + 1  # hourly x 3, once, waiting
+
+
+def test_cli_from_db_without_tables_is_bad_input(tmp_path):
+    app = typer.Typer()
+    app.command()(simulate)
+    result = CliRunner().invoke(
+        app, ["--from-db", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"]
+    )
+    assert result.exit_code == 2
+    assert "no such table" in result.stderr
