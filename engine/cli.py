@@ -8,6 +8,7 @@ from engine.commands import cron, db, task
 from engine.commands.dashboard import dashboard
 from engine.commands.forecast import forecast
 from engine.commands.scheduler import scheduler
+from simulation.cli import simulate
 
 app = typer.Typer(
     help="Headway: a distributed task scheduler and capacity-planning workbench.",
@@ -20,6 +21,7 @@ app.add_typer(task.app, name="task")
 app.command("forecast")(forecast)
 app.command("scheduler")(scheduler)
 app.command("dashboard")(dashboard)
+app.command("simulate")(simulate)
 
 if __name__ == "__main__":
     app()

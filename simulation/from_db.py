@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import bindparam, text
 
+from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
 from simulation.durations import DurationError, DurationModel, duration_model
 from simulation.workload import TaskSpec, Workload, WorkloadError
@@ -30,14 +31,12 @@ _TASKS = text(
 _RUNS = text(
     "SELECT task_type, elapsed_ms FROM task_runs "
     "WHERE started_at >= :since AND started_at < :until AND elapsed_ms IS NOT NULL"
-).bindparams(bindparam("since", type_=DateTime()), bindparam("until", type_=DateTime()))
+).bindparams(bindparam("since", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
 
 
 def _connect(url: str) -> sqlalchemy.Engine:
-    try:
-        from engine.adapters.database import create_db_engine
-    except ImportError:  # the adapter is being built in parallel; plain SQLAlchemy until then
-        return sqlalchemy.create_engine(url)
+    from engine.adapters.database import create_db_engine
+
     return create_db_engine(url)
 
 

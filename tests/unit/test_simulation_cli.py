@@ -125,7 +125,7 @@ def test_bad_yaml_names_line_and_field_on_stderr(tmp_path):
     path.write_text(SMALL.replace('"*/5 * * * *"', '"*/5 * * *"'))
     result = run(str(path), "--start", START)
     assert result.exit_code == 2
-    assert f"{path}:4: tasks[0].cron: invalid cron expression" in result.stderr
+    assert f"{path}:4: tasks[0].cron: expected 5 fields" in result.stderr
     assert result.stdout == ""
 
 
