@@ -185,12 +185,9 @@ def list_tasks(
     if task_filter.active is not None:
         conditions.append(tasks.c.active == task_filter.active)
     if task_filter.name_contains:
-        # Literal substring match: the user's % and _ are not wildcards.
-        conditions.append(
-            func.instr(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
-            if engine.dialect.name == "sqlite"
-            else func.strpos(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
-        )
+        # Literal and case-insensitive: the user's % and _ are escaped, not wildcards. On
+        # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
+        conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     where = and_(*conditions) if conditions else None
     with engine.connect() as connection:
         count_query = select(func.count()).select_from(tasks)
