@@ -23,8 +23,11 @@ from engine.settings import Settings, normalize_database_url
 MAX_BODY_BYTES = 1024 * 1024
 PUBLIC_PATHS = frozenset({"/health"})
 
-# A request must not hang on the database: connecting, waiting for a row lock (a Scheduler
-# pass holds them briefly) and running a statement are each bounded.
+# A request must not hang on the database: waiting for a pooled connection, connecting,
+# waiting for a row lock (a Scheduler pass holds them briefly) and running a statement are
+# each bounded; past a bound the request is a 503.
+PG_POOL_SIZE = 10
+PG_POOL_TIMEOUT_S = 10
 PG_CONNECT_TIMEOUT_S = 5
 PG_LOCK_TIMEOUT_MS = 5_000
 PG_STATEMENT_TIMEOUT_MS = 15_000
@@ -89,4 +92,9 @@ def create_api_engine(url: str) -> Engine:
     if not url.startswith("postgresql"):
         return create_db_engine(url)
     options = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
-    return create_db_engine(url, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "options": options})
+    return create_db_engine(
+        url,
+        pool_size=PG_POOL_SIZE,
+        pool_timeout=PG_POOL_TIMEOUT_S,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "options": options},
+    )

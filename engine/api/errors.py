@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.api.models import ErrorMessage
 from engine.services.schemas import FieldProblem
@@ -33,6 +34,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFound, _not_found)
     app.add_exception_handler(TaskInactive, _conflict)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
 
 
 def problem(loc: list[str | int], message: str, kind: str = "value_error") -> dict[str, Any]:
@@ -68,7 +70,8 @@ async def _conflict(_request: Request, error: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
-    # Down, restarting or timed out: the server's trouble, reported as such, and retryable.
+    # Down, restarting, timed out or every pooled connection busy: the server's trouble,
+    # reported as such, and retryable.
     orig = getattr(error, "orig", None) or error
     return JSONResponse(
         {"detail": f"database unavailable ({type(orig).__name__})"},

@@ -159,3 +159,12 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
     docs = api.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_a_request_that_cannot_get_a_connection_is_a_503_not_a_hang(pg_url: str, clock: Clock) -> None:
+    engine = create_db_engine(pg_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    with TestClient(make_app(engine, clock)) as client, engine.connect():  # the only connection
+        response = client.get("/tasks")
+    engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("database unavailable")
