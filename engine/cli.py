@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from engine.commands import cron, db, task
+from engine.commands.api import api
 from engine.commands.dashboard import dashboard
 from engine.commands.forecast import forecast
 from engine.commands.scheduler import scheduler
@@ -20,6 +21,7 @@ app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
 app.command("forecast")(forecast)
 app.command("scheduler")(scheduler)
+app.command("api")(api)
 app.command("dashboard")(dashboard)
 app.command("simulate")(simulate)
 

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "instead of the end of the current UTC day",
     )
 
+    api_host: str = Field("127.0.0.1", description="address `headway api` listens on")
+    api_port: int = Field(8000, ge=0, le=65535, description="port `headway api` listens on")
+    api_token: str | None = Field(
+        None, description="when set, every API endpoint but /health needs `Authorization: Bearer <token>`"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalize_database_url(cls, value: str) -> str:

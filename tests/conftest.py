@@ -12,6 +12,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -69,17 +70,32 @@ def pg_template() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def pg_url(pg_template: str) -> Iterator[str]:
-    """URL of a fresh, migrated PostgreSQL database for this test alone."""
+@contextmanager
+def fresh_pg_database(template: str) -> Iterator[str]:
+    """A new database cloned from `template`, dropped afterwards; yields its URL."""
     name = f"headway_t_{uuid.uuid4().hex[:12]}"
     admin = _admin_engine()
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     yield _database_url(name)
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL database for this test alone."""
+    with fresh_pg_database(pg_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_url(pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database shared by one module's tests: for tests that
+    leave no rows behind (each module checks that it does not)."""
+    with fresh_pg_database(pg_template) as url:
+        yield url
 
 
 @pytest.fixture

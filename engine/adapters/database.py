@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import scaling_parameters
 from engine.core.scaling import buffer_ppm
+from engine.core.types import ScalingParameters
 from engine.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -59,3 +60,13 @@ def store_scaling_parameters(connection: Connection, capacity_ms: int, buffer: f
         .where(scaling_parameters.c.id == 1)
         .values(capacity_ms=capacity_ms, buffer_ppm=buffer_ppm(buffer))
     )
+
+
+def load_scaling_parameters(connection: Connection) -> ScalingParameters:
+    """The parameters the summary view computes with, so other reads can agree with it."""
+    row = connection.execute(
+        select(scaling_parameters.c.capacity_ms, scaling_parameters.c.buffer_ppm).where(
+            scaling_parameters.c.id == 1
+        )
+    ).one()
+    return ScalingParameters(capacity_ms=int(row.capacity_ms), buffer=row.buffer_ppm / 1_000_000)

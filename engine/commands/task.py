@@ -123,13 +123,10 @@ def list_(
 @app.command("types")
 def types(database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL) -> None:
     """List task types."""
-    from sqlalchemy import select
+    from engine.services.task_types import list_task_types
 
-    from engine.adapters.tables import task_types
-
-    with open_database(database_url).connect() as connection:
-        for row in connection.execute(select(task_types).order_by(task_types.c.name)):
-            typer.echo(
-                f"{row.name:<14} handler={row.handler:<13} expected={row.expected_duration_ms} ms "
-                f"timeout={row.timeout_ms} ms attempts={row.max_attempts}  {row.description}"
-            )
+    for row in list_task_types(open_database(database_url)):
+        typer.echo(
+            f"{row.name:<14} handler={row.handler:<13} expected={row.expected_duration_ms} ms "
+            f"timeout={row.timeout_ms} ms attempts={row.max_attempts}  {row.description}"
+        )

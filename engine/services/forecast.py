@@ -6,9 +6,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from engine.adapters.forecast_store import load_compute_ms_by_type, load_scheduled_runs
+from engine.adapters.database import load_scaling_parameters
+from engine.adapters.forecast_store import count_live_processors, load_compute_ms_by_type, load_scheduled_runs
 from engine.core.forecast import ForecastMinute, floor_minute, forecast_minutes
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
+from engine.core.types import ScalingParameters
+
+# A processor whose last heartbeat is older than this is no longer counted as running.
+LIVE_PROCESSOR_WINDOW = timedelta(seconds=30)
 
 
 def forecast(
@@ -24,3 +29,15 @@ def forecast(
         runs = load_scheduled_runs(connection, start, start + timedelta(hours=hours))
         compute = load_compute_ms_by_type(connection)
     return forecast_minutes(runs, compute, start, hours, capacity_ms, buffer)
+
+
+def stored_scaling_parameters(engine: Engine) -> ScalingParameters:
+    """The formula's parameters as recorded in the database (what the summary view uses)."""
+    with engine.connect() as connection:
+        return load_scaling_parameters(connection)
+
+
+def live_processor_count(engine: Engine, now: datetime) -> int:
+    """Processors that sent a heartbeat within the last 30 seconds."""
+    with engine.connect() as connection:
+        return count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)

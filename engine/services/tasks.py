@@ -11,6 +11,8 @@ from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from engine.adapters.tables import task_schedule, task_types, tasks
+from engine.core.cron import CronSchedule
+from engine.core.next_runs import upcoming_runs
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
 
@@ -20,6 +22,14 @@ MAX_PAGE_SIZE = 500
 class TaskNotFound(LookupError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} not found")
+        self.task_id = task_id
+
+
+class TaskInactive(RuntimeError):
+    """An inactive task cannot be run now: nothing of it is scheduled until it is active."""
+
+    def __init__(self, task_id: int) -> None:
+        super().__init__(f"task {task_id} is inactive; make it active to run it")
         self.task_id = task_id
 
 
@@ -119,9 +129,10 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
 
 
 def run_now(engine: Engine, task_id: int, now: datetime) -> int:
-    """Schedule one extra run of a task at `now`; returns the schedule row id."""
+    """Schedule one extra run of an active task at `now`; returns the schedule row id."""
     with engine.begin() as connection:
-        _lock_existing(connection, task_id)
+        if not _lock_existing(connection, task_id):
+            raise TaskInactive(task_id)
         existing = connection.execute(
             select(task_schedule.c.id).where(
                 task_schedule.c.task_id == task_id, task_schedule.c.scheduled_time == now
@@ -143,6 +154,18 @@ def get_task(engine: Engine, task_id: int) -> Task:
         return _get(connection, task_id)
 
 
+def next_runs(task: Task, now: datetime, count: int = 5) -> list[datetime]:
+    """The task's next `count` runs after `now` (see `engine.core.next_runs`)."""
+    cron = (
+        CronSchedule(task.cron_expression, task.timezone or "UTC")
+        if task.kind is TaskKind.CRON and task.cron_expression is not None
+        else None
+    )
+    return upcoming_runs(
+        task.kind, task.active, now, cron=cron, run_at=task.run_at, pending_run=task.next_run, count=count
+    )
+
+
 def list_tasks(
     engine: Engine,
     task_filter: TaskFilter = TaskFilter(),
@@ -162,12 +185,9 @@ def list_tasks(
     if task_filter.active is not None:
         conditions.append(tasks.c.active == task_filter.active)
     if task_filter.name_contains:
-        # Literal substring match: the user's % and _ are not wildcards.
-        conditions.append(
-            func.instr(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
-            if engine.dialect.name == "sqlite"
-            else func.strpos(func.lower(tasks.c.name), task_filter.name_contains.lower()) > 0
-        )
+        # Literal and case-insensitive: the user's % and _ are escaped, not wildcards. On
+        # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
+        conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     where = and_(*conditions) if conditions else None
     with engine.connect() as connection:
         count_query = select(func.count()).select_from(tasks)
@@ -216,12 +236,15 @@ def _get(connection: Connection, task_id: int) -> Task:
     return _to_task(row)
 
 
-def _lock_existing(connection: Connection, task_id: int) -> None:
-    query = select(tasks.c.id).where(tasks.c.id == task_id)
+def _lock_existing(connection: Connection, task_id: int) -> bool:
+    """Lock the task's row for this transaction; returns whether it is active."""
+    query = select(tasks.c.active).where(tasks.c.id == task_id)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update()
-    if connection.execute(query).first() is None:
+    row = connection.execute(query).first()
+    if row is None:
         raise TaskNotFound(task_id)
+    return bool(row.active)
 
 
 def _delete_scheduled_rows(connection: Connection, task_id: int) -> None:

@@ -1,0 +1,39 @@
+"""What handlers get injected: the database engine, the request's `now`, the wiring."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    engine: Engine
+    broker_url: str
+    clock: Callable[[], datetime]
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_engine(context: ContextDep) -> Engine:
+    return context.engine
+
+
+def get_now(context: ContextDep) -> datetime:
+    # The clock is read once per request; everything the request does uses this instant.
+    return context.clock()
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+NowDep = Annotated[datetime, Depends(get_now)]

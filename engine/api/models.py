@@ -1,0 +1,140 @@
+"""Request and response bodies of the REST API. Requests reuse the service layer's
+validation (`TaskInput`); responses are built from the services' dataclasses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from engine.core.types import TaskKind
+from engine.services.schemas import TaskInput
+
+TASK_EXAMPLES: list[JsonValue] = [
+    {
+        "name": "nightly report",
+        "task_type": "http",
+        "kind": "cron",
+        "cron_expression": "30 2 * * *",
+        "timezone": "Europe/Berlin",
+        "payload": {"url": "https://example.org/report", "method": "POST"},
+    },
+    {"name": "launch", "task_type": "reminder", "kind": "once", "run_at": "2030-12-01T09:00:00Z"},
+    {"name": "welcome", "task_type": "notification", "kind": "immediate", "payload": {"user": 42}},
+]
+
+
+class TaskCreate(TaskInput):
+    """A new task. `cron` needs `cron_expression` (`timezone` defaults to UTC), `once` needs
+    `run_at` (ISO-8601 with an offset, in the future), `immediate` needs neither."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": TASK_EXAMPLES})
+
+
+class TaskUpdate(TaskInput):
+    """A task's whole new definition (PUT replaces it: omitted optional fields take their
+    defaults, so send `active: false` to keep an inactive task inactive)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": TASK_EXAMPLES})
+
+
+class Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TaskPublic(Public):
+    id: int
+    name: str
+    task_type: str
+    kind: TaskKind
+    cron_expression: str | None
+    timezone: str | None
+    run_at: datetime | None
+    payload: dict[str, Any]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+    next_run: datetime | None = Field(description="earliest `Scheduled` row, if any")
+    last_run_status: str | None = Field(description="status of the latest finished schedule row")
+    last_run_at: datetime | None
+
+
+class TaskDetail(TaskPublic):
+    next_runs: list[datetime] = Field(description="the next (up to) 5 runs, UTC")
+
+
+class TaskPage(BaseModel):
+    items: list[TaskPublic]
+    total: int
+
+
+class RunPublic(Public):
+    id: int
+    schedule_id: int | None
+    attempt: int
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_ms: int | None
+    output_excerpt: str | None
+    error: str | None
+
+
+class RunPage(BaseModel):
+    items: list[RunPublic]
+    total: int
+
+
+class RunRequested(BaseModel):
+    schedule_id: int
+    task_id: int
+    scheduled_time: datetime
+
+
+class TaskTypePublic(Public):
+    name: str
+    description: str
+    handler: str
+    expected_duration_ms: int
+    timeout_ms: int
+    max_attempts: int
+
+
+class MinuteSummaryPublic(Public):
+    scheduled_time: datetime
+    task_count: int
+    total_compute_ms: int
+    required_instances: int
+
+
+class TypeSummaryPublic(Public):
+    task_type: str
+    avg_elapsed_ms: int
+    run_count: int
+
+
+class ForecastMinutePublic(Public):
+    minute: datetime
+    task_count: int
+    total_compute_ms: int
+    required_instances: int
+
+
+class ForecastPublic(BaseModel):
+    hours: float
+    capacity_ms: int
+    buffer: float
+    current_instances: int = Field(description="processors with a heartbeat in the last 30 s")
+    minutes: list[ForecastMinutePublic]
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["up", "down"]
+    broker: Literal["up", "down"]
+    problems: list[str] = Field(description="what is down and why, e.g. `broker: AMQPConnectionError`")
+
+
+class ErrorMessage(BaseModel):
+    detail: str

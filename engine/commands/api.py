@@ -1,0 +1,51 @@
+"""`headway api`: the REST API (FastAPI on uvicorn)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from engine.commands.common import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_DATABASE_URL,
+    BrokerUrlOption,
+    DatabaseUrlOption,
+    open_database,
+    setup_logging,
+)
+
+
+def api(
+    host: Annotated[
+        str, typer.Option("--host", envvar="HEADWAY_API_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", envvar="HEADWAY_API_PORT", min=0, max=65535, help="Port to listen on.")
+    ] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="HEADWAY_API_TOKEN",
+            show_default=False,
+            help="Require `Authorization: Bearer <token>` on every endpoint but /health "
+            "(prefer the variable: a command line is visible to other users).",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log one line per request.")
+    ] = True,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
+) -> None:
+    """Serve the REST API; OpenAPI at /docs and /openapi.json."""
+    import uvicorn
+
+    from engine.api.app import create_app
+
+    setup_logging()
+    # Refuse to start on a database that is unreachable or not migrated, with the reason.
+    open_database(database_url).dispose()
+    app = create_app(database_url, broker_url, token or "")
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")

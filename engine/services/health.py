@@ -1,0 +1,36 @@
+"""Whether Headway's two dependencies answer: the database and the broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.adapters.broker_health import check_broker
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Each dependency's problem, or None when it answered."""
+
+    database_problem: str | None
+    broker_problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.database_problem is None and self.broker_problem is None
+
+
+def check_health(engine: Engine, broker_url: str) -> Health:
+    return Health(database_problem=_check_database(engine), broker_problem=check_broker(broker_url))
+
+
+def _check_database(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as error:
+        # The class name only: the message can carry host names and user names.
+        return type(getattr(error, "orig", None) or error).__name__
+    return None

@@ -1,0 +1,63 @@
+"""The numbers behind `/metrics`, read from the database at scrape time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+
+from engine.adapters.forecast_store import count_live_processors
+from engine.adapters.tables import scheduled_tasks_summary, task_schedule
+from engine.core.forecast import floor_minute
+from engine.core.histogram import cumulative_buckets
+from engine.core.types import ScheduleStatus
+from engine.services.forecast import LIVE_PROCESSOR_WINDOW
+
+START_LAG_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+# "Recent" starts: the lag histogram covers the runs started in this window before `now`,
+# at most the newest MAX_LAG_SAMPLES of them, so a scrape costs the same on any history.
+START_LAG_WINDOW = timedelta(hours=1)
+MAX_LAG_SAMPLES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    tasks_by_status: dict[str, int]
+    start_lag_buckets: list[tuple[float, int]]  # cumulative (upper bound in s, count)
+    start_lag_sum_s: float
+    required_instances: int
+    current_instances: int
+
+
+def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
+    """Schedule rows per status (every status, zero included), the start lag
+    (started_at - scheduled_time) of recent starts, and required (current minute, from the
+    summary view) against live instances."""
+    by_status = {status.value: 0 for status in ScheduleStatus}
+    lag_query = (
+        select(task_schedule.c.scheduled_time, task_schedule.c.started_at)
+        .where(task_schedule.c.started_at >= now - START_LAG_WINDOW, task_schedule.c.started_at <= now)
+        .order_by(task_schedule.c.started_at.desc())
+        .limit(MAX_LAG_SAMPLES)
+    )
+    required_query = select(scheduled_tasks_summary.c.required_instances).where(
+        scheduled_tasks_summary.c.scheduled_time == floor_minute(now)
+    )
+    with engine.connect() as connection:
+        for status, count in connection.execute(
+            select(task_schedule.c.status, func.count()).group_by(task_schedule.c.status)
+        ):
+            by_status[status] = int(count)
+        lags_s = [
+            (row.started_at - row.scheduled_time).total_seconds() for row in connection.execute(lag_query)
+        ]
+        required = connection.execute(required_query).scalar()
+        current = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
+    return MetricsSnapshot(
+        tasks_by_status=by_status,
+        start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
+        start_lag_sum_s=sum(lags_s),
+        required_instances=int(required or 0),
+        current_instances=current,
+    )

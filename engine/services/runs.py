@@ -1,0 +1,67 @@
+"""A task's execution attempts, newest first, as the API and dashboard show them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from engine.adapters.tables import task_runs, tasks
+from engine.services.tasks import MAX_PAGE_SIZE, TaskNotFound
+
+# A run without an outcome has started and not finished yet (or finished without saying how).
+RUNNING = "running"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    schedule_id: int | None
+    attempt: int
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    elapsed_ms: int | None
+    output_excerpt: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    items: list[Run]
+    total: int
+
+
+def list_runs(engine: Engine, task_id: int, limit: int = 50, offset: int = 0) -> RunPage:
+    """A page of the task's attempts, latest start first; TaskNotFound for an unknown task."""
+    if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
+        raise ValueError(f"limit must be in [1, {MAX_PAGE_SIZE}] and offset >= 0")
+    of_task = task_runs.c.task_id == task_id
+    with engine.connect() as connection:
+        if connection.execute(select(tasks.c.id).where(tasks.c.id == task_id)).first() is None:
+            raise TaskNotFound(task_id)
+        total = connection.execute(select(func.count()).select_from(task_runs).where(of_task)).scalar_one()
+        rows = connection.execute(
+            select(task_runs)
+            .where(of_task)
+            .order_by(task_runs.c.started_at.desc(), task_runs.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).mappings()
+        items = [
+            Run(
+                id=int(row["id"]),
+                schedule_id=row["schedule_id"],
+                attempt=int(row["attempt"]),
+                status=row["outcome"] or (RUNNING if row["finished_at"] is None else UNKNOWN),
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                elapsed_ms=row["elapsed_ms"],
+                output_excerpt=row["output_excerpt"],
+                error=row["error"],
+            )
+            for row in rows
+        ]
+    return RunPage(items=items, total=int(total))

@@ -1,0 +1,170 @@
+"""/health, /metrics and the OpenAPI documents, on real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, insert, update
+
+from engine.adapters.broker_health import check_broker
+from engine.adapters.database import create_db_engine
+from engine.adapters.tables import processor_heartbeats, task_schedule
+from engine.processes.scheduler import run_pass
+from tests.integration.conftest import Clock, make_app
+from tests.integration.helpers import add_cron_task
+
+pytestmark = pytest.mark.integration
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_health_is_200_when_database_and_broker_answer(
+    pg_engine: Engine, amqp_url: str, clock: Clock
+) -> None:
+    with TestClient(make_app(pg_engine, clock, broker_url=amqp_url)) as client:
+        response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up", "broker": "up", "problems": []}
+
+
+def test_health_with_the_in_process_broker(api: TestClient) -> None:
+    assert api.get("/health").json()["broker"] == "up"
+
+
+def test_health_is_503_naming_the_broker_when_it_is_down(pg_engine: Engine, clock: Clock) -> None:
+    down = f"amqp://guest:secret@127.0.0.1:{closed_port()}/%2F"
+    with TestClient(make_app(pg_engine, clock, broker_url=down)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["database"], body["broker"]) == ("unavailable", "up", "down")
+    assert [problem.split(":")[0] for problem in body["problems"]] == ["broker"]
+    assert "secret" not in response.text
+
+
+def test_health_is_503_naming_the_database_when_it_is_down(clock: Clock) -> None:
+    engine = create_db_engine(f"postgresql://postgres:secret@127.0.0.1:{closed_port()}/nowhere")
+    with TestClient(make_app(engine, clock)) as client:
+        response = client.get("/health")
+        # Other endpoints say the database is unavailable, as a 503 rather than a crash.
+        tasks = client.get("/tasks")
+    engine.dispose()
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["database"], body["broker"]) == ("down", "up")
+    assert [problem.split(":")[0] for problem in body["problems"]] == ["database"]
+    assert "secret" not in response.text
+    assert tasks.status_code == 503
+    assert tasks.headers["retry-after"] == "5"
+
+
+def test_broker_probe_bounds_and_schemes(amqp_url: str) -> None:
+    assert check_broker(amqp_url) is None
+    assert check_broker("memory://") is None
+    assert check_broker("redis://localhost") == "unsupported broker URL scheme"
+    assert check_broker(f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F", timeout_s=1) is not None
+    assert check_broker(amqp_url.replace("guest:guest", "guest:wrong")) is not None
+
+
+def scrape(api: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    response = api.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def test_metrics_expose_statuses_start_lag_and_instances(
+    api: TestClient, pg_engine: Engine, clock: Clock
+) -> None:
+    task = add_cron_task(pg_engine, clock.now - timedelta(minutes=10), "* * * * *")
+    run_pass(pg_engine, clock.now - timedelta(minutes=10))  # rows from 09:51 on
+    lags_s = {9: 0.05, 8: 0.4, 7: 3.0, 6: 45.0}  # minutes ago -> start lag
+    with pg_engine.begin() as connection:
+        for minutes_ago, lag_s in lags_s.items():
+            scheduled = clock.now.replace(second=0) - timedelta(minutes=minutes_ago)
+            connection.execute(
+                update(task_schedule)
+                .where(task_schedule.c.task_id == task.id, task_schedule.c.scheduled_time == scheduled)
+                .values(status="Succeeded", started_at=scheduled + timedelta(seconds=lag_s))
+            )
+        connection.execute(
+            insert(processor_heartbeats).values(
+                processor_id="p1",
+                hostname="h",
+                pid=1,
+                concurrency=2,
+                started_at=clock.now,
+                last_seen_at=clock.now,
+            )
+        )
+
+    samples = scrape(api)
+
+    statuses = {dict(labels)["status"]: value for labels, value in samples["headway_tasks"].items()}
+    assert statuses["Succeeded"] == 4
+    assert statuses["Scheduled"] > 100
+    assert statuses["Dead"] == statuses["Running"] == 0  # every status is reported
+    buckets = {
+        dict(labels)["le"]: value for labels, value in samples["headway_start_lag_seconds_bucket"].items()
+    }
+    assert (buckets["0.1"], buckets["0.5"], buckets["5.0"], buckets["60.0"], buckets["+Inf"]) == (
+        1,
+        2,
+        3,
+        4,
+        4,
+    )
+    assert samples["headway_start_lag_seconds_count"][()] == 4
+    assert samples["headway_start_lag_seconds_sum"][()] == pytest.approx(sum(lags_s.values()))
+    assert samples["headway_required_instances"][()] == 1  # one 1,000 ms task this minute
+    assert samples["headway_current_instances"][()] == 1
+
+
+def test_metrics_of_an_empty_database(api: TestClient) -> None:
+    samples = scrape(api)
+    assert samples["headway_required_instances"][()] == 0
+    assert samples["headway_start_lag_seconds_count"][()] == 0
+
+
+def test_openapi_document_and_docs_page(api: TestClient) -> None:
+    document = api.get("/openapi.json").json()
+    assert set(document["paths"]) == {
+        "/tasks",
+        "/tasks/{task_id}",
+        "/tasks/{task_id}/inactive",
+        "/tasks/{task_id}/run",
+        "/tasks/{task_id}/runs",
+        "/task-types",
+        "/scheduled-tasks-summary",
+        "/task-summary",
+        "/forecast",
+        "/health",
+        "/metrics",
+    }
+    assert set(document["paths"]["/tasks"]) == {"get", "post"}
+    assert "securitySchemes" not in document.get("components", {})  # no token, no security
+    docs = api.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+def test_a_request_that_cannot_get_a_connection_is_a_503_not_a_hang(pg_url: str, clock: Clock) -> None:
+    engine = create_db_engine(pg_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    with TestClient(make_app(engine, clock)) as client, engine.connect():  # the only connection
+        response = client.get("/tasks")
+    engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("database unavailable")
