@@ -25,6 +25,31 @@ EXAMPLE_WORKLOAD = Path(__file__).resolve().parent / "examples" / "fleet.yaml"
 REQUIRED = "required (formula)"
 
 
+def workload_frame(workload: Workload) -> pd.DataFrame:
+    """One row per workload entry: its type's duration model and when the entry is due."""
+    rows = []
+    for task in workload.tasks:
+        model = workload.types[task.task_type]
+        if task.schedule is not None:
+            due = f"cron {task.schedule.expression} ({task.schedule.timezone})"
+        elif task.run_at is not None:
+            due = f"once at {task.run_at.isoformat()}"
+        else:
+            due = f"{task.rate_per_min:g} a minute at random"
+        rows.append(
+            {
+                "name": task.name,
+                "task_type": task.task_type,
+                "count": task.count,
+                "due": due,
+                "duration": model.kind.value,
+                "mean_ms": model.mean_ms,
+                "sd_ms": round(model.sd_ms, 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def compare_rules(workload: Workload, scenario: Scenario, rules: Sequence[str]) -> dict[str, Result]:
     """The same workload and seeds under each rule (`formula`, `corrected` or a count)."""
     return {rule: simulate(workload, replace(scenario, instances=rule)) for rule in rules}

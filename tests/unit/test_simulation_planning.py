@@ -8,6 +8,7 @@ import pytest
 from simulation.arrivals import window_for
 from simulation.outcome import Dispatch
 from simulation.planning import (
+    EXAMPLE_WORKLOAD,
     REQUIRED,
     compare_rules,
     instances_chart,
@@ -17,9 +18,10 @@ from simulation.planning import (
     sweep_chart,
     sweep_fixed,
     sweep_frame,
+    workload_frame,
 )
 from simulation.run import Engine, Scenario
-from simulation.workload import parse_workload
+from simulation.workload import load_workload, parse_workload
 
 # 100 tasks of 900 ms every five minutes. On c instances task k starts at
 # floor(k / c) x 905 ms + 5 ms (5 ms dispatch each), so the last one, k = 99, is on time
@@ -106,3 +108,17 @@ def test_the_bisection_refuses_prefetch_above_one():
     hoarding = replace(SCENARIO, dispatch=Dispatch(prefetch=4), engine=Engine.SIMPY)
     with pytest.raises(ValueError, match="prefetch 1"):
         smallest_passing_fleet(BURSTS, hoarding, 20)
+
+
+def test_workload_frame_describes_each_entry():
+    frame = workload_frame(load_workload(EXAMPLE_WORKLOAD))
+    assert list(frame["name"]) == ["hourly-reports", "nightly-sync", "one-off", "pings"]
+    assert list(frame["due"]) == [
+        "cron 0 * * * * (UTC)",
+        "cron 30 2 * * * (Europe/Berlin)",
+        "once at 2026-12-01T09:00:00+00:00",
+        "60 a minute at random",
+    ]
+    assert list(frame["count"]) == [1000, 1, 1, 1]
+    assert list(frame["duration"]) == ["fixed", "lognormal", "lognormal", "exponential"]
+    assert frame.loc[3, "sd_ms"] == 8000  # exponential: the sd is the mean
