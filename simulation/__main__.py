@@ -4,7 +4,7 @@ import typer
 
 from simulation.cli import simulate
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 app.command()(simulate)
 
 if __name__ == "__main__":

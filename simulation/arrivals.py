@@ -9,6 +9,7 @@ Ties keep workload order, so `count` copies of a cron task are due in a row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
+from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
 from simulation.workload import Workload
 
 US_PER_S = 1_000_000
@@ -40,12 +42,20 @@ class Window:
 
 def window_for(start: datetime, hours: float) -> Window:
     """Floor `start` to its minute and keep the whole minutes of `hours`, as the forecast does:
-    `window_for(10:04:37, 0.5)` covers 10:04:00 to 10:34:00."""
+    `window_for(10:04:37, 0.5)` covers 10:04:00 to 10:34:00. Raises ScenarioError for a window
+    under a minute, over `MAX_HOURS`, or not inside the years 1 to 9999 with a day to spare."""
     if start.tzinfo is None:
-        raise ValueError("start must be timezone-aware")
+        raise ScenarioError("start", "must be timezone-aware")
+    if not (math.isfinite(hours) and 0 < hours <= MAX_HOURS):
+        raise ScenarioError("hours", f"must be in (0, {MAX_HOURS:,}], got {hours}")
     minutes = int(timedelta(hours=hours) / timedelta(minutes=1))
     if minutes < 1:
-        raise ValueError(f"hours must cover at least one minute, got {hours}")
+        raise ScenarioError("hours", f"must cover at least one minute, got {hours}")
+    try:
+        # Cron expansion looks a little either side of the window.
+        (start - timedelta(days=1), start + timedelta(minutes=minutes, days=1))
+    except OverflowError as error:
+        raise ScenarioError("start", f"the window must lie within the years 1 to 9999: {start}") from error
     return Window(floor_minute(start), minutes)
 
 
@@ -67,6 +77,15 @@ def _offsets_us(instants: list[datetime], window: Window) -> np.ndarray:
     return np.array([(t - start) // timedelta(microseconds=1) for t in instants], dtype=np.int64)
 
 
+def _check_size(held: int, adding: int, index: int, name: str) -> int:
+    if held + adding > MAX_TASKS:
+        raise LimitExceeded(
+            f"tasks[{index}] ({name}): {adding:,} tasks in the window, {held + adding:,} so far; "
+            f"a run holds at most {MAX_TASKS:,}: shorten --hours or lower count / rate_per_min"
+        )
+    return held + adding
+
+
 def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arrivals:
     """Every task due in the window, with durations drawn from its type's model.
 
@@ -82,17 +101,23 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     until = window.end - timedelta(seconds=1)
     times: list[np.ndarray] = []
     types: list[np.ndarray] = []
-    for task in workload.tasks:
+    held = 0
+    for index, task in enumerate(workload.tasks):
         if task.schedule is not None:
             if task.schedule not in fires:
                 fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
+            held = _check_size(held, len(fires[task.schedule]) * task.count, index, task.name)
             due = np.repeat(fires[task.schedule], task.count)
         elif task.run_at is not None:
             inside = window.start <= task.run_at.astimezone(UTC) < window.end
+            held = _check_size(held, task.count if inside else 0, index, task.name)
             due = np.repeat(_offsets_us([task.run_at], window), task.count if inside else 0)
         else:
             assert task.rate_per_min is not None
-            total = rng.poisson(task.rate_per_min * task.count * window.minutes)
+            expected = task.rate_per_min * task.count * window.minutes
+            _check_size(held, math.ceil(expected), index, task.name)
+            total = int(rng.poisson(expected))
+            held = _check_size(held, total, index, task.name)
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         times.append(due)
         types.append(np.full(len(due), type_index[task.task_type], dtype=np.int32))

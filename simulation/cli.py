@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from simulation.run import Result, Scenario
+    from simulation.run import Engine, Result, Scenario
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 # Large enough that short runs (tests, the example) finish before a bar would even draw.
@@ -29,12 +29,14 @@ def _fail_input(message: str) -> typer.Exit:
 
 
 def _parse_start(text: str | None) -> datetime:
+    from simulation.limits import ScenarioError
+
     if text is None:
         return datetime.now(UTC)
     try:
         value = datetime.fromisoformat(text)
     except ValueError as error:
-        raise _fail_input(f"--start: not an ISO date-time: {text!r}") from error
+        raise ScenarioError("start", f"not an ISO date-time: {text!r}") from error
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -129,10 +131,15 @@ def simulate(
         ),
     ] = 2.0,
     seed: Annotated[
-        int, typer.Option(help="Seed of every random draw.", envvar="HEADWAY_SIM_SEED")
+        int, typer.Option(help="Seed of every random draw (>= 0).", envvar="HEADWAY_SIM_SEED")
     ] = 0,
     replications: Annotated[
-        int, typer.Option(help="Independent runs, pooled.", envvar="HEADWAY_SIM_REPLICATIONS")
+        int,
+        typer.Option(
+            help="Independent runs (seeds derived from --seed): tasks and delays pooled, "
+            "instance-minutes averaged, peak the highest; passes only if every run passes.",
+            envvar="HEADWAY_SIM_REPLICATIONS",
+        ),
     ] = 1,
     engine: Annotated[
         str,
@@ -156,39 +163,60 @@ def simulate(
     target, 1 when some does not, 2 on bad input."""
     from simulation.arrivals import window_for
     from simulation.capacity import Limits
+    from simulation.limits import ScenarioError
     from simulation.outcome import Dispatch
-    from simulation.run import Engine, Scenario
+    from simulation.run import Scenario
 
-    if (workload is None) == (not from_db):
-        raise _fail_input("give a workload file or --from-db (one of them)")
+    if workload is not None and from_db:
+        raise _fail_input(
+            "--from-db and a workload file (WORKLOAD or HEADWAY_SIM_WORKLOAD) exclude each "
+            "other: give one"
+        )
+    if workload is None and not from_db:
+        raise _fail_input("give a workload file or --from-db")
     try:
-        when = _parse_start(start)
         scenario = Scenario(
-            window=window_for(when, hours),
+            window=window_for(_parse_start(start), hours),
             instances=instances,
             capacity_ms=capacity_ms,
             buffer=buffer,
             limits=Limits(min_instances, max_instances),
-            dispatch=Dispatch(
-                poll_interval_us=round(poll_interval_s * 1_000_000),
-                prefetch=prefetch,
-                overhead_us=round(dispatch_overhead_ms * 1_000),
-                scale_up_lag_us=round(scale_up_lag_s * 1_000_000),
+            dispatch=Dispatch.from_units(
+                poll_interval_s, prefetch, dispatch_overhead_ms, scale_up_lag_s
             ),
             target_s=target_s,
             tail_z=tail_z,
             seed=seed,
             replications=replications,
-            engine=Engine(engine),
+            engine=_engine(engine),
         )
-    except (ValueError, TypeError) as error:
-        raise _fail_input(str(error)) from error
+    except ScenarioError as error:
+        raise _fail_input(f"{error.option}: {error.message}") from error
     result = _run(workload, from_db, database_url, scenario)
+    if result.summary.tasks == 0:
+        typer.echo(f"warning: no task is due in {_window_text(scenario)}", err=True)
     _write_outputs(result, scenario, as_json, csv, report)
     raise typer.Exit(EXIT_PASS if result.summary.verdict == "pass" else EXIT_FAIL)
 
 
+def _engine(name: str) -> Engine:
+    from simulation.limits import ScenarioError
+    from simulation.run import Engine
+
+    try:
+        return Engine(name)
+    except ValueError as error:
+        choices = ", ".join(choice.value for choice in Engine)
+        raise ScenarioError("engine", f"must be one of {choices}, got {name!r}") from error
+
+
+def _window_text(scenario: Scenario) -> str:
+    window = scenario.window
+    return f"{window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC"
+
+
 def _run(workload: Path | None, from_db: bool, database_url: str, scenario: Scenario) -> Result:
+    from simulation.limits import LimitExceeded
     from simulation.progress import progress_bar
     from simulation.run import simulate as run_simulation
     from simulation.workload import WorkloadError, load_workload
@@ -203,8 +231,11 @@ def _run(workload: Path | None, from_db: bool, database_url: str, scenario: Scen
             loaded = load_workload(workload)
     except WorkloadError as error:
         raise _fail_input(str(error)) from error
-    with progress_bar(_PROGRESS_MIN_TASKS) as sink:
-        return run_simulation(loaded, scenario, sink)
+    try:
+        with progress_bar(_PROGRESS_MIN_TASKS) as sink:
+            return run_simulation(loaded, scenario, sink)
+    except LimitExceeded as error:
+        raise _fail_input(str(error)) from error
 
 
 def result_json(result: Result, scenario: Scenario) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from simulation.limits import MAX_DURATION_MS
+
 Z95 = 1.6448536269514722
 US_PER_MS = 1_000
 
@@ -112,18 +114,27 @@ def duration_model(
     if model_kind is DurationKind.EMPIRICAL:
         if not samples_ms:
             raise DurationError("samples_ms", "empirical needs at least one recorded duration")
-        if min(samples_ms) < 0:
-            raise DurationError("samples_ms", "recorded durations must not be negative")
+        if min(samples_ms) < 0 or max(samples_ms) > MAX_DURATION_MS:
+            raise DurationError(
+                "samples_ms", f"recorded durations must be in [0, {MAX_DURATION_MS:,}] ms"
+            )
         return DurationModel(model_kind, sum(samples_ms) / len(samples_ms), None, samples_ms)
     if mean_ms is None:
         raise DurationError("mean_ms", f"{kind} needs mean_ms")
-    if not mean_ms >= 0 or math.isinf(mean_ms):
-        raise DurationError("mean_ms", f"mean_ms must be a finite number >= 0, got {mean_ms}")
+    if not 0 <= mean_ms <= MAX_DURATION_MS:
+        raise DurationError(
+            "mean_ms", f"mean_ms must be in [0, {MAX_DURATION_MS:,}] ms, got {mean_ms}"
+        )
     if model_kind is DurationKind.LOGNORMAL:
         if p95_ms is None:
             raise DurationError("p95_ms", "lognormal needs p95_ms")
         if mean_ms <= 0:
             raise DurationError("mean_ms", "lognormal needs mean_ms > 0")
+        if not mean_ms < p95_ms <= MAX_DURATION_MS:
+            raise DurationError(
+                "p95_ms",
+                f"p95_ms must be above mean_ms and at most {MAX_DURATION_MS:,} ms, got {p95_ms}",
+            )
         lognormal_sigma(mean_ms, p95_ms)
         return DurationModel(model_kind, float(mean_ms), float(p95_ms))
     if model_kind is DurationKind.EXPONENTIAL and mean_ms <= 0:

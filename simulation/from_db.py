@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy
@@ -34,10 +35,28 @@ _RUNS = text(
 ).bindparams(bindparam("since", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
 
 
-def _connect(url: str) -> sqlalchemy.Engine:
+def _connect(url: str, source: str) -> sqlalchemy.Engine:
+    """An engine for `url`; a SQLite file must exist already (connecting would create an empty
+    one, and leave it behind)."""
     from engine.adapters.database import create_db_engine
+    from engine.settings import normalize_database_url
 
+    parsed = sqlalchemy.engine.make_url(normalize_database_url(url))
+    path = parsed.database
+    is_file = parsed.get_backend_name() == "sqlite" and path and path != ":memory:"
+    if is_file and not Path(str(path)).is_file():
+        raise WorkloadError(
+            source, 0, "(database)", "no such file: check --database-url (or run `headway db upgrade`)"
+        )
     return create_db_engine(url)
+
+
+def _describe(url: str) -> str:
+    """The URL without its password, to name the database in messages."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return "database"
 
 
 def _instant(value: Any) -> datetime:
@@ -45,22 +64,41 @@ def _instant(value: Any) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _read(
+    engine: sqlalchemy.Engine, now: datetime, source: str
+) -> tuple[dict[str, int | None], list[Any], dict[str, list[int]]]:
+    """Expected durations by type, the active tasks, and elapsed times by type in the year."""
+    with engine.connect() as connection:
+        tables = set(sqlalchemy.inspect(connection).get_table_names())
+        if not {"tasks", "task_types", "task_runs"} <= tables:
+            raise WorkloadError(
+                source, 0, "(database)", "no Headway schema: run `headway db upgrade` first"
+            )
+        expected = {row.name: row.expected_duration_ms for row in connection.execute(_TYPES)}
+        tasks = list(connection.execute(_TASKS))
+        history: dict[str, list[int]] = defaultdict(list)
+        runs = connection.execute(_RUNS, {"since": now - HISTORY, "until": now})
+        for task_type, elapsed_ms in runs:
+            history[task_type].append(int(elapsed_ms))
+    return expected, tasks, history
+
+
 def load_from_database(url: str, now: datetime) -> Workload:
     """Read the workload as of `now` (the window start)."""
-    source = "database"
+    source = _describe(url)
     try:
-        engine = _connect(url)
-        with engine.connect() as connection:
-            expected = {row.name: row.expected_duration_ms for row in connection.execute(_TYPES)}
-            tasks = list(connection.execute(_TASKS))
-            history: dict[str, list[int]] = defaultdict(list)
-            runs = connection.execute(_RUNS, {"since": now - HISTORY, "until": now})
-            for task_type, elapsed_ms in runs:
-                history[task_type].append(int(elapsed_ms))
-        engine.dispose()
-    except sqlalchemy.exc.SQLAlchemyError as error:
+        engine = _connect(url, source)
+        try:
+            expected, tasks, history = _read(engine, now, source)
+        finally:
+            engine.dispose()
+    except WorkloadError:
+        raise
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:  # ValueError: a bad port
         reason = str(getattr(error, "orig", None) or error)
         raise WorkloadError(source, 0, "(database)", reason) from error
+    if not tasks:
+        raise WorkloadError(source, 0, "tasks", "no active tasks to simulate")
     types: dict[str, DurationModel] = {}
     specs = []
     for row in tasks:

@@ -17,6 +17,9 @@ from simulation.arrivals import US_PER_MIN, US_PER_S
 from simulation.outcome import Outcome
 
 PERCENTILES = (50, 95, 99)
+# The per-minute series follows the fleet draining after the window for at most a day: a fleet
+# far too small can take years to drain, and a row per minute of that is no use to anyone.
+DRAIN_ROWS = 24 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +150,15 @@ def _per_minute_percentile(
     return result
 
 
+def series_minutes(until_us: int, window_minutes: int) -> int:
+    """Rows of the per-minute series: to the end of the fleet history, at most DRAIN_ROWS
+    past the window. `series_minutes(190 * US_PER_MIN + 1, 180) == 191`."""
+    return min(-(-until_us // US_PER_MIN), window_minutes + DRAIN_ROWS)
+
+
 def minute_series(
     start: datetime,
+    minutes: int,
     scheduled_us: np.ndarray,
     outcome: Outcome,
     curve: FleetCurve,
@@ -157,12 +167,12 @@ def minute_series(
     target_levels: np.ndarray,
     target_s: float,
 ) -> dict[str, list]:
-    """One row per minute until the fleet history ends: work, instances and delays.
+    """One row for each of `minutes` minutes (`series_minutes`): work, instances and delays.
 
-    `required` is the engine formula's count, `target_levels` the rule simulated (level at the
-    minute's start), `provided`/`provisioned` the mean serving/paid instances in the minute.
+    Tasks and delays are counted in the minute the task was due. `required` is the engine
+    formula's count, `target_levels` the rule simulated (level at the minute's start),
+    `provided`/`provisioned` the mean serving/paid instances in the minute.
     """
-    minutes = -(-curve.until_us // US_PER_MIN)
     minute = scheduled_us // US_PER_MIN
     delay_s = (outcome.start_us - scheduled_us) / US_PER_S
     tasks = np.bincount(minute, minlength=minutes)

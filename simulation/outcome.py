@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulation.limits import MAX_SECONDS, ScenarioError, check_within
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Dispatch:
@@ -15,6 +17,29 @@ class Dispatch:
     prefetch: int = 1
     overhead_us: int = 5_000
     scale_up_lag_us: int = 0
+
+    @classmethod
+    def from_units(
+        cls,
+        poll_interval_s: float = 1.0,
+        prefetch: int = 1,
+        overhead_ms: float = 5.0,
+        scale_up_lag_s: float = 0.0,
+    ) -> Dispatch:
+        """From the command's units, checked and rounded to whole microseconds; a bad value
+        raises ScenarioError naming its option. `Dispatch.from_units(0.5).poll_interval_us ==
+        500_000`."""
+        check_within("poll_interval_s", poll_interval_s, MAX_SECONDS, "s")
+        check_within("dispatch_overhead_ms", overhead_ms, MAX_SECONDS * 1_000, "ms")
+        check_within("scale_up_lag_s", scale_up_lag_s, MAX_SECONDS, "s")
+        if prefetch < 1:
+            raise ScenarioError("prefetch", f"must be at least 1, got {prefetch}")
+        return cls(
+            poll_interval_us=round(poll_interval_s * 1_000_000),
+            prefetch=prefetch,
+            overhead_us=round(overhead_ms * 1_000),
+            scale_up_lag_us=round(scale_up_lag_s * 1_000_000),
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)

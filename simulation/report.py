@@ -22,7 +22,7 @@ def format_summary(result: Result, scenario: Scenario) -> str:
         f"Dispatch    poll {dispatch.poll_interval_us / 1e6:g} s, prefetch {dispatch.prefetch}, "
         f"overhead {dispatch.overhead_us / 1e3:g} ms, scale-up lag "
         f"{dispatch.scale_up_lag_us / 1e6:g} s",
-        f"Tasks       {s.tasks:,}",
+        f"Tasks       {s.tasks:,}" + (f" ({runs} replications pooled)" if runs > 1 else ""),
         f"On time     {s.on_time_pct:.3f} % within {s.target_s:g} s",
         f"Start delay mean {d.mean:.3f} s   p50 {d.p50:.3f}   p95 {d.p95:.3f}   "
         f"p99 {d.p99:.3f}   max {d.max:.3f}",

@@ -5,15 +5,16 @@ No I/O: the CLI reads files and the database, this module only computes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
 from engine.core.burst_scaling import BurstRule, burst_window_ms
-from engine.core.scaling import effective_capacity_ms
 from simulation.arrivals import US_PER_MIN, Arrivals, Window, expand
 from simulation.capacity import (
     CapacityPlan,
@@ -26,7 +27,21 @@ from simulation.capacity import (
     step_plan,
 )
 from simulation.fast import simulate_fast
-from simulation.metrics import Summary, fleet_curve, minute_series, pool, summarize
+from simulation.limits import (
+    MAX_INSTANCES,
+    MAX_SECONDS,
+    LimitExceeded,
+    ScenarioError,
+    check_within,
+)
+from simulation.metrics import (
+    Summary,
+    fleet_curve,
+    minute_series,
+    pool,
+    series_minutes,
+    summarize,
+)
 from simulation.model_simpy import simulate_simpy
 from simulation.outcome import Dispatch, Outcome, release_times
 from simulation.workload import Workload
@@ -63,30 +78,63 @@ class Scenario:
     engine: Engine = Engine.AUTO
 
     def __post_init__(self) -> None:
-        named = self.instances in ("formula", "corrected")
-        if not named and (not self.instances.isdigit() or int(self.instances) < 1):
-            raise ValueError("instances must be a positive count, formula or corrected")
-        if self.limits.min_instances < 1:
-            raise ValueError("min_instances must be at least 1: queued work needs an instance")
-        if (
-            self.limits.max_instances is not None
-            and self.limits.max_instances < self.limits.min_instances
-        ):
-            raise ValueError("max_instances must be at least min_instances")
-        if self.dispatch.prefetch < 1:
-            raise ValueError("prefetch must be at least 1")
+        """Check every value; a bad one raises ScenarioError naming its field."""
+        self._check_fleet()
         if self.engine is Engine.FAST and self.dispatch.prefetch != 1:
-            raise ValueError("the fast path is exact only for prefetch 1; use --engine simpy")
+            raise ScenarioError("engine", "the fast path is exact only for prefetch 1; use simpy")
         if self.replications < 1:
-            raise ValueError("replications must be at least 1")
-        if self.target_s <= 0:
-            raise ValueError("target_s must be positive")
+            raise ScenarioError("replications", f"must be at least 1, got {self.replications}")
+        if self.seed < 0:
+            raise ScenarioError("seed", f"must be 0 or more, got {self.seed}")
+        check_within("target_s", self.target_s, MAX_SECONDS, "s", positive=True)
+        check_within("tail_z", self.tail_z, 10, "standard deviations")
         dispatch = self.dispatch
-        if min(dispatch.poll_interval_us, dispatch.overhead_us, dispatch.scale_up_lag_us) < 0:
-            raise ValueError("poll interval, dispatch overhead and scale-up lag must be >= 0")
-        effective_capacity_ms(self.capacity_ms, self.buffer)  # raises on a bad pair
+        check_within("poll_interval_s", dispatch.poll_interval_us / 1e6, MAX_SECONDS, "s")
+        check_within("dispatch_overhead_ms", dispatch.overhead_us / 1e3, MAX_SECONDS * 1e3, "ms")
+        check_within("scale_up_lag_s", dispatch.scale_up_lag_us / 1e6, MAX_SECONDS, "s")
+        if dispatch.prefetch < 1:
+            raise ScenarioError("prefetch", f"must be at least 1, got {dispatch.prefetch}")
+        if not isinstance(self.capacity_ms, int) or self.capacity_ms < 1:
+            raise ScenarioError("capacity_ms", f"must be a whole number >= 1, got {self.capacity_ms}")
+        if not (math.isfinite(self.buffer) and 0 <= self.buffer < 1):
+            raise ScenarioError("buffer", f"must be in [0, 1), got {self.buffer}")
         if self.instances == "corrected":
-            burst_window_ms(self.rule)  # raises when the target leaves no window
+            try:
+                burst_window_ms(self.rule)
+            except ValueError as error:
+                raise ScenarioError(
+                    "target_s",
+                    f"{self.target_s:g} s leaves no time to start a burst after the "
+                    f"{dispatch.poll_interval_us / 1e6:g} s poll and the "
+                    f"{dispatch.overhead_us / 1e3:g} ms dispatch overhead",
+                ) from error
+
+    def _check_fleet(self) -> None:
+        low, high = self.limits.min_instances, self.limits.max_instances
+        if not 1 <= low <= MAX_INSTANCES:
+            raise ScenarioError(
+                "min_instances",
+                f"must be in [1, {MAX_INSTANCES:,}] (queued work needs an instance), got {low}",
+            )
+        if high is not None and not low <= high <= MAX_INSTANCES:
+            raise ScenarioError(
+                "max_instances", f"must be in [min_instances = {low}, {MAX_INSTANCES:,}], got {high}"
+            )
+        if self.instances in ("formula", "corrected"):
+            return
+        if not (self.instances.isascii() and self.instances.isdigit()):
+            raise ScenarioError(
+                "instances", f"must be a count, formula or corrected, got {self.instances!r}"
+            )
+        count = int(self.instances)
+        if not 1 <= count <= MAX_INSTANCES:
+            raise ScenarioError("instances", f"must be in [1, {MAX_INSTANCES:,}], got {count}")
+        if count < low or (high is not None and count > high):
+            raise ScenarioError(
+                "instances",
+                f"a fixed fleet of {count} contradicts min_instances {low} / max_instances "
+                f"{high if high is not None else 'none'}, which bound formula and corrected",
+            )
 
     @property
     def engine_used(self) -> Engine:
@@ -128,12 +176,26 @@ def capacity_plan(
     _, compute_ms = minute_work(arrivals, planned, scenario.window.minutes)
     required = formula_targets(compute_ms, scenario.capacity_ms, scenario.buffer)
     if scenario.instances == "formula":
+        _check_levels(required, scenario)
         return step_plan(required, scenario.window.minutes, scenario.limits), required
     if scenario.instances == "corrected":
         levels = corrected_targets(arrivals, workload.types, scenario.window.minutes, scenario.rule)
+        _check_levels(levels, scenario)
         lag_us = scenario.dispatch.scale_up_lag_us
         return step_plan(levels, scenario.window.minutes, scenario.limits, lag_us), required
     return fixed_plan(int(scenario.instances)), required
+
+
+def _check_levels(levels: list[int], scenario: Scenario) -> None:
+    """Refuse a rule that asks for more than MAX_INSTANCES at once, unless max_instances caps it."""
+    if scenario.limits.max_instances is not None or not levels or max(levels) <= MAX_INSTANCES:
+        return
+    minute = max(range(len(levels)), key=levels.__getitem__)
+    when = scenario.window.start + timedelta(minutes=minute)
+    raise LimitExceeded(
+        f"{scenario.instances} asks for {levels[minute]:,} instances at {when:%Y-%m-%d %H:%M} "
+        f"UTC; a run holds at most {MAX_INSTANCES:,}: set --max-instances or check the durations"
+    )
 
 
 def simulate_arrivals(
@@ -190,11 +252,13 @@ def simulate(
         last_finish = int((outcome.start_us + arrivals.duration_us).max()) if len(arrivals) else 0
         curve = fleet_curve(outcome, max(scenario.window.length_us, last_finish))
         summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s)
-        edges = np.arange(-(-curve.until_us // US_PER_MIN), dtype=np.int64) * US_PER_MIN
+        rows = series_minutes(curve.until_us, scenario.window.minutes)
+        edges = np.arange(rows, dtype=np.int64) * US_PER_MIN
         levels = plan.targets[np.searchsorted(plan.times_us, edges, side="right") - 1]
         planned = planned_ms_by_type(workload.types, arrivals.type_names)[arrivals.type_ids]
         series = minute_series(
             scenario.window.start,
+            rows,
             arrivals.scheduled_us,
             outcome,
             curve,

@@ -19,12 +19,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.core.cron import CronError, CronSchedule, parse_schedule
 from simulation.durations import DurationError, DurationModel, duration_model
+from simulation.limits import MAX_TASKS
 
 
 class WorkloadError(ValueError):
@@ -57,12 +67,24 @@ class Workload:
     tasks: tuple[TaskSpec, ...]
 
 
+def _not_bool(value: object) -> object:
+    # pydantic reads true as 1; in a workload it is a slip, not a number.
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+# Lax otherwise: PyYAML reads `1e3` (no dot) as a string, which pydantic turns into 1000.0.
+Float = Annotated[float, BeforeValidator(_not_bool)]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+
+
 class _Duration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str
-    mean_ms: float | None = None
-    p95_ms: float | None = None
-    samples_ms: list[int] = Field(default_factory=list)
+    mean_ms: Float | None = Field(None, allow_inf_nan=False)
+    p95_ms: Float | None = Field(None, allow_inf_nan=False)
+    samples_ms: list[Int] = Field(default_factory=list)
 
 
 class _TaskType(BaseModel):
@@ -74,11 +96,19 @@ class _Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     task_type: str
-    count: int = Field(1, ge=1)
+    count: Int = Field(1, ge=1, le=MAX_TASKS)
     cron: str | None = None
     timezone: str | None = None
     run_at: datetime | None = None
-    rate_per_min: float | None = Field(None, gt=0)
+    rate_per_min: Float | None = Field(None, gt=0, le=MAX_TASKS, allow_inf_nan=False)
+
+    @field_validator("run_at", mode="before")
+    @classmethod
+    def _instant_not_number(cls, value: object) -> object:
+        # pydantic would read a bare number as seconds since 1970.
+        if isinstance(value, int | float):
+            raise ValueError("expected an ISO date-time such as 2026-12-01T09:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> _Task:
@@ -99,17 +129,22 @@ class _File(BaseModel):
 Path_ = tuple[str | int, ...]
 
 
-def _node_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
-    """Record the 1-based line of every mapping key and sequence item under `node`."""
+def _node_lines(
+    node: yaml.Node, path: Path_, lines: dict[Path_, int], duplicates: list[tuple[Path_, int]]
+) -> None:
+    """Record the 1-based line of every mapping key and sequence item under `node`, and each
+    key that repeats in its mapping (YAML loaders silently keep the last)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, key.value)
+            if child in lines and key.value != "<<":
+                duplicates.append((child, key.start_mark.line + 1))
             lines[child] = key.start_mark.line + 1
-            _node_lines(value, child, lines)
+            _node_lines(value, child, lines, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _node_lines(item, (*path, index), lines)
+            _node_lines(item, (*path, index), lines, duplicates)
 
 
 def _line_of(lines: Mapping[Path_, int], path: Path_) -> int:
@@ -126,32 +161,75 @@ def _field_name(path: Path_) -> str:
     return text or "(file)"
 
 
+def _keys_allowed(path: Path_) -> list[str]:
+    """The keys the mapping at `path` may hold, to list when one is unknown."""
+    model: type[BaseModel]
+    match path:
+        case ():
+            model = _File
+        case ("task_types", _):
+            model = _TaskType
+        case ("task_types", _, "duration"):
+            model = _Duration
+        case ("tasks", _):
+            model = _Task
+        case _:
+            return []
+    return list(model.model_fields)
+
+
+def _syntax_error(error: yaml.MarkedYAMLError, source: str) -> WorkloadError:
+    mark = error.problem_mark or error.context_mark
+    message = str(error.problem)
+    if error.context and error.context_mark and error.context_mark is not mark:
+        message += f" ({error.context} at line {error.context_mark.line + 1})"
+    return WorkloadError(source, mark.line + 1 if mark else 0, "(syntax)", message)
+
+
+def _validation_message(item: Mapping[str, object], loc: Path_) -> str:
+    if item["type"] == "extra_forbidden":
+        allowed = ", ".join(_keys_allowed(loc[:-1]))
+        return f"unknown key {loc[-1]!r}" + (f" (allowed: {allowed})" if allowed else "")
+    message = str(item["msg"])
+    if message.startswith(("Value error, ", "Assertion failed, ")):
+        message = message.split(", ", 1)[1]
+    return message
+
+
 def parse_workload(text: str, source: str = "<workload>") -> Workload:
     """Parse and validate a workload document; raise WorkloadError on the first problem."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 0
-        raise WorkloadError(source, line, "(syntax)", str(error.problem)) from error
+        raise _syntax_error(error, source) from error
+    except yaml.YAMLError as error:  # a reader error: a character YAML does not allow
+        raise WorkloadError(source, 0, "(syntax)", str(error)) from error
     lines: dict[Path_, int] = {}
+    duplicates: list[tuple[Path_, int]] = []
     if root is not None:
-        _node_lines(root, (), lines)
+        _node_lines(root, (), lines, duplicates)
 
     def fail(path: Path_, message: str) -> WorkloadError:
         return WorkloadError(source, _line_of(lines, path), _field_name(path), message)
 
+    if duplicates:
+        path, line = duplicates[0]
+        raise WorkloadError(source, line, _field_name(path), "duplicate key")
     if not isinstance(data, dict):
         raise fail((), "expected a mapping with task_types and tasks")
     try:
         parsed = _File.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
+        # A misspelt key also leaves a required one missing; the misspelling is the news.
+        errors = error.errors()
+        first = next((item for item in errors if item["type"] == "extra_forbidden"), errors[0])
         loc = tuple(part for part in first["loc"] if not str(part).startswith("function-"))
         if first["type"] == "missing":
             raise fail(loc[:-1], f"{loc[-1]} is required") from error
-        raise fail(loc, first["msg"]) from error
+        raise fail(loc, _validation_message(first, loc)) from error
+    if not parsed.tasks:
+        raise fail(("tasks",), "no tasks: list at least one")
     types: dict[str, DurationModel] = {}
     for name, spec in parsed.task_types.items():
         d = spec.duration
@@ -179,7 +257,8 @@ def _task(
     schedule = None
     if task.cron is not None:
         try:
-            schedule = parse_schedule(task.cron, task.timezone or "UTC")
+            zone = task.timezone if task.timezone is not None else "UTC"
+            schedule = parse_schedule(task.cron, zone)
         except CronError as error:
             field = "cron" if error.field == "cron_expression" else "timezone"
             raise fail(("tasks", index, field), error.message) from error
@@ -195,4 +274,6 @@ def load_workload(path: Path) -> Workload:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise WorkloadError(str(path), 0, "(file)", error.strerror or str(error)) from error
+    except UnicodeDecodeError as error:
+        raise WorkloadError(str(path), 0, "(file)", f"not UTF-8 text: {error.reason}") from error
     return parse_workload(text, str(path))

@@ -130,22 +130,103 @@ def test_bad_yaml_names_line_and_field_on_stderr(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "arguments",
+    ("arguments", "option"),
     [
-        ["--instances", "zero"],
-        ["--engine", "fast", "--prefetch", "4"],
-        ["--start", "yesterday"],
-        ["--hours", "0"],
-        ["--min-instances", "0"],
-        ["--buffer", "1.5"],
-        ["--target-s", "1", "--instances", "corrected"],
-        ["--engine", "warp"],
+        (["--instances", "zero"], "--instances"),
+        (["--instances", "abc"], "--instances"),
+        (["--instances", "0"], "--instances"),
+        (["--instances", "100000000000000000000"], "--instances"),
+        (["--instances", "5", "--max-instances", "3"], "--instances"),
+        (["--instances", "5", "--min-instances", "8"], "--instances"),
+        (["--engine", "fast", "--prefetch", "4"], "--engine"),
+        (["--engine", "warp"], "--engine"),
+        (["--start", "yesterday"], "--start"),
+        (["--start", "9999-12-31T23:00:00Z"], "--start"),
+        (["--start", "0001-01-01T00:00:00Z"], "--start"),
+        (["--hours", "0"], "--hours"),
+        (["--hours", "0.001"], "--hours"),
+        (["--hours", "nan"], "--hours"),
+        (["--hours", "inf"], "--hours"),
+        (["--hours", "1e12"], "--hours"),
+        (["--min-instances", "0"], "--min-instances"),
+        (["--min-instances", "5", "--max-instances", "3"], "--max-instances"),
+        (["--buffer", "1"], "--buffer"),
+        (["--buffer", "1.5"], "--buffer"),
+        (["--buffer", "nan"], "--buffer"),
+        (["--capacity-ms", "0"], "--capacity-ms"),
+        (["--target-s", "1", "--instances", "corrected"], "--target-s"),
+        (["--target-s", "0"], "--target-s"),
+        (["--target-s", "nan"], "--target-s"),
+        (["--target-s", "inf"], "--target-s"),
+        (["--poll-interval-s", "-1"], "--poll-interval-s"),
+        (["--poll-interval-s", "nan"], "--poll-interval-s"),
+        (["--poll-interval-s", "inf"], "--poll-interval-s"),
+        (["--scale-up-lag-s", "inf"], "--scale-up-lag-s"),
+        (["--scale-up-lag-s", "nan"], "--scale-up-lag-s"),
+        (["--dispatch-overhead-ms", "inf"], "--dispatch-overhead-ms"),
+        (["--dispatch-overhead-ms", "-5"], "--dispatch-overhead-ms"),
+        (["--prefetch", "0"], "--prefetch"),
+        (["--tail-z", "nan", "--instances", "corrected"], "--tail-z"),
+        (["--tail-z", "-1"], "--tail-z"),
+        (["--seed", "-1"], "--seed"),
+        (["--replications", "0"], "--replications"),
     ],
 )
-def test_bad_options_exit_two(small, arguments):
+def test_bad_options_exit_two_naming_the_option(small, arguments, option):
     result = run(str(small), *arguments)
+    assert result.exit_code == 2, result.output  # 1 would be a traceback (or a fail verdict)
+    assert result.stderr.startswith(f"error: {option}: ")
+    assert result.stdout == ""
+
+
+def test_from_db_with_a_file_is_refused_naming_both(small):
+    result = run(str(small), "--from-db")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ")
+    assert "--from-db and a workload file" in result.stderr
+    from_env = run("--from-db", env={"HEADWAY_SIM_WORKLOAD": str(small)})
+    assert from_env.exit_code == 2
+    assert "HEADWAY_SIM_WORKLOAD" in from_env.stderr
+
+
+def test_a_rule_asking_for_more_than_a_million_instances_is_bad_input(tmp_path):
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        "task_types:\n  long: {duration: {model: fixed, mean_ms: 2000000000}}\n"
+        "tasks:\n  - {name: long, task_type: long, cron: '0 * * * *', count: 10000}\n"
+    )
+    result = run(str(path), "--start", START)
+    assert result.exit_code == 2
+    assert "formula asks for 2,222,222,223 instances at 2026-12-01 08:00 UTC" in result.stderr
+    assert "--max-instances" in result.stderr
+    capped = run(str(path), "--start", START, "--hours", "1", "--max-instances", "100", "--csv",
+                 str(tmp_path / "capped.csv"))
+    assert capped.exit_code == 1  # far too few, and honest about it, in well under a second
+    rows = list(csv.DictReader((tmp_path / "capped.csv").open()))
+    assert len(rows) == 60 + 24 * 60  # the window, then at most a day of draining
+
+
+def test_a_window_with_too_many_tasks_names_the_task(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text(
+        "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\n"
+        "tasks:\n  - {name: small, task_type: r, cron: '* * * * *'}\n"
+        "  - {name: many, task_type: r, cron: '* * * * *', count: 1000000}\n"
+    )
+    result = run(str(path), "--start", START)
+    assert result.exit_code == 2
+    assert "tasks[1] (many): 180,000,000 tasks in the window" in result.stderr
+
+
+def test_no_task_due_in_the_window_passes_with_a_warning(tmp_path):
+    path = tmp_path / "later.yaml"
+    path.write_text(
+        "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\n"
+        "tasks:\n  - {name: later, task_type: r, run_at: '2027-01-01T00:00:00Z'}\n"
+    )
+    result = run(str(path), "--start", START, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["tasks"] == 0
+    assert "warning: no task is due in 2026-12-01 08:00 to 2026-12-01 11:00 UTC" in result.stderr
 
 
 def test_missing_file_and_missing_source_exit_two(tmp_path):

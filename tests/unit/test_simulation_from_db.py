@@ -117,11 +117,40 @@ def test_cli_from_db(tmp_path):
     assert json.loads(result.stdout)["tasks"] == 3 + 1 + 1  # hourly x 3, once, waiting
 
 
-def test_cli_from_db_without_tables_is_bad_input(tmp_path):
+def run_from_db(url: str, *arguments: str):
     app = typer.Typer()
     app.command()(simulate)
-    result = CliRunner().invoke(
-        app, ["--from-db", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}"]
-    )
+    return CliRunner().invoke(app, ["--from-db", "--database-url", url, *arguments])
+
+
+def test_cli_from_db_on_a_missing_file_says_so_and_creates_nothing(tmp_path):
+    path = tmp_path / "missing.db"
+    result = run_from_db(f"sqlite:///{path}")
     assert result.exit_code == 2
-    assert "no such table" in result.stderr
+    assert "no such file: check --database-url" in result.stderr
+    assert not path.exists()
+
+
+def test_cli_from_db_without_tables_asks_for_db_upgrade(tmp_path):
+    path = tmp_path / "empty.db"
+    sqlalchemy.create_engine(f"sqlite:///{path}").connect().close()
+    result = run_from_db(f"sqlite:///{path}")
+    assert result.exit_code == 2
+    assert "no Headway schema: run `headway db upgrade` first" in result.stderr
+
+
+def test_cli_from_db_without_active_tasks_is_bad_input(tmp_path):
+    retired = task(1, "retired", "report", "cron", "* * * * *", "UTC", active=False)
+    url = make_database(tmp_path / "h.db", [retired])
+    result = run_from_db(url, "--start", NOW.isoformat())
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("tasks: no active tasks to simulate")
+
+
+def test_cli_from_db_names_the_database_without_its_password():
+    # An unknown dialect fails before any connection is tried (unit tests open no sockets).
+    result = run_from_db("nosuchdb://planner:s3cret@db.example/headway")
+    assert result.exit_code == 2
+    assert "nosuchdb://planner:***@db.example/headway" in result.stderr
+    assert "s3cret" not in result.stderr
+    assert run_from_db("postgresql://planner@db:notaport/headway").exit_code == 2

@@ -120,3 +120,125 @@ def test_poisson_arrivals_have_the_requested_rate():
     arrivals = expand(workload, window, np.random.default_rng(3))
     assert len(arrivals) == pytest.approx(120 * 600, rel=0.02)
     assert arrivals.scheduled_us.max() < window.length_us
+
+
+TYPES = "task_types:\n  r: {duration: {model: fixed, mean_ms: 450}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message"),
+    [
+        (TYPES + "tasks: []\n", 3, "tasks", "no tasks: list at least one"),
+        (
+            TYPES + "  r: {duration: {model: fixed, mean_ms: 900}}\ntasks:\n"
+            "  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            3,
+            "task_types.r",
+            "duplicate key",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *', cron: '0 * * * *'}\n",
+            4,
+            "tasks[0].cron",
+            "duplicate key",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *', cunt: 3}\n",
+            4,
+            "tasks[0].cunt",
+            "unknown key 'cunt' (allowed: name, task_type, count, cron, timezone, run_at, "
+            "rate_per_min)",
+        ),
+        (TYPES + "taks: []\n", 3, "taks", "unknown key 'taks' (allowed: task_types, tasks)"),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *', count: true}\n",
+            4,
+            "tasks[0].count",
+            "expected a number, got a boolean",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: yes}}\ntasks:\n"
+            "  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            2,
+            "task_types.r.duration.mean_ms",
+            "expected a number, got a boolean",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, run_at: 1780000000}\n",
+            4,
+            "tasks[0].run_at",
+            "expected an ISO date-time",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *', timezone: ''}\n",
+            4,
+            "tasks[0].timezone",
+            "non-empty",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r}\n",
+            4,
+            "tasks[0]",
+            "give exactly one of cron, run_at, rate_per_min",  # without pydantic's "Value error, "
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *', count: 99999999999}\n",
+            4,
+            "tasks[0].count",
+            "less than or equal to 50000000",
+        ),
+        (
+            TYPES + "tasks:\n  - {name: a, task_type: r, rate_per_min: .inf}\n",
+            4,
+            "tasks[0].rate_per_min",
+            "",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1e30}}\ntasks:\n"
+            "  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            2,
+            "task_types.r.duration.mean_ms",
+            "mean_ms must be in [0, 2,147,483,647] ms, got 1e+30",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: lognormal, mean_ms: 450, p95_ms: 450}}\n"
+            "tasks:\n  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            2,
+            "task_types.r.duration.p95_ms",
+            "p95_ms must be above mean_ms",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: lognormal, mean_ms: 450, p95_ms: -1}}\n"
+            "tasks:\n  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            2,
+            "task_types.r.duration.p95_ms",
+            "p95_ms must be above mean_ms",
+        ),
+        (
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 450}\ntasks:\n"
+            "  - {name: a, task_type: r, cron: '* * * * *'}\n",
+            3,
+            "(syntax)",
+            "(while parsing a flow mapping at line 2)",
+        ),
+    ],
+)
+def test_mistakes_are_named_with_their_line(text, line, field, message):
+    with pytest.raises(WorkloadError) as caught:
+        parse_workload(text, "w.yaml")
+    assert (caught.value.line, caught.value.field) == (line, field)
+    assert message in caught.value.message
+
+
+def test_a_file_that_is_not_utf8_is_bad_input(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_bytes(b"\xff\xfe task_types")
+    with pytest.raises(WorkloadError, match="not UTF-8 text"):
+        load_workload(path)
+
+
+def test_exponent_numbers_without_a_dot_still_read_as_numbers():
+    # PyYAML reads 4.5e2 as a float but 45e1 as a string; both mean 450 ms.
+    text = "task_types:\n  r: {duration: {model: fixed, mean_ms: 45e1}}\n"
+    workload = parse_workload(text + "tasks:\n  - {name: a, task_type: r, cron: '* * * * *'}\n")
+    assert workload.types["r"].mean_ms == 450
