@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -42,7 +42,7 @@ def forecast(
         series = compute_forecast(engine, now, hours, capacity_ms, buffer)
         with engine.connect() as connection:
             unmaterialised, covered = load_schedule_coverage(connection)
-    _note_gaps(unmaterialised, covered, now + timedelta(hours=hours))
+    _note_gaps(unmaterialised, covered, series[-1].minute)
     if as_json:
         typer.echo(
             json.dumps(
@@ -71,14 +71,15 @@ def forecast(
     typer.echo(f"{len(series)} minutes, {busy} with tasks; peak {peak} instances")
 
 
-def _note_gaps(unmaterialised: int, covered: datetime | None, window_end: datetime) -> None:
+def _note_gaps(unmaterialised: int, covered: datetime | None, last_minute: datetime) -> None:
+    # Cron fire times fall on whole minutes, so rows reaching the last minute's start cover it.
     if unmaterialised:
         typer.echo(
             f"note: {unmaterialised} active tasks have no schedule rows yet; "
             "run `headway scheduler` (or --once) to count them",
             err=True,
         )
-    if covered is not None and covered < window_end:
+    if covered is not None and covered < last_minute:
         typer.echo(
             f"note: cron tasks have schedule rows up to {format_instant(covered)}; later minutes "
             "count only what is already there (the Scheduler extends them as time passes)",
