@@ -156,3 +156,14 @@ def test_inactive_then_active_again_resumes_from_the_reactivation(db_engine: Eng
     run_pass(db_engine, back)
     times = [t for t, _ in rows_of(db_engine, task.id)]
     assert times[0] == datetime(2026, 6, 30, 23, tzinfo=UTC)  # nothing for the paused hours
+
+
+def test_fire_times_missed_while_no_scheduler_ran_are_added_late_not_skipped(db_engine: Engine) -> None:
+    task = add_cron_task(db_engine, T0, "0 */6 * * *", name="six-hourly")
+    run_pass(db_engine, T0)  # rows up to midnight
+    back = datetime(2026, 7, 2, 13, tzinfo=UTC)  # the Scheduler was down since
+    run_pass(db_engine, back)
+    times = [t for t, _ in rows_of(db_engine, task.id)]
+    assert times == [datetime(2026, 7, 1, h, tzinfo=UTC) for h in (0, 6, 12, 18)] + [
+        datetime(2026, 7, 2, h, tzinfo=UTC) for h in (0, 6, 12, 18)
+    ] + [datetime(2026, 7, 3, tzinfo=UTC)]
