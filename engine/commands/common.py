@@ -57,6 +57,8 @@ def setting_option(flag: str, variable: str, help: str) -> Any:
     return typer.Option(flag, envvar=variable, help=help, parser=_raw_text, callback=from_settings)
 
 
+# The DEFAULT_* values, like the defaults written on the commands' parameters, are only what
+# --help shows: Settings decides (tests/unit/test_settings.py checks that the two agree).
 DatabaseUrlOption = Annotated[
     str,
     setting_option(
