@@ -1,7 +1,7 @@
 """`headway simulate`: parse options, load the workload, run, print, exit 0 / 1 / 2.
 
-Only typer and the standard library are imported at module level, so `headway --help` stays
-instant; numpy, SimPy and altair load when the command runs.
+Only typer, the standard library and the shared options are imported at module level, so
+`headway --help` stays instant; numpy, SimPy and altair load when the command runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from engine.commands.common import DEFAULT_DATABASE_URL, BufferOption, CapacityOption, DatabaseUrlOption
 
 if TYPE_CHECKING:
     from simulation.run import Engine, Result, Scenario
@@ -55,9 +57,7 @@ def simulate(
             envvar="HEADWAY_SIM_FROM_DB",
         ),
     ] = False,
-    database_url: Annotated[
-        str, typer.Option(help="SQLAlchemy URL for --from-db.", envvar="HEADWAY_DATABASE_URL")
-    ] = "sqlite:///./headway.db",
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
     instances: Annotated[
         str,
         typer.Option(
@@ -66,13 +66,8 @@ def simulate(
             envvar="HEADWAY_SIM_INSTANCES",
         ),
     ] = "formula",
-    capacity_ms: Annotated[
-        int,
-        typer.Option(help="Compute one instance takes per minute.", envvar="HEADWAY_CAPACITY_MS"),
-    ] = 10_000,
-    buffer: Annotated[
-        float, typer.Option(help="Share of capacity kept free.", envvar="HEADWAY_BUFFER")
-    ] = 0.10,
+    capacity_ms: CapacityOption = 10_000,
+    buffer: BufferOption = 0.10,
     min_instances: Annotated[
         int,
         typer.Option(

@@ -53,6 +53,14 @@ def is_postgresql(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+def describe_database_error(error: BaseException) -> str:
+    """The driver's own first line for a database error, without the SQL and SQLAlchemy's link:
+    `connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused`."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    return lines[0] if lines else type(cause).__name__
+
+
 def store_scaling_parameters(connection: Connection, capacity_ms: int, buffer: float) -> None:
     """Record the configured formula parameters where the summary view reads them."""
     connection.execute(

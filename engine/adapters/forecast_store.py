@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import (
@@ -15,7 +15,7 @@ from engine.adapters.tables import (
     tasks,
 )
 from engine.core.durations import compute_ms_per_type
-from engine.core.types import ScheduledRun
+from engine.core.types import ScheduledRun, TaskKind
 
 
 def load_scheduled_runs(connection: Connection, start: datetime, end: datetime) -> list[ScheduledRun]:
@@ -47,3 +47,17 @@ def count_live_processors(connection: Connection, seen_after: datetime) -> int:
         select(processor_heartbeats.c.processor_id).where(processor_heartbeats.c.last_seen_at >= seen_after)
     )
     return len(rows.all())
+
+
+def load_schedule_coverage(connection: Connection) -> tuple[int, datetime | None]:
+    """How far the Scheduler has gone: the number of active tasks it has not materialised yet,
+    and the earliest instant up to which every active cron task has its rows (None without
+    materialised cron tasks)."""
+    active = tasks.c.active.is_(True)
+    unmaterialised = connection.execute(
+        select(func.count()).select_from(tasks).where(active, tasks.c.materialized_until.is_(None))
+    ).scalar_one()
+    covered = connection.execute(
+        select(func.min(tasks.c.materialized_until)).where(active, tasks.c.kind == TaskKind.CRON.value)
+    ).scalar_one()
+    return int(unmaterialised), covered

@@ -43,15 +43,33 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate to `revision`; SchemaOutdated if a newer Headway already migrated further."""
+    _refuse_newer(current_revision(engine))
     command.upgrade(alembic_config(engine), revision)
 
 
 def ensure_schema_current(engine: Engine) -> None:
-    """Raise SchemaOutdated unless the database is at the newest revision."""
+    """Raise SchemaOutdated unless the database is at the newest revision this code knows.
+
+    An older schema (or none) is fixed by `headway db upgrade`; a revision this code does not
+    know means the database was migrated by a newer Headway, which upgrading cannot undo.
+    """
     current = current_revision(engine)
     head = head_revision()
-    if current != head:
-        found = current or "no Headway schema"
-        raise SchemaOutdated(
-            f"database schema is at {found}, this Headway needs {head}: run `headway db upgrade` first"
-        )
+    if current == head:
+        return
+    _refuse_newer(current)
+    found = current or "no Headway schema"
+    raise SchemaOutdated(
+        f"database schema is at {found}, this Headway needs {head}: run `headway db upgrade` first"
+    )
+
+
+def _refuse_newer(current: str | None) -> None:
+    script = ScriptDirectory.from_config(alembic_config_without_engine())
+    if current is None or any(known.revision == current for known in script.walk_revisions()):
+        return
+    raise SchemaOutdated(
+        f"database schema is at {current}, which this Headway (schema {head_revision()}) does not "
+        "know: a newer Headway migrated it; run that version"
+    )

@@ -5,59 +5,91 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 
+
+def _raw_text(value: Any) -> Any:
+    # Typer passes the option's text through untouched; `Settings` converts and checks it.
+    return value
+
+
+def from_settings(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Typer callback of every option that mirrors a setting (its variable is `HEADWAY_<FIELD>`
+    of `engine.settings.Settings`): the text given on the command line, else in the variable,
+    is converted and checked by `Settings`' rules, and without either the setting's default is
+    used, so defaults and validation live in `Settings` alone. A bad value exits 2, naming the
+    option or the variable it came from.
+
+    The default written on a command's parameter is only what `--help` shows; a unit test
+    checks it equals the setting's default.
+    """
+    from pydantic import ValidationError
+
+    from engine.settings import ENV_PREFIX, default_setting, validate_setting
+
+    if ctx.resilient_parsing:  # shell completion: nothing to check
+        return value
+    variable = str(param.envvar)
+    field = variable.removeprefix(ENV_PREFIX).lower()
+    source = ctx.get_parameter_source(param.name or "")
+    origin = source.name if source is not None else "DEFAULT"
+    if origin not in ("COMMANDLINE", "ENVIRONMENT"):
+        return default_setting(field)
+    try:
+        return validate_setting(field, value)
+    except ValidationError as error:
+        where = param.opts[0] if origin == "COMMANDLINE" else variable
+        shown = "" if field.endswith("_url") else f" (got {value!r})"  # URLs may hold a password
+        fail(f"{where}: {pydantic_message(error.errors()[0])}{shown}")
+
+
+def setting_option(flag: str, variable: str, help: str) -> Any:
+    """A command-line option for the setting read from `variable` (see `from_settings`)."""
+    return typer.Option(flag, envvar=variable, help=help, parser=_raw_text, callback=from_settings)
+
+
+# The DEFAULT_* values, like the defaults written on the commands' parameters, are only what
+# --help shows: Settings decides (tests/unit/test_settings.py checks that the two agree).
 DatabaseUrlOption = Annotated[
     str,
-    typer.Option(
+    setting_option(
         "--database-url",
-        envvar="HEADWAY_DATABASE_URL",
-        help="Database URL (postgres://, postgresql://, sqlite:///path).",
+        "HEADWAY_DATABASE_URL",
+        "Database URL: postgres://, postgresql:// or sqlite:///path.",
     ),
 ]
 DEFAULT_DATABASE_URL = "sqlite:///./headway.db"
 
 BrokerUrlOption = Annotated[
     str,
-    typer.Option(
+    setting_option(
         "--broker-url",
-        envvar="HEADWAY_BROKER_URL",
-        help="amqp://user:pass@host:5672/vhost, or memory:// for the in-process broker.",
+        "HEADWAY_BROKER_URL",
+        "amqp://user:pass@host:5672/vhost, or memory:// for the in-process broker.",
     ),
 ]
 DEFAULT_BROKER_URL = "memory://"
 
 CapacityOption = Annotated[
     int,
-    typer.Option(
-        "--capacity-ms", envvar="HEADWAY_CAPACITY_MS", min=1, help="Compute one instance takes per minute."
-    ),
+    setting_option("--capacity-ms", "HEADWAY_CAPACITY_MS", "Compute one instance can do per minute, in ms."),
 ]
 BufferOption = Annotated[
     float,
-    typer.Option(
-        "--buffer",
-        envvar="HEADWAY_BUFFER",
-        min=0.0,
-        max=0.999999,
-        help="Share of capacity kept free, in [0, 1).",
-    ),
+    setting_option("--buffer", "HEADWAY_BUFFER", "Share of capacity kept free, in [0, 1)."),
 ]
 ForecastHoursOption = Annotated[
     float,
-    typer.Option(
-        "--forecast-hours",
-        envvar="HEADWAY_FORECAST_HOURS",
-        min=0.01,
-        max=168,
-        help="Forecast horizon in hours.",
-    ),
+    setting_option("--forecast-hours", "HEADWAY_FORECAST_HOURS", "Forecast horizon in hours (at most 168)."),
 ]
 
 
@@ -89,7 +121,10 @@ def parse_instant(value: str, field: str) -> datetime:
         fail(f"{field}: {value!r} is not an ISO-8601 instant (e.g. 2026-01-01T09:00:00Z)")
     if instant.tzinfo is None:
         fail(f"{field}: {value!r} has no offset; add Z or +HH:MM")
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        fail(f"{field}: {value!r} is outside the years 1 to 9999 in UTC")
 
 
 def format_instant(instant: datetime) -> str:
@@ -98,23 +133,60 @@ def format_instant(instant: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
+def pydantic_message(item: Any) -> str:
+    """The message of one pydantic error without its "Value error, " prefix."""
+    message = str(item["msg"])
+    if message.startswith(("Value error, ", "Assertion failed, ")):
+        message = message.split(", ", 1)[1]
+    return message
+
+
+def database_failure(url: str, error: SQLAlchemyError) -> str:
+    from sqlalchemy.engine import make_url
+
+    from engine.adapters.database import describe_database_error
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    return f"cannot use the database at {shown}: {describe_database_error(error)}"
+
+
 def open_database(url: str, check_schema: bool = True) -> Engine:
-    """An engine for `url`; with `check_schema`, exit 1 with the reason if the schema is not
-    the one this code needs."""
+    """An engine for `url`; with `check_schema`, exit 1 with the reason if the database cannot
+    be reached or its schema is not the one this code needs."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from engine.adapters.database import create_db_engine
+    from engine.adapters.database import create_db_engine, describe_database_error
     from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
 
     try:
         engine = create_db_engine(url)
-    except (SQLAlchemyError, ValueError) as error:
-        fail(f"database URL: {error}")
+    except (SQLAlchemyError, ValueError, ImportError) as error:
+        fail(f"database URL: {describe_database_error(error)}")
     if check_schema:
         try:
             ensure_schema_current(engine)
         except SchemaOutdated as error:
             fail(str(error), code=1)
         except SQLAlchemyError as error:
-            fail(f"cannot reach the database: {error.__class__.__name__}: {error}", code=1)
+            fail(database_failure(url, error), code=1)
     return engine
+
+
+@contextmanager
+def database(url: str, check_schema: bool = True) -> Iterator[Engine]:
+    """`open_database(url, check_schema)` for the length of a command. A database error in the
+    block ends the command with one line on stderr, not a traceback: exit 2 when the database
+    refuses a value (a constraint, a NUL character), 1 otherwise. The engine is disposed."""
+    from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+
+    from engine.adapters.database import describe_database_error
+
+    engine = open_database(url, check_schema)
+    try:
+        yield engine
+    except (DataError, IntegrityError) as error:
+        fail(f"the database refused a value: {describe_database_error(error)}")
+    except SQLAlchemyError as error:
+        fail(database_failure(url, error), code=1)
+    finally:
+        engine.dispose()

@@ -31,5 +31,8 @@ def next_times(
     except CronError as error:
         option = "--tz" if error.field == "timezone" else "EXPRESSION"
         fail(f"{option}: {error.message}")
-    for instant in next_fire_times(schedule, after, count):
+    times = next_fire_times(schedule, after, count)
+    for instant in times:
         typer.echo(format_instant(instant))
+    if len(times) < count:
+        typer.echo(f"note: only {len(times)} fire times before the end of the year 9999", err=True)

@@ -6,18 +6,14 @@ from typing import Annotated
 
 import typer
 
-from engine.commands.common import DEFAULT_DATABASE_URL, DatabaseUrlOption
+from engine.commands.common import DEFAULT_DATABASE_URL, DatabaseUrlOption, setting_option
 
 
 def dashboard(
-    port: Annotated[
-        int, typer.Option("--port", envvar="HEADWAY_DASHBOARD_PORT", min=1, max=65535, help="HTTP port.")
-    ] = 8501,
+    port: Annotated[int, setting_option("--port", "HEADWAY_DASHBOARD_PORT", "HTTP port.")] = 8501,
     address: Annotated[
         str,
-        typer.Option(
-            "--address", envvar="HEADWAY_DASHBOARD_ADDRESS", help="Interface to listen on (0.0.0.0: all)."
-        ),
+        setting_option("--address", "HEADWAY_DASHBOARD_ADDRESS", "Interface to listen on (0.0.0.0: all)."),
     ] = "127.0.0.1",
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:

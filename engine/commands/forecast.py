@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -12,23 +13,36 @@ from engine.commands.common import (
     BufferOption,
     CapacityOption,
     DatabaseUrlOption,
+    database,
     format_instant,
-    open_database,
+    setting_option,
     utc_now,
 )
 
 
 def forecast(
-    hours: Annotated[float, typer.Option("--hours", min=0.02, max=168, help="How far ahead.")] = 3.0,
+    hours: Annotated[
+        float, setting_option("--hours", "HEADWAY_FORECAST_HOURS", "How far ahead, in hours (at most 168).")
+    ] = 3.0,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of minutes.")] = False,
     capacity_ms: CapacityOption = 10_000,
     buffer: BufferOption = 0.10,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Per minute from now: scheduled tasks, compute ms and required instances."""
+    """Per minute from now: scheduled tasks, compute ms and required instances.
+
+    Counts the schedule rows in the database, so run the Scheduler first; a note on stderr
+    says when part of the window has no rows yet.
+    """
+    from engine.adapters.forecast_store import load_schedule_coverage
     from engine.services.forecast import forecast as compute_forecast
 
-    series = compute_forecast(open_database(database_url), utc_now(), hours, capacity_ms, buffer)
+    now = utc_now()
+    with database(database_url) as engine:
+        series = compute_forecast(engine, now, hours, capacity_ms, buffer)
+        with engine.connect() as connection:
+            unmaterialised, covered = load_schedule_coverage(connection)
+    _note_gaps(unmaterialised, covered, series[-1].minute)
     if as_json:
         typer.echo(
             json.dumps(
@@ -55,3 +69,19 @@ def forecast(
             )
     busy = sum(1 for m in series if m.task_count)
     typer.echo(f"{len(series)} minutes, {busy} with tasks; peak {peak} instances")
+
+
+def _note_gaps(unmaterialised: int, covered: datetime | None, last_minute: datetime) -> None:
+    # Cron fire times fall on whole minutes, so rows reaching the last minute's start cover it.
+    if unmaterialised:
+        typer.echo(
+            f"note: {unmaterialised} active tasks have no schedule rows yet; "
+            "run `headway scheduler` (or --once) to count them",
+            err=True,
+        )
+    if covered is not None and covered < last_minute:
+        typer.echo(
+            f"note: cron tasks have schedule rows up to {format_instant(covered)}; later minutes "
+            "count only what is already there (the Scheduler extends them as time passes)",
+            err=True,
+        )

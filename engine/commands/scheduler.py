@@ -12,7 +12,9 @@ from engine.commands.common import (
     CapacityOption,
     DatabaseUrlOption,
     ForecastHoursOption,
-    open_database,
+    database,
+    format_instant,
+    setting_option,
     setup_logging,
     utc_now,
 )
@@ -22,20 +24,14 @@ def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
     interval_s: Annotated[
         float,
-        typer.Option(
-            "--interval-s",
-            envvar="HEADWAY_SCHEDULER_INTERVAL_S",
-            min=0.1,
-            help="Seconds between full passes.",
-        ),
+        setting_option("--interval-s", "HEADWAY_SCHEDULER_INTERVAL_S", "Seconds between full passes."),
     ] = 60.0,
     window_hours: Annotated[
         float | None,
-        typer.Option(
+        setting_option(
             "--window-hours",
-            envvar="HEADWAY_SCHEDULER_WINDOW_HOURS",
-            min=0.01,
-            help="Rolling window instead of end of UTC day.",
+            "HEADWAY_SCHEDULER_WINDOW_HOURS",
+            "Rolling window: materialise now + max(window, forecast) instead of to the end of the UTC day.",
         ),
     ] = None,
     forecast_hours: ForecastHoursOption = 3.0,
@@ -51,17 +47,17 @@ def scheduler(
     from engine.processes.scheduler import run_forever, run_pass
 
     setup_logging()
-    engine = open_database(database_url)
-    with engine.begin() as connection:
-        store_scaling_parameters(connection, capacity_ms, buffer)
-    if once:
-        result = run_pass(engine, utc_now(), forecast_hours, window_hours)
-        typer.echo(
-            f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "
-            f"horizon {result.horizon.isoformat()}"
-        )
-        return
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    run_forever(engine, interval_s, forecast_hours, window_hours, stop)
+    with database(database_url) as engine:
+        with engine.begin() as connection:
+            store_scaling_parameters(connection, capacity_ms, buffer)
+        if once:
+            result = run_pass(engine, utc_now(), forecast_hours, window_hours)
+            typer.echo(
+                f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "
+                f"horizon {format_instant(result.horizon)}"
+            )
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        run_forever(engine, interval_s, forecast_hours, window_hours, stop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -10,10 +11,12 @@ import typer
 from engine.commands.common import (
     DEFAULT_DATABASE_URL,
     DatabaseUrlOption,
+    database,
     fail,
     format_instant,
     open_database,
     parse_instant,
+    pydantic_message,
     utc_now,
 )
 
@@ -43,9 +46,11 @@ def add(
     if tz is not None and cron is None:
         fail("--tz: only goes with --cron")
     try:
-        payload_value = json.loads(payload)
+        payload_value = json.loads(payload, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as error:
         fail(f"--payload: not valid JSON ({error.msg} at position {error.pos})")
+    except ValueError as error:
+        fail(f"--payload: {error}")
     if not isinstance(payload_value, dict):
         fail('--payload: must be a JSON object, e.g. \'{"url": "https://example.org"}\'')
     fields: dict[str, Any] = {"name": name, "task_type": task_type, "payload": payload_value}
@@ -59,20 +64,29 @@ def add(
         spec = TaskInput.model_validate(fields)
     except ValidationError as error:
         fail("; ".join(describe_validation_error(item) for item in error.errors()))
-    engine = open_database(database_url)
-    try:
-        task = create_task(engine, spec, utc_now())
-    except FieldProblem as problem:
-        fail(f"{problem.field}: {problem.message}")
+    with database(database_url) as engine:
+        try:
+            task = create_task(engine, spec, utc_now())
+        except FieldProblem as problem:
+            fail(f"{problem.field}: {problem.message}")
     typer.echo(f"created task {task.id} ({task.name})")
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's parser accepts NaN and Infinity; JSON has neither, nor can the databases keep them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text} is too large to store")
+    return value
 
 
 def describe_validation_error(item: Any) -> str:
     field = ".".join(str(part) for part in item["loc"]) or "task"
-    message = str(item["msg"])
-    if message.startswith(("Value error, ", "Assertion failed, ")):
-        message = message.split(", ", 1)[1]
-    return f"{field}: {message}"
+    return f"{field}: {pydantic_message(item)}"
 
 
 @app.command("list")
@@ -85,7 +99,8 @@ def list_(
     """List tasks, newest first, with their next run and last outcome."""
     from engine.services.tasks import list_tasks
 
-    page = list_tasks(open_database(database_url), limit=limit, offset=offset)
+    with database(database_url) as engine:
+        page = list_tasks(engine, limit=limit, offset=offset)
     if as_json:
         items = [
             {
@@ -95,11 +110,14 @@ def list_(
                 "kind": task.kind.value,
                 "cron_expression": task.cron_expression,
                 "timezone": task.timezone,
-                "run_at": format_instant(task.run_at) if task.run_at else None,
+                "run_at": _instant_or_none(task.run_at),
                 "payload": task.payload,
                 "active": task.active,
-                "next_run": format_instant(task.next_run) if task.next_run else None,
+                "created_at": format_instant(task.created_at),
+                "updated_at": format_instant(task.updated_at),
+                "next_run": _instant_or_none(task.next_run),
                 "last_run_status": task.last_run_status,
+                "last_run_at": _instant_or_none(task.last_run_at),
             }
             for task in page.items
         ]
@@ -118,6 +136,10 @@ def list_(
             f"{'yes' if task.active else 'no':<6} {when[:22]:<22} {next_run}"
         )
     typer.echo(f"{len(page.items)} of {page.total} tasks")
+
+
+def _instant_or_none(instant: datetime | None) -> str | None:
+    return format_instant(instant) if instant is not None else None
 
 
 @app.command("types")

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from engine.adapters.database import describe_database_error
 from engine.adapters.schedule_store import (
     insert_fire_times,
     insert_rows,
@@ -99,14 +101,29 @@ def run_forever(
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
 
-    A failed pass is logged and retried on the next tick; the loop ends when `stop` is set.
+    A failed pass is logged and retried, the first time after `PICKUP_INTERVAL_S`, then after
+    twice as long each time up to `interval_s`, so that a database that is down for a while
+    gives a few log lines rather than one a second. A database error is logged as one line
+    with the driver's reason; anything else with its traceback. The loop ends when `stop` is
+    set.
     """
     stop = stop or threading.Event()
     next_full = 0.0
+    failures = 0
     while not stop.is_set():
         full = time.monotonic() >= next_full
         try:
             result = run_pass(engine, clock(), forecast_hours, window_hours, only_unmaterialised=not full)
+        except SQLAlchemyError as error:
+            failures += 1
+            log.error("pass failed, rolled back; retrying: %s", describe_database_error(error))
+        except Exception:
+            failures += 1
+            log.exception("pass failed, rolled back; retrying")
+        else:
+            if failures:
+                log.info("pass succeeded again after %d failed attempts", failures)
+            failures = 0
             if full or result.tasks_expanded:
                 log.info(
                     "%s pass: %d tasks, %d rows, horizon %s",
@@ -117,6 +134,11 @@ def run_forever(
                 )
             if full:
                 next_full = time.monotonic() + interval_s
-        except Exception:
-            log.exception("scheduler pass failed; rolled back, retrying")
-        stop.wait(min(PICKUP_INTERVAL_S, interval_s))
+        stop.wait(retry_delay_s(failures, interval_s))
+
+
+def retry_delay_s(failures: int, interval_s: float) -> float:
+    """Seconds until the next pass after `failures` failed passes in a row: the pickup
+    interval, doubled per failure, never more than `interval_s`.
+    Example: with a 60 s interval, 0, 1, 2, 3 and 7 failures wait 1, 2, 4, 8 and 60 s."""
+    return min(PICKUP_INTERVAL_S * 2 ** min(failures, 32), interval_s)
