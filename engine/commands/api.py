@@ -12,24 +12,20 @@ from engine.commands.common import (
     BrokerUrlOption,
     DatabaseUrlOption,
     open_database,
+    setting_option,
     setup_logging,
 )
 
 
 def api(
-    host: Annotated[
-        str, typer.Option("--host", envvar="HEADWAY_API_HOST", help="Address to listen on.")
-    ] = "127.0.0.1",
-    port: Annotated[
-        int, typer.Option("--port", envvar="HEADWAY_API_PORT", min=0, max=65535, help="Port to listen on.")
-    ] = 8000,
+    host: Annotated[str, setting_option("--host", "HEADWAY_API_HOST", "Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, setting_option("--port", "HEADWAY_API_PORT", "Port to listen on.")] = 8000,
     token: Annotated[
         str | None,
-        typer.Option(
+        setting_option(
             "--token",
-            envvar="HEADWAY_API_TOKEN",
-            show_default=False,
-            help="Require `Authorization: Bearer <token>` on every endpoint but /health "
+            "HEADWAY_API_TOKEN",
+            "Require `Authorization: Bearer <token>` on every endpoint but /health "
             "(prefer the variable: a command line is visible to other users).",
         ),
     ] = None,

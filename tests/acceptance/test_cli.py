@@ -235,7 +235,7 @@ def test_a_value_postgresql_cannot_store_is_refused_in_one_line(pg_url: str) -> 
         database_url=pg_url,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: the database refused a value:")
+    assert result.stderr.startswith("error: payload: strings must not contain the NUL character")
     assert len(result.stderr.splitlines()) == 1
 
 

@@ -148,9 +148,10 @@ def test_cli_from_db_without_active_tasks_is_bad_input(tmp_path):
 
 
 def test_cli_from_db_names_the_database_without_its_password():
-    # An unknown dialect fails before any connection is tried (unit tests open no sockets).
+    # A dialect Headway does not run on is refused before any connection is tried (unit tests
+    # open no sockets), and the message does not repeat the password.
     result = run_from_db("nosuchdb://planner:s3cret@db.example/headway")
     assert result.exit_code == 2
-    assert "nosuchdb://planner:***@db.example/headway" in result.stderr
+    assert "--database-url" in result.stderr and "nosuchdb" in result.stderr
     assert "s3cret" not in result.stderr
     assert run_from_db("postgresql://planner@db:notaport/headway").exit_code == 2
