@@ -1,12 +1,13 @@
-"""Reads behind the forecast: schedule rows in a window, counted or one by one, and per-type
-compute estimates."""
+"""Reads behind the forecast and the summary: schedule rows in a window, counted or one by
+one, per-type compute estimates, and the summary view's rows for a window."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Text, TextClause, bindparam, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import (
@@ -18,6 +19,7 @@ from engine.adapters.tables import (
     tasks,
 )
 from engine.core.durations import compute_ms_per_type
+from engine.core.forecast import floor_minute
 from engine.core.types import ScheduledRun
 
 
@@ -42,6 +44,22 @@ def count_runs_per_minute_and_type(
     )
     rows = connection.execute(query, {"window_start": start, "window_end": end})
     return {(row.minute, row.task_type): int(row.run_count) for row in rows}
+
+
+def summarize_scheduled_minutes(connection: Connection, start: datetime, end: datetime) -> list[Row[Any]]:
+    """The `scheduled_tasks_summary` view's rows for the minutes in [start, end), ascending;
+    both bounds must be whole UTC minutes. Columns: scheduled_time, task_count,
+    total_compute_ms, required_instances."""
+    for bound in (start, end):
+        if floor_minute(bound) != bound:
+            raise ValueError(f"window bounds must be whole minutes, got {bound}")
+    query = _windowed(connection, "summarize_scheduled_minutes").columns(
+        scheduled_time=UTCDateTime(),
+        task_count=BigInteger(),
+        total_compute_ms=BigInteger(),
+        required_instances=BigInteger(),
+    )
+    return list(connection.execute(query, {"window_start": start, "window_end": end}))
 
 
 def _windowed(connection: Connection, name: str) -> TextClause:
