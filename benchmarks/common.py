@@ -17,15 +17,15 @@ PG_ADMIN_URL = os.environ.get("HEADWAY_BENCH_PG_URL", "postgresql+psycopg://post
 
 
 @contextmanager
-def fresh_postgres(prefix: str = "headway_bench") -> Iterator[Engine]:
-    """A migrated PostgreSQL database that exists for the duration of the block."""
+def fresh_postgres(prefix: str = "headway_bench", revision: str = "head") -> Iterator[Engine]:
+    """A PostgreSQL database migrated to `revision` that exists for the duration of the block."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     engine = create_db_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
     try:
-        upgrade(engine)
+        upgrade(engine, revision)
         yield engine
     finally:
         engine.dispose()

@@ -1,13 +1,17 @@
-"""Reads behind the forecast: schedule rows in a window and per-type compute estimates."""
+"""Reads behind the forecast and the summary: schedule rows in a window, counted or one by
+one, per-type compute estimates, and the summary view's rows for a window."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import BigInteger, Text, TextClause, bindparam, func, select, text
+from sqlalchemy.engine import Connection, Row
 
+from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import (
+    UTCDateTime,
     average_elapsed_time_per_task_type,
     processor_heartbeats,
     task_schedule,
@@ -15,17 +19,54 @@ from engine.adapters.tables import (
     tasks,
 )
 from engine.core.durations import compute_ms_per_type
+from engine.core.forecast import floor_minute
 from engine.core.types import ScheduledRun, TaskKind
 
 
 def load_scheduled_runs(connection: Connection, start: datetime, end: datetime) -> list[ScheduledRun]:
-    """Every schedule row with start <= scheduled_time < end, whatever its status."""
+    """Every schedule row with start <= scheduled_time < end, whatever its status, one by one
+    (what `count_runs_per_minute_and_type` counts in the database)."""
     query = (
         select(task_schedule.c.scheduled_time, tasks.c.task_type)
         .join(tasks, tasks.c.id == task_schedule.c.task_id)
         .where(task_schedule.c.scheduled_time >= start, task_schedule.c.scheduled_time < end)
     )
     return [ScheduledRun(row.scheduled_time, row.task_type) for row in connection.execute(query)]
+
+
+def count_runs_per_minute_and_type(
+    connection: Connection, start: datetime, end: datetime
+) -> dict[tuple[datetime, str], int]:
+    """Schedule rows with start <= scheduled_time < end, whatever their status, counted per
+    (UTC minute, task type): what `forecast_from_counts` takes."""
+    query = _windowed(connection, "count_runs_per_minute_and_type").columns(
+        minute=UTCDateTime(), task_type=Text(), run_count=BigInteger()
+    )
+    rows = connection.execute(query, {"window_start": start, "window_end": end})
+    return {(row.minute, row.task_type): int(row.run_count) for row in rows}
+
+
+def summarize_scheduled_minutes(connection: Connection, start: datetime, end: datetime) -> list[Row[Any]]:
+    """The `scheduled_tasks_summary` view's rows for the minutes in [start, end), ascending;
+    both bounds must be whole UTC minutes. Columns: scheduled_time, task_count,
+    total_compute_ms, required_instances."""
+    for bound in (start, end):
+        if floor_minute(bound) != bound:
+            raise ValueError(f"window bounds must be whole minutes, got {bound}")
+    query = _windowed(connection, "summarize_scheduled_minutes").columns(
+        scheduled_time=UTCDateTime(),
+        task_count=BigInteger(),
+        total_compute_ms=BigInteger(),
+        required_instances=BigInteger(),
+    )
+    return list(connection.execute(query, {"window_start": start, "window_end": end}))
+
+
+def _windowed(connection: Connection, name: str) -> TextClause:
+    """Query `name` with its :window_start and :window_end bound as UTC instants."""
+    return text(named_query(connection.dialect.name, name)).bindparams(
+        bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
+    )
 
 
 def load_compute_ms_by_type(connection: Connection) -> dict[str, int]:

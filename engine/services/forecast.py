@@ -7,8 +7,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from engine.adapters.database import load_scaling_parameters
-from engine.adapters.forecast_store import count_live_processors, load_compute_ms_by_type, load_scheduled_runs
-from engine.core.forecast import ForecastMinute, floor_minute, forecast_minutes
+from engine.adapters.forecast_store import (
+    count_live_processors,
+    count_runs_per_minute_and_type,
+    load_compute_ms_by_type,
+)
+from engine.core.forecast import ForecastMinute, forecast_from_counts, forecast_window
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 from engine.core.types import ScalingParameters
 
@@ -23,12 +27,15 @@ def forecast(
     capacity_ms: int = DEFAULT_CAPACITY_MS,
     buffer: float = DEFAULT_BUFFER,
 ) -> list[ForecastMinute]:
-    """Every minute from the current one for `hours`, empty minutes as zero."""
-    start = floor_minute(now)
+    """Every minute from the current one for `hours`, empty minutes as zero.
+
+    The database counts the window's schedule rows per minute and type; the core turns the
+    counts into compute and instances (as `forecast_minutes` would from the rows)."""
+    first, end = forecast_window(now, hours)
     with engine.connect() as connection:
-        runs = load_scheduled_runs(connection, start, start + timedelta(hours=hours))
+        counts = count_runs_per_minute_and_type(connection, first, end)
         compute = load_compute_ms_by_type(connection)
-    return forecast_minutes(runs, compute, start, hours, capacity_ms, buffer)
+    return forecast_from_counts(counts, compute, first, hours, capacity_ms, buffer)
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from engine.adapters.forecast_store import count_live_processors
-from engine.adapters.tables import scheduled_tasks_summary, task_schedule
-from engine.core.forecast import floor_minute
+from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
+from engine.adapters.tables import task_schedule
+from engine.core.forecast import MINUTE, floor_minute
 from engine.core.histogram import cumulative_buckets
 from engine.core.types import ScheduleStatus
 from engine.services.forecast import LIVE_PROCESSOR_WINDOW
@@ -41,9 +41,7 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         .order_by(task_schedule.c.started_at.desc())
         .limit(MAX_LAG_SAMPLES)
     )
-    required_query = select(scheduled_tasks_summary.c.required_instances).where(
-        scheduled_tasks_summary.c.scheduled_time == floor_minute(now)
-    )
+    minute = floor_minute(now)
     with engine.connect() as connection:
         for status, count in connection.execute(
             select(task_schedule.c.status, func.count()).group_by(task_schedule.c.status)
@@ -52,12 +50,12 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         lags_s = [
             (row.started_at - row.scheduled_time).total_seconds() for row in connection.execute(lag_query)
         ]
-        required = connection.execute(required_query).scalar()
+        current_minute = summarize_scheduled_minutes(connection, minute, minute + MINUTE)
         current = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
     return MetricsSnapshot(
         tasks_by_status=by_status,
         start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
         start_lag_sum_s=sum(lags_s),
-        required_instances=int(required or 0),
+        required_instances=int(current_minute[0].required_instances) if current_minute else 0,
         current_instances=current,
     )

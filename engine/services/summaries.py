@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 
-from engine.adapters.tables import average_elapsed_time_per_task_type, scheduled_tasks_summary
-from engine.core.forecast import floor_minute
+from engine.adapters.forecast_store import summarize_scheduled_minutes
+from engine.adapters.tables import average_elapsed_time_per_task_type
+from engine.core.forecast import ceil_minute, floor_minute
 
 MAX_SUMMARY_HOURS = 168
 
@@ -29,17 +30,16 @@ class TypeSummary:
 
 
 def scheduled_summary(engine: Engine, now: datetime, hours: float) -> list[MinuteSummary]:
-    """The view's rows for the minutes in [current minute, current minute + hours), ascending.
-    Minutes without schedule rows have no row (the forecast fills them with zeros)."""
+    """The `scheduled_tasks_summary` view's rows for the minutes in [current minute, current
+    minute + hours), ascending: a part minute at the end counts (0.51 h from 10:00 ends with
+    10:30). Minutes without schedule rows have no row (the forecast fills them with zeros).
+
+    Read with the view's query restricted to the window's rows, not the view filtered after
+    aggregating the whole schedule: the same rows, from an index range."""
     if not 0 < hours <= MAX_SUMMARY_HOURS:
         raise ValueError(f"hours must be in (0, {MAX_SUMMARY_HOURS}], got {hours}")
     start = floor_minute(now)
-    view = scheduled_tasks_summary
-    query = (
-        select(view)
-        .where(view.c.scheduled_time >= start, view.c.scheduled_time < start + timedelta(hours=hours))
-        .order_by(view.c.scheduled_time)
-    )
+    end = ceil_minute(start + timedelta(hours=hours))
     with engine.connect() as connection:
         return [
             MinuteSummary(
@@ -48,7 +48,7 @@ def scheduled_summary(engine: Engine, now: datetime, hours: float) -> list[Minut
                 total_compute_ms=int(row.total_compute_ms),
                 required_instances=int(row.required_instances),
             )
-            for row in connection.execute(query)
+            for row in summarize_scheduled_minutes(connection, start, end)
         ]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
 
-from engine.adapters.tables import task_runs, task_schedule
+from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
+from engine.core.types import ScheduleStatus
 from engine.services.schemas import TaskInput
 from engine.services.tasks import Task, create_task
 
@@ -53,4 +56,67 @@ def record_run(engine: Engine, task_type: str, started_at: datetime, elapsed_ms:
                 elapsed_ms=elapsed_ms,
                 outcome="succeeded",
             )
+        )
+
+
+def seed_random_schedule(
+    engine: Engine, rng: random.Random, start: datetime, minutes: int, edges: Sequence[datetime] = ()
+) -> None:
+    """Schedule rows in the `minutes` whole minutes from `start`, and one at each of `edges`,
+    for tasks of every type, as a forecast meets them: most minutes empty, some holding
+    several rows, a third of the rows on a whole minute and the rest at any second and
+    microsecond (one-off tasks), in every status. Types: `http` and `notification` with a
+    history of runs (in the real clock's past year, as the view reads it), `reminder` and
+    a new type `batch` planned at their expected durations."""
+    with engine.begin() as connection:
+        connection.execute(
+            insert(task_types).values(
+                name="batch",
+                description="",
+                handler="http",
+                expected_duration_ms=7_001,
+                timeout_ms=60_000,
+                max_attempts=3,
+                config={},
+            )
+        )
+    real_now = datetime.now(start.tzinfo)
+    for task_type in ("http", "notification"):
+        for _ in range(rng.randint(1, 4)):
+            record_run(
+                engine, task_type, real_now - timedelta(days=rng.randint(1, 300)), rng.randint(0, 12_000)
+            )
+    names = ["http", "notification", "reminder", "batch"]
+    with engine.begin() as connection:
+        task_ids = [
+            connection.execute(
+                insert(tasks)
+                .values(
+                    name=f"task {index}",
+                    task_type=rng.choice(names),
+                    kind="once",
+                    run_at=start,
+                    payload={},
+                    active=True,
+                    created_at=start,
+                    updated_at=start,
+                )
+                .returning(tasks.c.id)
+            ).scalar_one()
+            for index in range(40)
+        ]
+        rows = {(rng.choice(task_ids), edge) for edge in edges}
+        for minute in rng.sample(range(minutes), k=minutes // 4):
+            for _ in range(rng.choice([1, 1, 2, 3, 8])):
+                at = start + timedelta(minutes=minute)
+                if rng.random() > 1 / 3:
+                    at += timedelta(seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000))
+                rows.add((rng.choice(task_ids), at))
+        statuses = list(ScheduleStatus)
+        connection.execute(
+            insert(task_schedule),
+            [
+                {"task_id": task_id, "scheduled_time": at, "status": rng.choice(statuses).value, "attempt": 0}
+                for task_id, at in sorted(rows)
+            ],
         )

@@ -15,10 +15,13 @@ from engine.adapters.tables import (
     scheduled_tasks_summary,
 )
 from engine.core.durations import average_elapsed_ms
+from engine.core.forecast import MINUTE, ceil_minute, floor_minute
 from engine.core.scaling import required_instances
 from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
-from tests.integration.helpers import add_cron_task, record_run
+from engine.services.metrics_snapshot import collect_metrics
+from engine.services.summaries import MinuteSummary, scheduled_summary
+from tests.integration.helpers import add_cron_task, record_run, seed_random_schedule
 
 pytestmark = pytest.mark.integration
 
@@ -83,6 +86,40 @@ def test_summary_view_matches_forecast_and_formula(
         assert row.required_instances == required_instances(row.total_compute_ms, capacity_ms, buffer)
     five_minute_marks = [m for m in busy if m.minute.minute % 5 == 0]
     assert five_minute_marks[0].total_compute_ms == 7 * 4_501 + 3 * 500
+
+
+@pytest.mark.parametrize(
+    ("seed", "hours", "capacity_ms", "buffer"),
+    [(11, 3, 10_000, 0.10), (12, 0.51, 1_000, 0.0), (13, 26.5, 12_000, 0.25), (14, 0.01, 2_500, 0.333)],
+)
+def test_summary_service_reads_the_views_rows_of_its_window(
+    db_engine: Engine, seed: int, hours: float, capacity_ms: int, buffer: float
+) -> None:
+    """The service reads the view's query restricted to the window's rows; this is the view
+    filtered after its aggregation, as the service read it before, row for row."""
+    rng = random.Random(seed)
+    now = NOW.replace(second=41, microsecond=5)
+    start = floor_minute(now)
+    end = start + timedelta(hours=hours)  # the view's minutes before this, a part minute included
+    last_instant = ceil_minute(end) - timedelta(microseconds=1)
+    edges = [start - timedelta(microseconds=1), start, end, last_instant, ceil_minute(end)]
+    seed_random_schedule(db_engine, rng, start - timedelta(hours=1), int(hours * 60) + 120, edges)
+    with db_engine.begin() as connection:
+        store_scaling_parameters(connection, capacity_ms, buffer)
+    view = scheduled_tasks_summary
+    with db_engine.connect() as connection:
+        expected = [
+            MinuteSummary(*row)
+            for row in connection.execute(
+                select(view)
+                .where(view.c.scheduled_time >= start, view.c.scheduled_time < end)
+                .order_by(view.c.scheduled_time)
+            )
+        ]
+
+    assert scheduled_summary(db_engine, now, hours) == expected
+    assert expected[0].scheduled_time == start and expected[-1].scheduled_time == ceil_minute(end) - MINUTE
+    assert collect_metrics(db_engine, now).required_instances == expected[0].required_instances
 
 
 def test_migrated_schema_matches_the_query_metadata(db_engine: Engine) -> None:

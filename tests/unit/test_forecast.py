@@ -4,7 +4,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.core.durations import average_elapsed_ms, compute_ms_per_type, round_half_up_ms
-from engine.core.forecast import floor_minute, forecast_minutes
+from engine.core.forecast import (
+    ceil_minute,
+    floor_minute,
+    forecast_from_counts,
+    forecast_minutes,
+    forecast_window,
+)
 from engine.core.horizon import materialisation_horizon
 from engine.core.types import ScheduledRun
 
@@ -43,6 +49,48 @@ def test_rejects_naive_times_and_empty_horizons() -> None:
         floor_minute(datetime(2026, 1, 1))
     with pytest.raises(ValueError):
         forecast_minutes([], {}, T0, hours=0)
+
+
+def test_counts_give_the_series_their_runs_give() -> None:
+    at = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    counts = {
+        (at, "report"): 2,
+        (at + timedelta(seconds=59, microseconds=999_999), "sync"): 1,  # same minute, adds up
+        (at + timedelta(minutes=2), "mystery"): 3,  # no estimate: the default
+        (at + timedelta(hours=3), "sync"): 5,  # outside the window
+        (at - timedelta(microseconds=1), "sync"): 5,  # the minute before the window
+    }
+    runs = [ScheduledRun(instant, task_type) for (instant, task_type), n in counts.items() for _ in range(n)]
+    compute = {"report": 4_500, "sync": 9_001}
+    series = forecast_from_counts(counts, compute, T0, 3, 10_000, 0.25, default_compute_ms=700)
+    assert series == forecast_minutes(runs, compute, T0, 3, 10_000, 0.25, default_compute_ms=700)
+    assert (series[0].task_count, series[0].total_compute_ms, series[0].required_instances) == (3, 18_001, 3)
+    assert (series[2].task_count, series[2].total_compute_ms) == (3, 2_100)
+    assert sum(m.task_count for m in series) == 6
+
+
+def test_counts_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        forecast_from_counts({(T0, "a"): -1}, {"a": 1}, T0, 1)
+
+
+@pytest.mark.parametrize(("hours", "minutes"), [(3, 180), (0.51, 30), (1 / 60, 1), (0.01, 0), (168, 10_080)])
+def test_window_holds_the_whole_minutes_of_the_horizon(hours: float, minutes: int) -> None:
+    first, end = forecast_window(T0, hours)
+    assert first == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert end - first == timedelta(minutes=minutes)
+    assert len(forecast_minutes([], {}, T0, hours)) == minutes
+
+
+def test_ceil_minute_keeps_a_whole_minute() -> None:
+    assert ceil_minute(datetime(2026, 3, 1, 10, 4, tzinfo=UTC)) == datetime(2026, 3, 1, 10, 4, tzinfo=UTC)
+    assert ceil_minute(datetime(2026, 3, 1, 10, 4, 0, 1, tzinfo=UTC)) == datetime(
+        2026, 3, 1, 10, 5, tzinfo=UTC
+    )
+    tokyo = ZoneInfo("Asia/Tokyo")
+    assert ceil_minute(datetime(2026, 3, 1, 19, 4, 30, tzinfo=tokyo)) == datetime(
+        2026, 3, 1, 10, 5, tzinfo=UTC
+    )
 
 
 def test_average_rounds_half_up_like_sql() -> None:
