@@ -1,0 +1,161 @@
+"""The Distributor's reads and writes of `task_schedule`.
+
+Every status change names the status (and claimer) it expects to replace, so a row that
+someone else moved on in the meantime is left alone and the row count says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.engine import Connection
+
+from engine.adapters.tables import task_schedule, tasks
+from engine.core.messages import TaskMessage
+from engine.core.types import ScheduleStatus
+
+SCHEDULED = ScheduleStatus.SCHEDULED.value
+QUEUED = ScheduleStatus.QUEUED.value
+RUNNING = ScheduleStatus.RUNNING.value
+FAILED = ScheduleStatus.FAILED.value
+
+
+def claim_due_rows(
+    connection: Connection, now: datetime, limit: int, claimer: str, lease_until: datetime
+) -> list[TaskMessage]:
+    """Move up to `limit` due `Scheduled` rows (oldest first) to `Queued`, claimed by `claimer`
+    until `lease_until`, and return the messages to publish for them.
+
+    On PostgreSQL the rows are picked `FOR UPDATE SKIP LOCKED`, so distributors running at
+    once claim disjoint rows without waiting on each other. On SQLite, BEGIN IMMEDIATE
+    serialises claimers.
+    """
+    due = (
+        select(task_schedule.c.id)
+        .where(task_schedule.c.status == SCHEDULED, task_schedule.c.scheduled_time <= now)
+        .order_by(task_schedule.c.scheduled_time)
+        .limit(limit)
+    )
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = connection.execute(
+        update(task_schedule)
+        .where(task_schedule.c.id.in_(due.scalar_subquery()), task_schedule.c.status == SCHEDULED)
+        .values(status=QUEUED, claimed_by=claimer, lease_expires_at=lease_until, queued_at=now)
+        .returning(
+            task_schedule.c.id,
+            task_schedule.c.task_id,
+            task_schedule.c.attempt,
+            task_schedule.c.scheduled_time,
+        )
+    ).all()
+    if not claimed:
+        return []
+    types = dict(
+        connection.execute(
+            select(tasks.c.id, tasks.c.task_type).where(tasks.c.id.in_({row.task_id for row in claimed}))
+        ).tuples()
+    )
+    return sorted(
+        (
+            TaskMessage(
+                schedule_id=int(row.id),
+                task_id=int(row.task_id),
+                task_type=types[row.task_id],
+                attempt=int(row.attempt) + 1,
+                scheduled_time=row.scheduled_time,
+            )
+            for row in claimed
+        ),
+        key=lambda message: (message.scheduled_time, message.schedule_id),
+    )
+
+
+def mark_handed_over(connection: Connection, schedule_ids: Sequence[int], claimer: str) -> int:
+    """The broker confirmed these rows' messages: drop the lease so no sweeper resends them.
+    Rows a processor already started are not `Queued` any more and stay as they are."""
+    if not schedule_ids:
+        return 0
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.id.in_(schedule_ids),
+            task_schedule.c.status == QUEUED,
+            task_schedule.c.claimed_by == claimer,
+        )
+        .values(lease_expires_at=None)
+    )
+    return int(result.rowcount)
+
+
+def release_unpublished(connection: Connection, schedule_ids: Sequence[int], claimer: str) -> int:
+    """Publishing failed: put rows back to `Scheduled` for the next loop, but only those still
+    `Queued` under this claimer (a sweeper or another distributor may have moved on)."""
+    if not schedule_ids:
+        return 0
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.id.in_(schedule_ids),
+            task_schedule.c.status == QUEUED,
+            task_schedule.c.claimed_by == claimer,
+        )
+        .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
+    )
+    return int(result.rowcount)
+
+
+def sweep_expired_claims(connection: Connection, now: datetime) -> int:
+    """Return to `Scheduled` the `Queued` rows whose distributor lease ran out: it died (or lost
+    the database) between claiming and the broker's confirmation, and no processor has
+    started them. Their message may have gone out; if so, the processor that gets it starts
+    the row from `Scheduled` or drops it as a duplicate (see `engine.core.leases`)."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.status == QUEUED,
+            task_schedule.c.lease_expires_at.is_not(None),
+            task_schedule.c.lease_expires_at <= now,
+        )
+        .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
+    )
+    return int(result.rowcount)
+
+
+def next_due_time(connection: Connection) -> datetime | None:
+    """The earliest `scheduled_time` still `Scheduled`, so the loop can wake exactly then."""
+    # min() keeps the column's type, so SQLite's text comes back as an aware datetime too.
+    value: datetime | None = connection.execute(
+        select(func.min(task_schedule.c.scheduled_time)).where(task_schedule.c.status == SCHEDULED)
+    ).scalar()
+    return value
+
+
+def recover_in_flight(connection: Connection, now: datetime) -> int:
+    """For the embedded mode, whose in-process broker forgets everything when the process
+    dies: at start-up every `Queued` or `Running` row and every pending retry goes back to
+    `Scheduled`, keeping its attempt count so the retry budget is not reset. Only safe when
+    no other process uses this broker, which is what `headway up` is."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            (task_schedule.c.status.in_([QUEUED, RUNNING]))
+            | ((task_schedule.c.status == FAILED) & task_schedule.c.next_attempt_at.is_not(None))
+        )
+        .values(
+            status=SCHEDULED,
+            # A Running row's attempt never finished: it runs again under the same number, as
+            # it would after a broker redelivery, so a crash does not spend the retry budget.
+            attempt=case(
+                (task_schedule.c.status == RUNNING, task_schedule.c.attempt - 1),
+                else_=task_schedule.c.attempt,
+            ),
+            claimed_by=None,
+            lease_expires_at=None,
+            queued_at=None,
+            next_attempt_at=None,
+        )
+    )
+    return int(result.rowcount)
