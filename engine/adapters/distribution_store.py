@@ -53,11 +53,8 @@ def claim_due_rows(
     ).all()
     if not claimed:
         return []
-    types = dict(
-        connection.execute(
-            select(tasks.c.id, tasks.c.task_type).where(tasks.c.id.in_({row.task_id for row in claimed}))
-        ).tuples()
-    )
+    query = select(tasks.c.id, tasks.c.task_type).where(tasks.c.id.in_({row.task_id for row in claimed}))
+    types = {row.id: row.task_type for row in connection.execute(query)}
     return sorted(
         (
             TaskMessage(
