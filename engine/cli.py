@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, task
+from engine.commands import cron, db, dlq, task
+from engine.commands.distributor import distributor
 from engine.commands.forecast import forecast
+from engine.commands.processor import processor
 from engine.commands.scheduler import scheduler
+from engine.commands.up import up
 
 app = typer.Typer(
     help="Headway: a distributed task scheduler and capacity-planning workbench.",
@@ -16,8 +19,12 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
+app.add_typer(dlq.app, name="dlq")
 app.command("forecast")(forecast)
 app.command("scheduler")(scheduler)
+app.command("distributor")(distributor)
+app.command("processor")(processor)
+app.command("up")(up)
 
 if __name__ == "__main__":
     app()

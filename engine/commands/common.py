@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -12,6 +13,8 @@ import typer
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from engine.ports import Broker
 
 DatabaseUrlOption = Annotated[
     str,
@@ -32,6 +35,26 @@ BrokerUrlOption = Annotated[
     ),
 ]
 DEFAULT_BROKER_URL = "memory://"
+
+QueueOption = Annotated[
+    str,
+    typer.Option(
+        "--queue",
+        envvar="HEADWAY_QUEUE",
+        help="Base name of the broker's queues: NAME, NAME.retry.<ms> and NAME.dlq.",
+    ),
+]
+DEFAULT_QUEUE = "headway"
+
+QueueTypeOption = Annotated[
+    str,
+    typer.Option(
+        "--queue-type",
+        envvar="HEADWAY_QUEUE_TYPE",
+        help="RabbitMQ queue type for the task and dead-letter queues: quorum or classic.",
+    ),
+]
+DEFAULT_QUEUE_TYPE = "quorum"
 
 CapacityOption = Annotated[
     int,
@@ -73,8 +96,10 @@ def setup_logging(level: str = "INFO") -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Migration bookkeeping is noise in a process log.
+    # Migration bookkeeping and pika's connection chatter are noise in a process log.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def utc_now() -> datetime:
@@ -118,3 +143,32 @@ def open_database(url: str, check_schema: bool = True) -> Engine:
         except SQLAlchemyError as error:
             fail(f"cannot reach the database: {error.__class__.__name__}: {error}", code=1)
     return engine
+
+
+def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = False) -> Broker:
+    """The broker for `url`. `memory://` exists only inside one process, so the separate
+    `distributor` and `processor` commands refuse it (`headway up` runs both in one)."""
+    if url.startswith("memory://"):
+        if not allow_memory:
+            fail("memory:// is the in-process broker of `headway up`; set HEADWAY_BROKER_URL=amqp://...")
+        from engine.adapters.memory_broker import MemoryBroker
+
+        return MemoryBroker()
+    if not url.startswith(("amqp://", "amqps://")):
+        fail(f"broker URL {url!r}: expected amqp://, amqps:// or memory://")
+    from engine.adapters.rabbitmq import RabbitMQBroker
+
+    try:
+        return RabbitMQBroker(url, queue, queue_type)
+    except ValueError as error:
+        fail(str(error))
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the processes stop cleanly and exit 0."""
+    import signal
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop

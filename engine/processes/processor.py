@@ -296,12 +296,13 @@ class Processor:
                 0,
             )
         failure = result.failure
+        # A task type may set its own backoff in its config; the processor's is the default.
         decision = decide_after_failure(
             run.message.attempt,
             run.context.max_attempts,
             failure.retryable,
-            self._config.backoff_base_ms,
-            self._config.backoff_max_ms,
+            int(run.context.config.get("retry_base_ms", self._config.backoff_base_ms)),
+            int(run.context.config.get("retry_max_ms", self._config.backoff_max_ms)),
         )
         status = ScheduleStatus.DEAD if decision.action is FailureAction.DEAD else ScheduleStatus.FAILED
         next_attempt_at = (
@@ -309,7 +310,10 @@ class Processor:
             if decision.action is FailureAction.RETRY
             else None
         )
-        error = excerpt(f"{failure.outcome}: {failure.reason}")
+        # last_error starts with the outcome code ("blocked_destination: ...") for readers
+        # that only look at the row.
+        reason = failure.reason
+        error = excerpt(reason if reason.startswith(failure.outcome) else f"{failure.outcome}: {reason}")
         record = FinishedRun(
             status=status, outcome=failure.outcome, error=error, next_attempt_at=next_attempt_at, **common
         )

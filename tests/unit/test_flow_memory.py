@@ -16,10 +16,10 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.memory_broker import MemoryBroker
 from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
 from engine.core.execution import TaskContext, TaskFailed
-from engine.core.messages import decode_message
 from engine.ports import Handler, OutgoingMessage
 from engine.processes.distributor import Distributor, DistributorConfig
 from engine.processes.processor import Processor, ProcessorConfig
+from engine.services.dead_letters import replay_dead_letters
 
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -159,8 +159,6 @@ def test_every_row_succeeds_with_one_run_each(engine: Engine) -> None:
 
 
 def test_failing_task_retries_then_dies_and_replay_runs_it_again(engine: Engine) -> None:
-    from engine.adapters.run_store import reset_dead_row
-
     broker = MemoryBroker()
     [row_id] = add_rows(engine, 1)
     calls: list[int] = []
@@ -188,11 +186,8 @@ def test_failing_task_retries_then_dies_and_replay_runs_it_again(engine: Engine)
 
         healthy.set()
 
-        def replay(letter: Any) -> bool:
-            with engine.begin() as connection:
-                return reset_dead_row(connection, decode_message(letter.body).schedule_id)
-
-        assert broker.visit_dead_letters(replay, 10) == 1
+        report = replay_dead_letters(engine, broker, set(), 10)
+        assert (report.replayed, report.already_replayed) == (1, 0)
         assert broker.counts()["dead"] == 0
         distribute(engine, broker)
         wait_for(lambda: statuses(engine)[row_id] == ("Succeeded", 1))
