@@ -242,13 +242,16 @@ class RabbitMQBroker:
         finally:
             _close_quietly(connection)
 
-    def delete_queues(self) -> None:
-        """Remove this base name's queues (tests; `headway` never calls it)."""
+    def delete_queues(self, retry_delays_ms: Sequence[int] = ()) -> None:
+        """Remove this base name's queues (tests; `headway` never calls it). Delay queues
+        not named here expire by themselves once idle."""
+        names = {self.names.tasks, self.names.dead_letters, *self._declared_retry}
+        names.update(self.names.retry(delay) for delay in retry_delays_ms)
         connection = self._connect()
         try:
-            channel = connection.channel()
-            for name in (self.names.tasks, self.names.dead_letters, *self._declared_retry):
-                channel.queue_delete(name)
+            for name in names:
+                with contextlib.suppress(pika.exceptions.ChannelClosedByBroker):  # never declared
+                    connection.channel().queue_delete(name)
         finally:
             _close_quietly(connection)
 
