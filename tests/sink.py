@@ -1,7 +1,8 @@
 """A local HTTP endpoint that counts idempotency keys: the receiving end of task calls.
 
-`/ok` answers 200, `/fail` 500, `/slow?ms=N` waits N ms first. Every request is counted
-by its `Idempotency-Key` header, so tests can check that each row reached it exactly once.
+`/ok` answers 200, `/fail` 500, `/slow?ms=N` waits N ms first, `/redirect?to=URL` 302.
+Every request is counted by its `Idempotency-Key` header, so tests can check that each row
+reached it exactly once.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def running_sink() -> Iterator[Sink]:
             url = urlparse(self.path)
             with sink.lock:
                 sink.keys[self.headers.get("Idempotency-Key", "")] += 1
+            if url.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", parse_qs(url.query)["to"][0])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if url.path == "/slow":
                 time.sleep(int(parse_qs(url.query).get("ms", ["0"])[0]) / 1000)
             status = 500 if url.path == "/fail" else 200
