@@ -310,8 +310,10 @@ def record_heartbeat(
     started_at: datetime,
     now: datetime,
     lease_until: datetime,
+    forget_before: datetime,
 ) -> int:
-    """Upsert this processor's heartbeat and extend the lease on every row it is running.
+    """Upsert this processor's heartbeat, extend the lease on every row it is running, and
+    forget processors not seen since `forget_before` (killed ones never remove their row).
     Returns how many leases were renewed."""
     values = {
         "processor_id": processor_id,
@@ -325,6 +327,9 @@ def record_heartbeat(
     statement = upsert(processor_heartbeats).values(**values)
     connection.execute(
         statement.on_conflict_do_update(index_elements=["processor_id"], set_={"last_seen_at": now})
+    )
+    connection.execute(
+        delete(processor_heartbeats).where(processor_heartbeats.c.last_seen_at < forget_before)
     )
     result = connection.execute(
         update(task_schedule)

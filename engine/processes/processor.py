@@ -50,6 +50,8 @@ log = logging.getLogger("headway.processor")
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 5.0
+# A processor whose heartbeat is this old is gone (killed without removing its row).
+FORGET_AFTER_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +361,7 @@ class Processor:
                         started_at,
                         now,
                         lease_until(now, self._config.lease_s),
+                        now - timedelta(seconds=max(FORGET_AFTER_S, 10 * self._config.heartbeat_s)),
                     )
             except Exception as error:
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
