@@ -158,8 +158,11 @@ class RabbitMQBroker:
         first = self._published + 1
         tags = list(range(first, first + len(messages)))
         try:
+            # The underlying channel buffers the frames; process_data_events below sends them
+            # in large writes instead of one flush per message.
+            impl = channel._impl
             for tag, message in zip(tags, messages, strict=True):
-                channel.basic_publish(
+                impl.basic_publish(
                     exchange="",
                     routing_key=self.names.tasks,
                     body=message.body,
@@ -290,6 +293,7 @@ class _Consumer:
         self.alive = True
         self.unsettled = 0
         self.requests: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.woken = threading.Event()
 
     def run(self, on_delivery: Callable[[Delivery], None], prefetch: int, stop: threading.Event) -> None:
         channel = self.connection.channel()
@@ -312,6 +316,7 @@ class _Consumer:
             if cancelled and self.unsettled == 0:
                 return
             self.connection.process_data_events(time_limit=0.2)
+            self.woken.clear()
             while True:
                 try:
                     request = self.requests.get_nowait()
@@ -323,9 +328,13 @@ class _Consumer:
         if not self.alive:
             return  # the broker requeued everything of this connection already
         self.requests.put(request)
+        # One wake-up per batch of requests: each costs a write to pika's wake-up socket.
+        if self.woken.is_set():
+            return
+        self.woken.set()
         # A closing connection refuses the wake-up; its loop ends and the broker requeues.
         with contextlib.suppress(Exception):
-            self.connection.add_callback_threadsafe(lambda: None)  # wake the loop
+            self.connection.add_callback_threadsafe(lambda: None)
 
     def settled(self) -> None:
         self.unsettled -= 1
@@ -382,10 +391,12 @@ class RabbitDelivery:
 
         self._consumer.submit(request)
 
+    # On the underlying channel: the frame goes out with the loop's next write rather than in
+    # a flush of its own.
     def _ack(self) -> None:
-        self._consumer.channel.basic_ack(self._tag)
+        self._consumer.channel._impl.basic_ack(self._tag)
         self._consumer.settled()
 
     def _requeue(self) -> None:
-        self._consumer.channel.basic_nack(self._tag, requeue=True)
+        self._consumer.channel._impl.basic_nack(self._tag, requeue=True)
         self._consumer.settled()

@@ -1,0 +1,268 @@
+"""End-to-end benchmark on real RabbitMQ and PostgreSQL.
+
+10,000 tasks due at the same instant, a no-op handler, real `headway distributor` and
+`headway processor` processes. Prints, from one run:
+
+- raw pika publishing to a quorum queue with asynchronous confirms, 1,000 in flight;
+- raw pika consuming with prefetch 100;
+- distribution alone (due rows -> confirmed messages) with one and with two distributors;
+- end to end (due -> Succeeded) in tasks/s, and p50/p99 start lag (scheduled time to the
+  handler's start, `task_schedule.start_lag_ms`).
+
+Uses a database and queues of its own and removes them afterwards. Run:
+    .venv/bin/python benchmarks/e2e.py [--tasks 10000] [--processors 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pika
+from sqlalchemy import Engine, create_engine, func, insert, select, text
+
+from engine.adapters.database import create_db_engine
+from engine.adapters.migrations import upgrade
+from engine.adapters.rabbitmq import RabbitMQBroker
+from engine.adapters.tables import task_schedule, task_types, tasks
+
+PG_ADMIN_URL = os.environ.get("HEADWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("HEADWAY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
+    """Messages/s for persistent publishes with asynchronous confirms, `in_flight` at most."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    impl = channel._impl
+    state = {"confirmed": 0, "selected": False}
+
+    def on_confirm(frame: pika.frame.Method) -> None:
+        state["confirmed"] = max(state["confirmed"], frame.method.delivery_tag)
+
+    impl.confirm_delivery(ack_nack_callback=on_confirm, callback=lambda _f: state.update(selected=True))
+    while not state["selected"]:
+        connection.process_data_events(0.05)
+    body = b'{"v":1,"schedule_id":1,"task_id":1,"task_type":"x","attempt":1,"scheduled_time":"2026-01-01T00:00:00+00:00"}'
+    properties = pika.BasicProperties(delivery_mode=2)
+    begin = time.perf_counter()
+    for sent in range(1, count + 1):
+        impl.basic_publish("", queue, body, properties)
+        while sent - state["confirmed"] >= in_flight:
+            connection.process_data_events(0.01)
+    while state["confirmed"] < count:
+        connection.process_data_events(0.01)
+    elapsed = time.perf_counter() - begin
+    connection.close()
+    return count / elapsed
+
+
+def raw_consume_rate(queue: str, count: int, prefetch: int = 100) -> float:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=prefetch)
+    received = 0
+    begin = time.perf_counter()
+    for method, _properties, _body in channel.consume(queue, inactivity_timeout=5):
+        if method is None:
+            break
+        channel.basic_ack(method.delivery_tag)
+        received += 1
+        if received == count:
+            break
+    elapsed = time.perf_counter() - begin
+    channel.cancel()
+    channel.queue_delete(queue)
+    connection.close()
+    return received / elapsed
+
+
+@contextmanager
+def bench_database() -> Iterator[tuple[str, Engine]]:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"headway_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_db_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(task_types).values(
+                    name="bench",
+                    handler="noop",
+                    expected_duration_ms=0,
+                    timeout_ms=5_000,
+                    max_attempts=3,
+                    config={},
+                )
+            )
+        yield url, engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def add_due_rows(engine: Engine, count: int, due: datetime) -> None:
+    """`count` schedule rows of the no-op type, all due at `due`."""
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE task_schedule, task_runs, tasks RESTART IDENTITY CASCADE"))
+        task_ids = (
+            connection.execute(
+                insert(tasks).returning(tasks.c.id),
+                [
+                    {
+                        "name": f"bench {i}",
+                        "task_type": "bench",
+                        "kind": "once",
+                        "run_at": due,
+                        "payload": {},
+                        "active": True,
+                        "created_at": due,
+                        "updated_at": due,
+                        "materialized_until": due,
+                    }
+                    for i in range(count)
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(
+            insert(task_schedule),
+            [
+                {"task_id": task_id, "scheduled_time": due, "status": "Scheduled", "attempt": 0}
+                for task_id in task_ids
+            ],
+        )
+
+
+def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *command],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(60)
+
+
+def wait_until(engine: Engine, column: str, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    condition = (
+        task_schedule.c.status == "Succeeded"
+        if column == "finished"
+        else task_schedule.c.status != "Scheduled"
+    )
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            done = connection.execute(select(func.count()).where(condition)).scalar_one()
+        if done >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{column}: not all {count} rows within {timeout_s} s")
+
+
+def distribution_rate(
+    url: str, engine: Engine, queue: str, count: int, distributors: int, log_dir: Path
+) -> float:
+    """Due rows to confirmed messages, no processor running: rows/s."""
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    add_due_rows(engine, count, due)
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    processes = [
+        start(["distributor"], env, log_dir, f"dist-{distributors}-{i}") for i in range(distributors)
+    ]
+    try:
+        wait_until(engine, "queued", count, 120)
+    finally:
+        stop(processes)
+    with engine.connect() as connection:
+        last = connection.execute(select(func.max(task_schedule.c.queued_at))).scalar_one()
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
+    return count / (last - due).total_seconds()
+
+
+def end_to_end(
+    url: str, engine: Engine, queue: str, count: int, distributors: int, processors: int, log_dir: Path
+) -> tuple[float, float, float]:
+    """tasks/s from the due instant to the last success, and p50/p99 start lag in ms."""
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    add_due_rows(engine, count, due)
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    processes = [
+        start(["processor", "--concurrency", "8", "--prefetch", "50"], env, log_dir, f"proc-{i}")
+        for i in range(processors)
+    ]
+    processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
+    try:
+        wait_until(engine, "finished", count, 300)
+    finally:
+        stop(processes)
+    with engine.connect() as connection:
+        last = connection.execute(select(func.max(task_schedule.c.finished_at))).scalar_one()
+        p50, p99 = connection.execute(
+            text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY start_lag_ms), "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY start_lag_ms) FROM task_schedule"
+            )
+        ).one()
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
+    return count / (last - due).total_seconds(), float(p50), float(p99)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--processors", type=int, default=2)
+    parser.add_argument("--distributors", type=int, default=2, help="distributors in the end-to-end run")
+    args = parser.parse_args()
+    base = f"headway-bench-{uuid.uuid4().hex[:8]}"
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / base
+    log_dir.mkdir(parents=True)
+    print(f"{args.tasks} tasks, {os.cpu_count()} cores; process logs in {log_dir}")
+
+    publish = raw_publish_rate(f"{base}-raw", args.tasks)
+    consume = raw_consume_rate(f"{base}-raw", args.tasks)
+    print(f"raw pika publish, quorum queue, async confirms, 1000 in flight: {publish:8.0f} msg/s")
+    print(f"raw pika consume, prefetch 100, ack each:                       {consume:8.0f} msg/s")
+    with bench_database() as (url, engine):
+        one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
+        two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
+        print(f"distribution, 1 distributor:                                    {one:8.0f} rows/s")
+        print(
+            f"distribution, 2 distributors:                                   {two:8.0f} rows/s ({two / one:.2f}x)"
+        )
+        rate, p50, p99 = end_to_end(
+            url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
+        )
+    print(
+        f"end to end, {args.distributors} distributors + {args.processors} processors (no-op): "
+        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish)"
+    )
+    print(f"start lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
