@@ -33,6 +33,7 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import upgrade
 from engine.adapters.rabbitmq import RabbitMQBroker
 from engine.adapters.tables import task_schedule, task_types, tasks
+from engine.core.messages import TaskMessage, encode_message
 
 PG_ADMIN_URL = os.environ.get("HEADWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 AMQP_URL = os.environ.get("HEADWAY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -52,7 +53,7 @@ def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
     impl.confirm_delivery(ack_nack_callback=on_confirm, callback=lambda _f: state.update(selected=True))
     while not state["selected"]:
         connection.process_data_events(0.05)
-    body = b'{"v":1,"schedule_id":1,"task_id":1,"task_type":"x","attempt":1,"scheduled_time":"2026-01-01T00:00:00+00:00"}'
+    body = encode_message(TaskMessage(1, 1, "bench", 1, datetime(2026, 1, 1, tzinfo=UTC)))
     properties = pika.BasicProperties(delivery_mode=2)
     begin = time.perf_counter()
     for sent in range(1, count + 1):
@@ -246,14 +247,12 @@ def main() -> None:
     publish = raw_publish_rate(f"{base}-raw", args.tasks)
     consume = raw_consume_rate(f"{base}-raw", args.tasks)
     print(f"raw pika publish, quorum queue, async confirms, 1000 in flight: {publish:8.0f} msg/s")
-    print(f"raw pika consume, prefetch 100, ack each:                       {consume:8.0f} msg/s")
+    print(f"raw pika consume, prefetch 100, ack each: {consume:8.0f} msg/s")
     with bench_database() as (url, engine):
         one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
         two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
-        print(f"distribution, 1 distributor:                                    {one:8.0f} rows/s")
-        print(
-            f"distribution, 2 distributors:                                   {two:8.0f} rows/s ({two / one:.2f}x)"
-        )
+        print(f"distribution, 1 distributor:  {one:8.0f} rows/s")
+        print(f"distribution, 2 distributors: {two:8.0f} rows/s ({two / one:.2f}x)")
         rate, p50, p99 = end_to_end(
             url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
         )
