@@ -215,6 +215,36 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     if not finished:
         return set()
     changed = _set_finished(connection, finished, processor_id)
+    _insert_runs(connection, finished)
+    return changed
+
+
+def _insert_runs(connection: Connection, finished: Sequence[FinishedRun]) -> None:
+    if connection.dialect.name == "postgresql":
+        # One statement for the batch; an executemany would send one INSERT per run.
+        connection.execute(
+            text(
+                "INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at, "
+                "elapsed_ms, outcome, output_excerpt, error) "
+                "SELECT * FROM unnest(CAST(:schedule_ids AS BIGINT[]), CAST(:task_ids AS BIGINT[]), "
+                "CAST(:types AS TEXT[]), CAST(:attempts AS INT[]), CAST(:started AS TIMESTAMPTZ[]), "
+                "CAST(:finished AS TIMESTAMPTZ[]), CAST(:elapsed AS INT[]), CAST(:outcomes AS TEXT[]), "
+                "CAST(:outputs AS TEXT[]), CAST(:errors AS TEXT[]))"
+            ),
+            {
+                "schedule_ids": [f.run.message.schedule_id for f in finished],
+                "task_ids": [f.run.context.task_id for f in finished],
+                "types": [f.run.context.task_type for f in finished],
+                "attempts": [f.run.message.attempt for f in finished],
+                "started": [f.run.started_at for f in finished],
+                "finished": [f.finished_at for f in finished],
+                "elapsed": [f.elapsed_ms for f in finished],
+                "outcomes": [f.outcome for f in finished],
+                "outputs": [f.output_excerpt for f in finished],
+                "errors": [f.error for f in finished],
+            },
+        )
+        return
     connection.execute(
         insert(task_runs),
         [
@@ -233,7 +263,6 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
             for f in finished
         ],
     )
-    return changed
 
 
 def _set_finished(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:

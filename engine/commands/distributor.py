@@ -54,7 +54,7 @@ LeaseOption = Annotated[
 
 def distributor(
     once: Annotated[bool, typer.Option("--once", help="Run one loop and exit.")] = False,
-    batch_size: BatchSizeOption = 500,
+    batch_size: BatchSizeOption = 1_000,
     poll_interval_s: PollIntervalOption = 0.5,
     lease_s: LeaseOption = 30.0,
     queue: QueueOption = DEFAULT_QUEUE,

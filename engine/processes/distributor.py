@@ -47,7 +47,7 @@ MAX_BACKOFF_S = 5.0
 @dataclass(frozen=True, slots=True)
 class DistributorConfig:
     distributor_id: str
-    batch_size: int = 500
+    batch_size: int = 1_000
     poll_interval_s: float = 0.5
     lease_s: float = 30.0
 

@@ -40,7 +40,7 @@ from engine.adapters.run_store import (
     start_runs,
 )
 from engine.core.execution import TaskFailed, excerpt
-from engine.core.leases import StartAction, lease_until
+from engine.core.leases import StartAction, StartDecision, lease_until
 from engine.core.messages import MalformedMessage, TaskMessage, decode_message, encode_message
 from engine.core.retry import FailureAction, decide_after_failure
 from engine.core.types import ScheduleStatus
@@ -143,14 +143,12 @@ class Processor:
     def _coordinate(self) -> None:
         while True:
             deliveries, results = self._drain(timeout_s=0.05)
-            if results:
-                self._finish(results)
-            if deliveries:
-                if self._stop.is_set():
-                    for delivery in deliveries:  # arrived as consuming stopped: not started
-                        delivery.requeue()
-                else:
-                    self._start(deliveries)
+            if deliveries and self._stop.is_set():
+                for delivery in deliveries:  # arrived as consuming stopped: not started
+                    delivery.requeue()
+                deliveries = []
+            if deliveries or results:
+                self._step(deliveries, results)
             if self._stop.is_set():
                 if not self._running and self._events.empty():
                     return
@@ -195,7 +193,10 @@ class Processor:
         log.warning("gave back %d unfinished tasks", len(runs))
         self._running.clear()
 
-    def _start(self, deliveries: list[Delivery]) -> None:
+    def _step(self, deliveries: list[Delivery], results: list[_Result]) -> None:
+        """Record what finished and start what arrived, in one transaction (one commit for
+        the whole batch), then settle the finished messages and hand the started runs to the
+        worker threads."""
         messages: list[tuple[TaskMessage, Delivery]] = []
         for delivery in deliveries:
             try:
@@ -203,26 +204,49 @@ class Processor:
             except MalformedMessage as error:
                 log.error("malformed message dead-lettered: %s", error.reason)
                 delivery.dead_letter(delivery.body, f"malformed: {error.reason}")
-        if not messages:
-            return
-        by_schedule: dict[int, list[Delivery]] = {}
-        for message, delivery in messages:
-            by_schedule.setdefault(message.schedule_id, []).append(delivery)
         now = self._clock()
-        outcome = self._retry_db(
-            lambda c: start_runs(
-                c,
-                [m for m, _ in messages],
-                self._config.processor_id,
-                now,
-                lease_until(now, self._config.lease_s),
+        records = [
+            (result, *self._record(result, now))
+            for result in results
+            if self._running.pop(id(result.delivery), None) is not None  # else given back at stop
+        ]
+        if not messages and not records:
+            return
+        me = self._config.processor_id
+
+        def write(connection: Any) -> tuple[set[int], tuple[list[StartedRun], list[Any]]]:
+            changed = finish_runs(connection, [r for _, r, _, _ in records], me) if records else set()
+            starts = (
+                start_runs(
+                    connection, [m for m, _ in messages], me, now, lease_until(now, self._config.lease_s)
+                )
+                if messages
+                else ([], [])
             )
-        )
-        if outcome is None:  # stopping while the database is away: give everything back
+            return changed, starts
+
+        outcome = self._retry_db(write)
+        if outcome is None:
+            # Stopping with the database away: give everything back. Finished rows stay Running
+            # under a lease that lapses, and their requeued messages take them over then.
+            for result, _, _, _ in records:
+                result.delivery.requeue()
             for _, delivery in messages:
                 delivery.requeue()
             return
-        started, others = outcome
+        changed, (started, others) = outcome
+        self._settle(records, changed)
+        self._dispatch(messages, started, others)
+
+    def _dispatch(
+        self,
+        messages: list[tuple[TaskMessage, Delivery]],
+        started: list[StartedRun],
+        others: list[tuple[TaskMessage, StartDecision]],
+    ) -> None:
+        by_schedule: dict[int, list[Delivery]] = {}
+        for message, delivery in messages:
+            by_schedule.setdefault(message.schedule_id, []).append(delivery)
         for run in started:
             delivery = by_schedule[run.message.schedule_id].pop(0)
             self._running[id(delivery)] = (run, delivery)
@@ -255,24 +279,11 @@ class Processor:
         result.elapsed_ms = int((time.perf_counter() - begin) * 1000)
         self._events.put(result)
 
-    def _finish(self, results: list[_Result]) -> None:
-        now = self._clock()
-        records: list[tuple[_Result, FinishedRun, FailureAction | None, int]] = []
-        for result in results:
-            if self._running.pop(id(result.delivery), None) is None:
-                continue  # given back at shutdown; the broker has it again
-            records.append((result, *self._record(result, now)))
-        if not records:
-            return
-        changed = self._retry_db(
-            lambda c: finish_runs(c, [r for _, r, _, _ in records], self._config.processor_id)
-        )
-        if changed is None:
-            # Stopping with the database away: the rows stay Running under a lease that lapses,
-            # and the requeued messages take them over then.
-            for result, _, _, _ in records:
-                result.delivery.requeue()
-            return
+    def _settle(
+        self, records: list[tuple[_Result, FinishedRun, FailureAction | None, int]], changed: set[int]
+    ) -> None:
+        """After the outcomes are committed: ack, send the next attempt to the delay queue, or
+        dead-letter."""
         for result, record, action, delay_ms in records:
             if record.run.message.schedule_id not in changed:
                 log.warning("row %d was taken over while running here", record.run.message.schedule_id)
