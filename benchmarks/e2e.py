@@ -160,54 +160,66 @@ def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> 
     )
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+def cpu_s(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds the process has used so far (Linux)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> list[float]:
+    """SIGTERM them all; returns the CPU seconds each used."""
+    used = [cpu_s(process) for process in processes]
     for process in processes:
         process.terminate()
     for process in processes:
         process.wait(60)
+    return used
 
 
-def wait_until(engine: Engine, column: str, count: int, timeout_s: float) -> None:
+def wait_until_succeeded(engine: Engine, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    condition = (
-        task_schedule.c.status == "Succeeded"
-        if column == "finished"
-        else task_schedule.c.status != "Scheduled"
-    )
     while time.monotonic() < deadline:
         with engine.connect() as connection:
-            done = connection.execute(select(func.count()).where(condition)).scalar_one()
+            done = connection.execute(
+                select(func.count()).where(task_schedule.c.status == "Succeeded")
+            ).scalar_one()
         if done >= count:
             return
         time.sleep(0.2)
-    raise TimeoutError(f"{column}: not all {count} rows within {timeout_s} s")
+    raise TimeoutError(f"not all {count} rows succeeded within {timeout_s} s")
 
 
 def distribution_rate(
     url: str, engine: Engine, queue: str, count: int, distributors: int, log_dir: Path
-) -> float:
-    """Due rows to confirmed messages, no processor running: rows/s."""
-    due = datetime.now(UTC) + timedelta(seconds=3)
+) -> tuple[float, list[float]]:
+    """Due rows to messages confirmed in the queue, no processor running: rows/s from the
+    due instant to the moment the queue holds them all, and each distributor's CPU seconds."""
+    due = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
     add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
     processes = [
         start(["distributor"], env, log_dir, f"dist-{distributors}-{i}") for i in range(distributors)
     ]
+    broker = RabbitMQBroker(AMQP_URL, queue)
     try:
-        wait_until(engine, "queued", count, 120)
+        deadline = time.monotonic() + 120
+        while broker.queue_counts_or_none(queue) != count:
+            if time.monotonic() > deadline:
+                raise TimeoutError("distribution did not finish")
+            time.sleep(0.01)
+        done = datetime.now(UTC)
     finally:
-        stop(processes)
-    with engine.connect() as connection:
-        last = connection.execute(select(func.max(task_schedule.c.queued_at))).scalar_one()
-    RabbitMQBroker(AMQP_URL, queue).delete_queues()
-    return count / (last - due).total_seconds()
+        cpu = stop(processes)
+    broker.delete_queues()
+    return count / (done - due).total_seconds(), cpu
 
 
 def end_to_end(
     url: str, engine: Engine, queue: str, count: int, distributors: int, processors: int, log_dir: Path
-) -> tuple[float, float, float]:
-    """tasks/s from the due instant to the last success, and p50/p99 start lag in ms."""
-    due = datetime.now(UTC) + timedelta(seconds=4)
+) -> tuple[float, float, float, list[float]]:
+    """tasks/s from the due instant to the last success, p50/p99 start lag in ms, and the
+    CPU seconds of each processor, then each distributor."""
+    due = datetime.now(UTC) + timedelta(seconds=6)  # the processes start meanwhile
     add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
     processes = [
@@ -216,9 +228,9 @@ def end_to_end(
     ]
     processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
     try:
-        wait_until(engine, "finished", count, 300)
+        wait_until_succeeded(engine, count, 300)
     finally:
-        stop(processes)
+        cpu = stop(processes)
     with engine.connect() as connection:
         last = connection.execute(select(func.max(task_schedule.c.finished_at))).scalar_one()
         p50, p99 = connection.execute(
@@ -228,7 +240,7 @@ def end_to_end(
             )
         ).one()
     RabbitMQBroker(AMQP_URL, queue).delete_queues()
-    return count / (last - due).total_seconds(), float(p50), float(p99)
+    return count / (last - due).total_seconds(), float(p50), float(p99), cpu
 
 
 def main() -> None:
@@ -249,18 +261,26 @@ def main() -> None:
     print(f"raw pika publish, quorum queue, async confirms, 1000 in flight: {publish:8.0f} msg/s")
     print(f"raw pika consume, prefetch 100, ack each: {consume:8.0f} msg/s")
     with bench_database() as (url, engine):
-        one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
-        two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
-        print(f"distribution, 1 distributor:  {one:8.0f} rows/s")
-        print(f"distribution, 2 distributors: {two:8.0f} rows/s ({two / one:.2f}x)")
-        rate, p50, p99 = end_to_end(
+        one, cpu_one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
+        two, cpu_two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
+        print(f"distribution, 1 distributor:  {one:8.0f} rows/s (CPU s: {_seconds(cpu_one)})")
+        print(
+            f"distribution, 2 distributors: {two:8.0f} rows/s ({two / one:.2f}x; CPU s: {_seconds(cpu_two)})"
+        )
+        rate, p50, p99, cpu = end_to_end(
             url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
         )
     print(
         f"end to end, {args.distributors} distributors + {args.processors} processors (no-op): "
-        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish)"
+        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish; "
+        f"CPU s: processors {_seconds(cpu[: args.processors])}, "
+        f"distributors {_seconds(cpu[args.processors :])})"
     )
     print(f"start lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+
+
+def _seconds(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, update
+from sqlalchemy import BigInteger, ColumnElement, Engine, any_, create_engine, event, literal, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import scaling_parameters
@@ -46,6 +48,15 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connection) -> ColumnElement[bool]:
+    """`column IN ids`. On PostgreSQL as `= ANY(:ids)` with one array parameter: the same
+    statement text for every batch size, so the driver prepares it once instead of
+    converting hundreds of parameters per call."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(literal(list(ids), ARRAY(BigInteger())))
+    return column.in_(list(ids))
 
 
 def is_postgresql(engine: Engine | Connection) -> bool:

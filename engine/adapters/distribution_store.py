@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Connection
 
+from engine.adapters.database import id_in
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
 from engine.core.types import ScheduleStatus
@@ -20,6 +21,19 @@ SCHEDULED = ScheduleStatus.SCHEDULED.value
 QUEUED = ScheduleStatus.QUEUED.value
 RUNNING = ScheduleStatus.RUNNING.value
 FAILED = ScheduleStatus.FAILED.value
+
+
+def lock_in_id_order(connection: Connection, schedule_ids: Sequence[int]) -> None:
+    """Lock these rows in ascending id order (PostgreSQL). Every writer that locks several
+    rows a processor or distributor may also hold goes through here first: with one global
+    order, concurrent batches wait for each other but cannot deadlock."""
+    if schedule_ids and connection.dialect.name == "postgresql":
+        connection.execute(
+            select(task_schedule.c.id)
+            .where(id_in(task_schedule.c.id, set(schedule_ids), connection))
+            .order_by(task_schedule.c.id)
+            .with_for_update()
+        ).all()
 
 
 def claim_due_rows(
@@ -53,7 +67,9 @@ def claim_due_rows(
     ).all()
     if not claimed:
         return []
-    query = select(tasks.c.id, tasks.c.task_type).where(tasks.c.id.in_({row.task_id for row in claimed}))
+    query = select(tasks.c.id, tasks.c.task_type).where(
+        id_in(tasks.c.id, {row.task_id for row in claimed}, connection)
+    )
     types = {row.id: row.task_type for row in connection.execute(query)}
     return sorted(
         (
@@ -75,10 +91,11 @@ def mark_handed_over(connection: Connection, schedule_ids: Sequence[int], claime
     Rows a processor already started are not `Queued` any more and stay as they are."""
     if not schedule_ids:
         return 0
+    lock_in_id_order(connection, schedule_ids)
     result = connection.execute(
         update(task_schedule)
         .where(
-            task_schedule.c.id.in_(schedule_ids),
+            id_in(task_schedule.c.id, schedule_ids, connection),
             task_schedule.c.status == QUEUED,
             task_schedule.c.claimed_by == claimer,
         )
@@ -92,10 +109,11 @@ def release_unpublished(connection: Connection, schedule_ids: Sequence[int], cla
     `Queued` under this claimer (a sweeper or another distributor may have moved on)."""
     if not schedule_ids:
         return 0
+    lock_in_id_order(connection, schedule_ids)
     result = connection.execute(
         update(task_schedule)
         .where(
-            task_schedule.c.id.in_(schedule_ids),
+            id_in(task_schedule.c.id, schedule_ids, connection),
             task_schedule.c.status == QUEUED,
             task_schedule.c.claimed_by == claimer,
         )
@@ -109,13 +127,17 @@ def sweep_expired_claims(connection: Connection, now: datetime) -> int:
     the database) between claiming and the broker's confirmation, and no processor has
     started them. Their message may have gone out; if so, the processor that gets it starts
     the row from `Scheduled` or drops it as a duplicate (see `engine.core.leases`)."""
+    expired = select(task_schedule.c.id).where(
+        task_schedule.c.status == QUEUED,
+        task_schedule.c.lease_expires_at.is_not(None),
+        task_schedule.c.lease_expires_at <= now,
+    )
+    if connection.dialect.name == "postgresql":
+        # A row someone holds is being started or settled: leave it to the next sweep.
+        expired = expired.with_for_update(skip_locked=True)
     result = connection.execute(
         update(task_schedule)
-        .where(
-            task_schedule.c.status == QUEUED,
-            task_schedule.c.lease_expires_at.is_not(None),
-            task_schedule.c.lease_expires_at <= now,
-        )
+        .where(task_schedule.c.id.in_(expired.scalar_subquery()), task_schedule.c.status == QUEUED)
         .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
     )
     return int(result.rowcount)

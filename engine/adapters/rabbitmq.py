@@ -245,6 +245,17 @@ class RabbitMQBroker:
         finally:
             _close_quietly(connection)
 
+    def queue_counts_or_none(self, name: str) -> int | None:
+        """Messages ready in queue `name`, or None if it does not exist (yet)."""
+        connection = self._connect()
+        try:
+            frame = connection.channel().queue_declare(name, passive=True)
+            return int(frame.method.message_count)
+        except pika.exceptions.ChannelClosedByBroker:
+            return None
+        finally:
+            _close_quietly(connection)
+
     def delete_queues(self, retry_delays_ms: Sequence[int] = ()) -> None:
         """Remove this base name's queues (tests; `headway` never calls it). Delay queues
         not named here expire by themselves once idle."""

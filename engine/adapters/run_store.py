@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from engine.adapters.database import id_in
 from engine.adapters.tables import processor_heartbeats, task_runs, task_schedule, task_types, tasks
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
@@ -81,7 +82,7 @@ def start_runs(
         )
         .join(tasks, tasks.c.id == task_schedule.c.task_id)
         .join(task_types, task_types.c.name == tasks.c.task_type)
-        .where(task_schedule.c.id.in_(ids))
+        .where(id_in(task_schedule.c.id, ids, connection))
         .order_by(task_schedule.c.id)
     )
     if connection.dialect.name == "postgresql":
@@ -315,7 +316,7 @@ def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_i
     """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
     attempt count, so the requeued message starts them again under the same attempt."""
     count = 0
-    for run in runs:
+    for run in sorted(runs, key=lambda r: r.message.schedule_id):  # the global lock order
         result = connection.execute(
             update(task_schedule)
             .where(
@@ -360,9 +361,16 @@ def record_heartbeat(
     connection.execute(
         delete(processor_heartbeats).where(processor_heartbeats.c.last_seen_at < forget_before)
     )
+    mine = select(task_schedule.c.id).where(
+        task_schedule.c.claimed_by == processor_id, task_schedule.c.status == RUNNING
+    )
+    if connection.dialect.name == "postgresql":
+        # Rows the coordinator holds are being finished right now; locking around them keeps
+        # the heartbeat from deadlocking with it.
+        mine = mine.with_for_update(skip_locked=True)
     result = connection.execute(
         update(task_schedule)
-        .where(task_schedule.c.claimed_by == processor_id, task_schedule.c.status == RUNNING)
+        .where(task_schedule.c.id.in_(mine.scalar_subquery()), task_schedule.c.status == RUNNING)
         .values(lease_expires_at=lease_until)
     )
     return int(result.rowcount)

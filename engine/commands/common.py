@@ -90,9 +90,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str | None = None) -> None:
+    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (default INFO)."""
+    import os
+
     logging.basicConfig(
-        level=level,
+        level=(level or os.environ.get("HEADWAY_LOG_LEVEL") or "INFO").upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

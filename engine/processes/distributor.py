@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -94,17 +95,25 @@ class Distributor:
         if not messages:
             with self._engine.connect() as connection:
                 return LoopResult(0, 0, 0, swept, next_due_time(connection))
+        claimed_at = time.perf_counter()
         outgoing = [OutgoingMessage(encode_message(m), m.idempotency_key) for m in messages]
         broker_error: BrokerUnavailable | None = None
         try:
             confirmed = self._broker.publish(outgoing)
         except BrokerUnavailable as error:
             confirmed, broker_error = [False] * len(outgoing), error
+        published_at = time.perf_counter()
         ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
         failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
+        log.debug(
+            "batch of %d: publish %.1f ms, settle %.1f ms",
+            len(messages),
+            (published_at - claimed_at) * 1000,
+            (time.perf_counter() - published_at) * 1000,
+        )
         if failed:
             log.warning("%d of %d messages not confirmed; rows back to Scheduled", len(failed), len(messages))
         if broker_error is not None:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
+from engine.adapters.distribution_store import lock_in_id_order
 from engine.adapters.run_store import (
     FinishedRun,
     StartedRun,
@@ -215,6 +216,10 @@ class Processor:
         me = self._config.processor_id
 
         def write(connection: Any) -> tuple[set[int], tuple[list[StartedRun], list[Any]]]:
+            lock_in_id_order(
+                connection,
+                [r.run.message.schedule_id for _, r, _, _ in records] + [m.schedule_id for m, _ in messages],
+            )
             changed = finish_runs(connection, [r for _, r, _, _ in records], me) if records else set()
             starts = (
                 start_runs(
@@ -225,7 +230,14 @@ class Processor:
             )
             return changed, starts
 
+        began = time.perf_counter()
         outcome = self._retry_db(write)
+        log.debug(
+            "step: %d finished, %d arrived, %.1f ms in the database",
+            len(records),
+            len(messages),
+            (time.perf_counter() - began) * 1000,
+        )
         if outcome is None:
             # Stopping with the database away: give everything back. Finished rows stay Running
             # under a lease that lapses, and their requeued messages take them over then.
@@ -350,9 +362,7 @@ class Processor:
                     return None
                 if self._stop_deadline_passed():
                     return None
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s", error.__class__.__name__, delay_s
-                )
+                log.warning("database write failed (%s); retrying in %.1f s", _first_line(error), delay_s)
                 time.sleep(delay_s)
                 delay_s = min(delay_s * 2, MAX_BACKOFF_S)
 
@@ -378,3 +388,7 @@ class Processor:
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
             if stop.wait(self._config.heartbeat_s):
                 return
+
+
+def _first_line(error: Exception) -> str:
+    return f"{error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}"
