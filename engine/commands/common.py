@@ -126,16 +126,18 @@ def format_instant(instant: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-def open_database(url: str, check_schema: bool = True) -> Engine:
+def open_database(url: str, check_schema: bool = True, long_running: bool = False) -> Engine:
     """An engine for `url`; with `check_schema`, exit 1 with the reason if the schema is not
-    the one this code needs."""
+    the one this code needs. A `long_running` process retries every failed transaction
+    anyway, so it skips the round trip that tests each pooled connection before use (after
+    an outage the first failure invalidates the pool and the retry reconnects)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from engine.adapters.database import create_db_engine
     from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
 
     try:
-        engine = create_db_engine(url)
+        engine = create_db_engine(url, pool_pre_ping=not long_running)
     except (SQLAlchemyError, ValueError) as error:
         fail(f"database URL: {error}")
     if check_schema:

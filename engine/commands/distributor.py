@@ -70,7 +70,7 @@ def distributor(
     from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
 
     setup_logging()
-    engine = open_database(database_url)
+    engine = open_database(database_url, long_running=True)
     broker = open_broker(broker_url, queue, queue_type)
     config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
     process = Distributor(engine, broker, config)

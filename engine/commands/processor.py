@@ -130,7 +130,7 @@ def processor(
     from engine.processes.processor import Processor, ProcessorConfig, new_processor_id
 
     setup_logging()
-    engine = open_database(database_url)
+    engine = open_database(database_url, long_running=True)
     broker = open_broker(broker_url, queue, queue_type)
     handlers = load_handlers(
         HandlerSettings(

@@ -80,7 +80,7 @@ def up(
     from engine.processes.processor import ProcessorConfig, new_processor_id
 
     setup_logging()
-    engine = open_database(database_url)
+    engine = open_database(database_url, long_running=True)
     with engine.begin() as connection:
         store_scaling_parameters(connection, capacity_ms, buffer)
     broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
