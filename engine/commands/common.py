@@ -128,10 +128,13 @@ def format_instant(instant: datetime) -> str:
 
 def open_database(url: str, check_schema: bool = True, long_running: bool = False) -> Engine:
     """An engine for `url`; with `check_schema`, exit 1 with the reason if the schema is not
-    the one this code needs. A `long_running` process retries every failed transaction
-    anyway, so it skips the round trip that tests each pooled connection before use (after
-    an outage the first failure invalidates the pool and the retry reconnects)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    the one this code needs. A `long_running` process waits (with backoff) for a database
+    that cannot be reached yet instead of exiting, and, as it retries every failed
+    transaction anyway, skips the round trip that tests each pooled connection before use
+    (after an outage the first failure invalidates the pool and the retry reconnects)."""
+    import time
+
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from engine.adapters.database import create_db_engine
     from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
@@ -140,11 +143,21 @@ def open_database(url: str, check_schema: bool = True, long_running: bool = Fals
         engine = create_db_engine(url, pool_pre_ping=not long_running)
     except (SQLAlchemyError, ValueError) as error:
         fail(f"database URL: {error}")
-    if check_schema:
+    delay_s = 0.5
+    while check_schema:
         try:
             ensure_schema_current(engine)
+            break
         except SchemaOutdated as error:
             fail(str(error), code=1)
+        except OperationalError as error:
+            if not long_running:
+                fail(f"cannot reach the database: {error.__class__.__name__}: {error}", code=1)
+            logging.getLogger("headway").warning(
+                "cannot reach the database yet (%s); retrying in %.1f s", str(error).splitlines()[0], delay_s
+            )
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 10.0)
         except SQLAlchemyError as error:
             fail(f"cannot reach the database: {error.__class__.__name__}: {error}", code=1)
     return engine
