@@ -67,6 +67,10 @@ def running_sink() -> Iterator[Sink]:
             pass
 
     class Server(ThreadingHTTPServer):
+        # The default backlog of 5 refuses connections when a fleet of workers opens many
+        # at once, and a refused call is (rightly) a failed attempt.
+        request_queue_size = 256
+
         def handle_error(self, request: object, client_address: object) -> None:
             pass  # a caller killed mid-request (the fault tests do that) is no error here
 

@@ -80,10 +80,14 @@ def test_2000_immediate_and_due_tasks_each_reach_the_sink_once(
         with pg_engine.connect() as connection:
             ids = connection.execute(select(task_schedule.c.id)).scalars().all()
             runs = connection.execute(select(task_runs.c.schedule_id)).scalars().all()
+            failures = connection.execute(
+                select(task_runs.c.schedule_id, task_runs.c.error).where(task_runs.c.outcome != "succeeded")
+            ).all()
             lags = connection.execute(select(task_schedule.c.start_lag_ms)).scalars().all()
         assert status_counts(pg_engine) == {"Succeeded": 2_000}
         assert sorted(sink.keys) == sorted(str(i) for i in ids)
         assert set(sink.keys.values()) == {1}
+        assert failures == []
         assert sorted(runs) == sorted(ids)
         assert all(lag is not None for lag in lags)
 
