@@ -88,17 +88,22 @@ def claim_due_rows(
 
 def mark_handed_over(connection: Connection, schedule_ids: Sequence[int], claimer: str) -> int:
     """The broker confirmed these rows' messages: drop the lease so no sweeper resends them.
-    Rows a processor already started are not `Queued` any more and stay as they are."""
+    Rows a processor already started are not `Queued` any more and stay as they are; rows a
+    processor holds at this moment are being started and are skipped rather than waited for
+    (should that start roll back, the lease lapses and the sweep republishes the row; the
+    processor drops the copy it does not need)."""
     if not schedule_ids:
         return 0
-    lock_in_id_order(connection, schedule_ids)
+    handed = select(task_schedule.c.id).where(
+        id_in(task_schedule.c.id, schedule_ids, connection),
+        task_schedule.c.status == QUEUED,
+        task_schedule.c.claimed_by == claimer,
+    )
+    if connection.dialect.name == "postgresql":
+        handed = handed.with_for_update(skip_locked=True)
     result = connection.execute(
         update(task_schedule)
-        .where(
-            id_in(task_schedule.c.id, schedule_ids, connection),
-            task_schedule.c.status == QUEUED,
-            task_schedule.c.claimed_by == claimer,
-        )
+        .where(task_schedule.c.id.in_(handed.scalar_subquery()), task_schedule.c.status == QUEUED)
         .values(lease_expires_at=None)
     )
     return int(result.rowcount)

@@ -215,80 +215,8 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     processor after this one lost its lease (the attempt is still recorded in task_runs)."""
     if not finished:
         return set()
-    changed = _set_finished(connection, finished, processor_id)
-    _insert_runs(connection, finished)
-    return changed
-
-
-def _insert_runs(connection: Connection, finished: Sequence[FinishedRun]) -> None:
     if connection.dialect.name == "postgresql":
-        # One statement for the batch; an executemany would send one INSERT per run.
-        connection.execute(
-            text(
-                "INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at, "
-                "elapsed_ms, outcome, output_excerpt, error) "
-                "SELECT * FROM unnest(CAST(:schedule_ids AS BIGINT[]), CAST(:task_ids AS BIGINT[]), "
-                "CAST(:types AS TEXT[]), CAST(:attempts AS INT[]), CAST(:started AS TIMESTAMPTZ[]), "
-                "CAST(:finished AS TIMESTAMPTZ[]), CAST(:elapsed AS INT[]), CAST(:outcomes AS TEXT[]), "
-                "CAST(:outputs AS TEXT[]), CAST(:errors AS TEXT[]))"
-            ),
-            {
-                "schedule_ids": [f.run.message.schedule_id for f in finished],
-                "task_ids": [f.run.context.task_id for f in finished],
-                "types": [f.run.context.task_type for f in finished],
-                "attempts": [f.run.message.attempt for f in finished],
-                "started": [f.run.started_at for f in finished],
-                "finished": [f.finished_at for f in finished],
-                "elapsed": [f.elapsed_ms for f in finished],
-                "outcomes": [f.outcome for f in finished],
-                "outputs": [f.output_excerpt for f in finished],
-                "errors": [f.error for f in finished],
-            },
-        )
-        return
-    connection.execute(
-        insert(task_runs),
-        [
-            {
-                "schedule_id": f.run.message.schedule_id,
-                "task_id": f.run.context.task_id,
-                "task_type": f.run.context.task_type,
-                "attempt": f.run.message.attempt,
-                "started_at": f.run.started_at,
-                "finished_at": f.finished_at,
-                "elapsed_ms": f.elapsed_ms,
-                "outcome": f.outcome,
-                "output_excerpt": f.output_excerpt,
-                "error": f.error,
-            }
-            for f in finished
-        ],
-    )
-
-
-def _set_finished(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
-    if connection.dialect.name == "postgresql":
-        result = connection.execute(
-            text(
-                "UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at, "
-                "last_error = m.error, next_attempt_at = m.next_attempt_at, lease_expires_at = NULL "
-                "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:attempts AS INT[]), CAST(:statuses AS TEXT[]), "
-                "CAST(:finished AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[]), CAST(:retries AS TIMESTAMPTZ[])) "
-                "AS m(id, attempt, status, finished_at, error, next_attempt_at) "
-                "WHERE t.id = m.id AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me "
-                "RETURNING t.id"
-            ),
-            {
-                "me": processor_id,
-                "ids": [f.run.message.schedule_id for f in finished],
-                "attempts": [f.run.message.attempt for f in finished],
-                "statuses": [f.status.value for f in finished],
-                "finished": [f.finished_at for f in finished],
-                "errors": [f.error for f in finished],
-                "retries": [f.next_attempt_at for f in finished],
-            },
-        )
-        return {int(row[0]) for row in result}
+        return _finish_postgresql(connection, finished, processor_id)
     changed: set[int] = set()
     for f in finished:
         result = connection.execute(
@@ -309,7 +237,69 @@ def _set_finished(connection: Connection, finished: Sequence[FinishedRun], proce
         )
         if result.rowcount == 1:
             changed.add(f.run.message.schedule_id)
+    connection.execute(insert(task_runs), [_run_values(f) for f in finished])
     return changed
+
+
+def _run_values(f: FinishedRun) -> dict[str, Any]:
+    return {
+        "schedule_id": f.run.message.schedule_id,
+        "task_id": f.run.context.task_id,
+        "task_type": f.run.context.task_type,
+        "attempt": f.run.message.attempt,
+        "started_at": f.run.started_at,
+        "finished_at": f.finished_at,
+        "elapsed_ms": f.elapsed_ms,
+        "outcome": f.outcome,
+        "output_excerpt": f.output_excerpt,
+        "error": f.error,
+    }
+
+
+def _finish_postgresql(
+    connection: Connection, finished: Sequence[FinishedRun], processor_id: str
+) -> set[int]:
+    # One statement for the whole batch: the status changes and the task_runs rows.
+    result = connection.execute(
+        text(
+            "WITH m AS ("
+            " SELECT * FROM unnest(CAST(:ids AS BIGINT[]), CAST(:attempts AS INT[]),"
+            " CAST(:statuses AS TEXT[]),"
+            " CAST(:finished AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[]), CAST(:retries AS TIMESTAMPTZ[]),"
+            " CAST(:task_ids AS BIGINT[]), CAST(:types AS TEXT[]), CAST(:started AS TIMESTAMPTZ[]),"
+            " CAST(:elapsed AS INT[]), CAST(:outcomes AS TEXT[]), CAST(:outputs AS TEXT[]))"
+            " AS m(id, attempt, status, finished_at, error, next_attempt_at, task_id, task_type, started_at,"
+            " elapsed_ms, outcome, output_excerpt)"
+            "), changed AS ("
+            " UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at,"
+            " last_error = m.error,"
+            " next_attempt_at = m.next_attempt_at, lease_expires_at = NULL"
+            " FROM m WHERE t.id = m.id AND t.status = 'Running' AND t.attempt = m.attempt"
+            " AND t.claimed_by = :me RETURNING t.id"
+            "), recorded AS ("
+            " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
+            " elapsed_ms, outcome, output_excerpt, error)"
+            " SELECT id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
+            " output_excerpt, error FROM m"
+            ") SELECT id FROM changed"
+        ),
+        {
+            "me": processor_id,
+            "ids": [f.run.message.schedule_id for f in finished],
+            "attempts": [f.run.message.attempt for f in finished],
+            "statuses": [f.status.value for f in finished],
+            "finished": [f.finished_at for f in finished],
+            "errors": [f.error for f in finished],
+            "retries": [f.next_attempt_at for f in finished],
+            "task_ids": [f.run.context.task_id for f in finished],
+            "types": [f.run.context.task_type for f in finished],
+            "started": [f.run.started_at for f in finished],
+            "elapsed": [f.elapsed_ms for f in finished],
+            "outcomes": [f.outcome for f in finished],
+            "outputs": [f.output_excerpt for f in finished],
+        },
+    )
+    return {int(row[0]) for row in result}
 
 
 def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str) -> int:
