@@ -1,7 +1,8 @@
 """End-to-end benchmark on real RabbitMQ and PostgreSQL.
 
 10,000 tasks due at the same instant, a no-op handler, real `headway distributor` and
-`headway processor` processes. Prints, from one run:
+`headway processor` processes (`--concurrency 16 --prefetch 100`: short tasks want a deep
+prefetch, see the README). Prints, from one run:
 
 - raw pika publishing to a quorum queue with asynchronous confirms, 1,000 in flight;
 - raw pika consuming with prefetch 100;
@@ -223,7 +224,7 @@ def end_to_end(
     add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
     processes = [
-        start(["processor", "--concurrency", "8", "--prefetch", "50"], env, log_dir, f"proc-{i}")
+        start(["processor", "--concurrency", "16", "--prefetch", "100"], env, log_dir, f"proc-{i}")
         for i in range(processors)
     ]
     processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
@@ -271,7 +272,8 @@ def main() -> None:
             url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
         )
     print(
-        f"end to end, {args.distributors} distributors + {args.processors} processors (no-op): "
+        f"end to end, {args.distributors} distributors + {args.processors} processors "
+        f"(--concurrency 16 --prefetch 100, no-op handler): "
         f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish; "
         f"CPU s: processors {_seconds(cpu[: args.processors])}, "
         f"distributors {_seconds(cpu[args.processors :])})"
