@@ -2,6 +2,11 @@
 
 Every status change names the status (and claimer) it expects to replace, so a row that
 someone else moved on in the meantime is left alone and the row count says so.
+
+No distributor statement ever waits for a row lock (`SKIP LOCKED` throughout): a row that
+a processor holds is being started, and the distributor has nothing to do with it then.
+Waits therefore only go from processors to distributors, never back, and cannot form the
+cycles that make deadlocks.
 """
 
 from __future__ import annotations
@@ -21,19 +26,6 @@ SCHEDULED = ScheduleStatus.SCHEDULED.value
 QUEUED = ScheduleStatus.QUEUED.value
 RUNNING = ScheduleStatus.RUNNING.value
 FAILED = ScheduleStatus.FAILED.value
-
-
-def lock_in_id_order(connection: Connection, schedule_ids: Sequence[int]) -> None:
-    """Lock these rows in ascending id order (PostgreSQL). Every writer that locks several
-    rows a processor or distributor may also hold goes through here first: with one global
-    order, concurrent batches wait for each other but cannot deadlock."""
-    if schedule_ids and connection.dialect.name == "postgresql":
-        connection.execute(
-            select(task_schedule.c.id)
-            .where(id_in(task_schedule.c.id, set(schedule_ids), connection))
-            .order_by(task_schedule.c.id)
-            .with_for_update()
-        ).all()
 
 
 def claim_due_rows(
@@ -111,17 +103,21 @@ def mark_handed_over(connection: Connection, schedule_ids: Sequence[int], claime
 
 def release_unpublished(connection: Connection, schedule_ids: Sequence[int], claimer: str) -> int:
     """Publishing failed: put rows back to `Scheduled` for the next loop, but only those still
-    `Queued` under this claimer (a sweeper or another distributor may have moved on)."""
+    `Queued` under this claimer (a sweeper or another distributor may have moved on). A row a
+    processor holds at this moment is being started (its message got out after all) and is
+    left to it."""
     if not schedule_ids:
         return 0
-    lock_in_id_order(connection, schedule_ids)
+    unpublished = select(task_schedule.c.id).where(
+        id_in(task_schedule.c.id, schedule_ids, connection),
+        task_schedule.c.status == QUEUED,
+        task_schedule.c.claimed_by == claimer,
+    )
+    if connection.dialect.name == "postgresql":
+        unpublished = unpublished.with_for_update(skip_locked=True)
     result = connection.execute(
         update(task_schedule)
-        .where(
-            id_in(task_schedule.c.id, schedule_ids, connection),
-            task_schedule.c.status == QUEUED,
-            task_schedule.c.claimed_by == claimer,
-        )
+        .where(task_schedule.c.id.in_(unpublished.scalar_subquery()), task_schedule.c.status == QUEUED)
         .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
     )
     return int(result.rowcount)

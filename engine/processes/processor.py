@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from engine.adapters.distribution_store import lock_in_id_order
 from engine.adapters.run_store import (
     FinishedRun,
     StartedRun,
@@ -216,10 +215,6 @@ class Processor:
         me = self._config.processor_id
 
         def write(connection: Any) -> tuple[set[int], tuple[list[StartedRun], list[Any]]]:
-            lock_in_id_order(
-                connection,
-                [r.run.message.schedule_id for _, r, _, _ in records] + [m.schedule_id for m, _ in messages],
-            )
             changed = finish_runs(connection, [r for _, r, _, _ in records], me) if records else set()
             starts = (
                 start_runs(
