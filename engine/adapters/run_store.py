@@ -8,7 +8,7 @@ status and attempt it expects to replace and the returned ids show which rows it
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -210,9 +210,10 @@ def _set_running(
 
 def finish_runs(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
     """Record outcomes: each row goes from `Running` at its attempt, leased to
-    `processor_id`, to its new status, and one `task_runs` row per attempt is added. Returns
-    the schedule ids whose status changed; a row missing from it was taken over by another
-    processor after this one lost its lease (the attempt is still recorded in task_runs)."""
+    `processor_id`, to its new status, and gets its `task_runs` row. Returns the schedule ids
+    whose status changed. A row missing from it was taken over by another processor after
+    this one lost its lease (that one records the attempt), or was recorded already by a
+    commit whose acknowledgement was lost; either way nothing is written twice."""
     if not finished:
         return set()
     if connection.dialect.name == "postgresql":
@@ -237,7 +238,9 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
         )
         if result.rowcount == 1:
             changed.add(f.run.message.schedule_id)
-    connection.execute(insert(task_runs), [_run_values(f) for f in finished])
+    recorded = [_run_values(f) for f in finished if f.run.message.schedule_id in changed]
+    if recorded:
+        connection.execute(insert(task_runs), recorded)
     return changed
 
 
@@ -279,8 +282,8 @@ def _finish_postgresql(
             "), recorded AS ("
             " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
             " elapsed_ms, outcome, output_excerpt, error)"
-            " SELECT id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
-            " output_excerpt, error FROM m"
+            " SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
+            " output_excerpt, error FROM m JOIN changed ON changed.id = m.id"
             ") SELECT id FROM changed"
         ),
         {
@@ -321,42 +324,53 @@ def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_i
     return count
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    processor_id: str
+    hostname: str
+    pid: int
+    concurrency: int
+    started_at: datetime
+
+
 def record_heartbeat(
-    connection: Connection,
-    processor_id: str,
-    hostname: str,
-    pid: int,
-    concurrency: int,
-    started_at: datetime,
-    now: datetime,
-    lease_until: datetime,
-    forget_before: datetime,
-) -> int:
-    """Upsert this processor's heartbeat, extend the lease on every row it is running, and
-    forget processors not seen since `forget_before` (killed ones never remove their row).
-    Returns how many leases were renewed."""
-    values = {
-        "processor_id": processor_id,
-        "hostname": hostname,
-        "pid": pid,
-        "concurrency": concurrency,
-        "started_at": started_at,
-        "last_seen_at": now,
-    }
+    connection: Connection, heartbeat: Heartbeat, now: datetime, forget_before: datetime
+) -> None:
+    """Upsert this processor's heartbeat and forget processors not seen since `forget_before`
+    (killed ones never remove their row)."""
     upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = upsert(processor_heartbeats).values(**values)
+    statement = upsert(processor_heartbeats).values(
+        processor_id=heartbeat.processor_id,
+        hostname=heartbeat.hostname,
+        pid=heartbeat.pid,
+        concurrency=heartbeat.concurrency,
+        started_at=heartbeat.started_at,
+        last_seen_at=now,
+    )
     connection.execute(
         statement.on_conflict_do_update(index_elements=["processor_id"], set_={"last_seen_at": now})
     )
     connection.execute(
         delete(processor_heartbeats).where(processor_heartbeats.c.last_seen_at < forget_before)
     )
+
+
+def renew_leases(
+    connection: Connection, processor_id: str, schedule_ids: Collection[int], lease_until: datetime
+) -> int:
+    """Extend the lease on the rows this processor is running right now, named by id: a row
+    left `Running` under its name that it no longer runs (a start whose commit it did not see
+    confirmed, say) must lapse, so that the row's message can take it over. Returns how many
+    leases were renewed."""
+    if not schedule_ids:
+        return 0
     mine = select(task_schedule.c.id).where(
-        task_schedule.c.claimed_by == processor_id, task_schedule.c.status == RUNNING
+        id_in(task_schedule.c.id, schedule_ids, connection),
+        task_schedule.c.claimed_by == processor_id,
+        task_schedule.c.status == RUNNING,
     )
     if connection.dialect.name == "postgresql":
-        # Rows the coordinator holds are being finished right now; locking around them keeps
-        # the heartbeat from deadlocking with it.
+        # A row the coordinator holds is being finished right now: skip it rather than wait.
         mine = mine.with_for_update(skip_locked=True)
     result = connection.execute(
         update(task_schedule)

@@ -32,10 +32,12 @@ from sqlalchemy import Engine
 
 from engine.adapters.run_store import (
     FinishedRun,
+    Heartbeat,
     StartedRun,
     finish_runs,
     record_heartbeat,
     remove_heartbeat,
+    renew_leases,
     requeue_runs,
     start_runs,
 )
@@ -362,22 +364,19 @@ class Processor:
                 delay_s = min(delay_s * 2, MAX_BACKOFF_S)
 
     def _heartbeat_loop(self, started_at: datetime, stop: threading.Event) -> None:
-        hostname = socket.gethostname()
-        pid = os.getpid()
+        heartbeat = Heartbeat(
+            self._config.processor_id, socket.gethostname(), os.getpid(), self._config.concurrency, started_at
+        )
+        forget_after = timedelta(seconds=max(FORGET_AFTER_S, 10 * self._config.heartbeat_s))
         while True:
             now = self._clock()
+            # A copy taken at once: the coordinator changes the dict meanwhile.
+            running = [run.message.schedule_id for run, _ in list(self._running.values())]
             try:
                 with self._engine.begin() as connection:
-                    record_heartbeat(
-                        connection,
-                        self._config.processor_id,
-                        hostname,
-                        pid,
-                        self._config.concurrency,
-                        started_at,
-                        now,
-                        lease_until(now, self._config.lease_s),
-                        now - timedelta(seconds=max(FORGET_AFTER_S, 10 * self._config.heartbeat_s)),
+                    record_heartbeat(connection, heartbeat, now, now - forget_after)
+                    renew_leases(
+                        connection, self._config.processor_id, running, lease_until(now, self._config.lease_s)
                     )
             except Exception as error:
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
