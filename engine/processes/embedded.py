@@ -112,9 +112,8 @@ def _api_server(api: ApiConfig) -> Any:
         app = create_app(database=api.database_url, broker_url=api.broker_url)
     except TypeError:  # an API whose factory reads its settings itself
         app = create_app()
-    config = uvicorn.Config(app, host=api.host, port=api.port, log_level="warning")
-    server = uvicorn.Server(config)
-    # Signals belong to `headway up`, which stops every part together.
-    setattr(server, "install_signal_handlers", lambda: None)  # noqa: B010
+    # Off the main thread uvicorn leaves signals alone: they belong to `headway up`, which
+    # stops every part together through `should_exit`.
+    server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
     log.info("REST API on http://%s:%d", api.host, api.port)
     return server
