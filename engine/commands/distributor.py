@@ -86,6 +86,15 @@ def distributor(
                 f"{result.released} released, {result.swept} swept"
             )
             return
-        process.run(stop_on_signals())
+        wakeup = None
+        if engine.dialect.name == "postgresql":
+            from engine.adapters.wakeup import PostgresWakeup
+
+            wakeup = PostgresWakeup(engine)
+        try:
+            process.run(stop_on_signals(), wakeup.wait if wakeup else None)
+        finally:
+            if wakeup:
+                wakeup.close()
     finally:
         broker.close()

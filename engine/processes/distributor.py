@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -120,10 +121,12 @@ class Distributor:
             raise broker_error
         return LoopResult(len(messages), len(ok), released, swept, None)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, wait: Callable[[float], object] | None = None) -> None:
         """Loop until `stop`. A full batch loops again at once; otherwise it sleeps until the
-        next row is due or the poll interval ends, whichever is sooner. Database and broker
-        outages are logged and retried with backoff; the loop never exits on them."""
+        next row is due or the poll interval ends, whichever is sooner; `wait(seconds)` may
+        return earlier when rows were added (PostgreSQL LISTEN). Database and broker outages
+        are logged and retried with backoff; the loop never exits on them."""
+        wait = wait or stop.wait
         delay_s = 0.1
         while not stop.is_set():
             try:
@@ -148,7 +151,7 @@ class Distributor:
                 log.debug("published %d of %d", result.published, result.claimed)
             if result.claimed >= self._config.batch_size:
                 continue
-            stop.wait(self._sleep_s(result.next_due))
+            wait(self._sleep_s(result.next_due))
 
     def _sleep_s(self, next_due: datetime | None) -> float:
         poll_s = self._config.poll_interval_s

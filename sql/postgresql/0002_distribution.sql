@@ -14,3 +14,13 @@ CREATE INDEX task_schedule_leased ON task_schedule (lease_expires_at)
 CREATE INDEX task_schedule_claimed_by ON task_schedule (claimed_by) WHERE status = 'Running';
 
 CREATE INDEX processor_heartbeats_last_seen ON processor_heartbeats (last_seen_at);
+
+-- Distributors LISTEN on this channel to wake as soon as rows are added (an immediate task,
+-- a run-now), instead of at their next poll. One notification per statement, not per row.
+CREATE FUNCTION headway_notify_schedule() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('headway_schedule', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER task_schedule_notify AFTER INSERT ON task_schedule
+    FOR EACH STATEMENT EXECUTE FUNCTION headway_notify_schedule();

@@ -115,3 +115,23 @@ def test_run_sleeps_until_the_next_row_is_due(db_engine: Engine) -> None:
     result = distributor.run_once()
     assert result.claimed == 0 and result.next_due == NOW + timedelta(milliseconds=200)
     assert distributor._sleep_s(result.next_due) == pytest.approx(0.2)
+
+
+def test_postgresql_insert_wakes_a_waiting_distributor(pg_engine: Engine) -> None:
+    import threading
+    import time
+
+    from engine.adapters.wakeup import PostgresWakeup
+
+    wakeup = PostgresWakeup(pg_engine)
+    wakeup.wait(0.01)  # connects and listens
+    returned = threading.Event()
+    began = time.monotonic()
+    thread = threading.Thread(target=lambda: (wakeup.wait(10), returned.set()))
+    thread.start()
+    add_tasks(pg_engine, 1, NOW, {})
+    run_pass(pg_engine, NOW)
+    assert returned.wait(5), "the insert did not wake the waiter"
+    assert time.monotonic() - began < 5
+    thread.join()
+    wakeup.close()
