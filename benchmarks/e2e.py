@@ -8,7 +8,8 @@ prefetch, see the README). Prints, from one run:
 - raw pika consuming with prefetch 100;
 - distribution alone (due rows -> confirmed messages) with one and with two distributors;
 - end to end (due -> Succeeded) in tasks/s, and p50/p99 start lag (scheduled time to the
-  handler's start, `task_schedule.start_lag_ms`).
+  handler's start, `task_schedule.start_lag_ms`);
+- the start lag of tasks due one after another rather than all at once.
 
 Uses a database and queues of its own and removes them afterwards. Run:
     .venv/bin/python benchmarks/e2e.py [--tasks 10000] [--processors 2]
@@ -244,6 +245,38 @@ def end_to_end(
     return count / (last - due).total_seconds(), float(p50), float(p99), cpu
 
 
+def spread_start_lag(
+    url: str, engine: Engine, queue: str, log_dir: Path, count: int = 30
+) -> tuple[int, int, int]:
+    """Start lag of `count` tasks due 137 ms apart (one distributor, one processor with its
+    defaults): min, median and max in ms."""
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    first = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
+    add_due_rows(engine, count, first)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE task_schedule SET scheduled_time = :first + (id - 1) * INTERVAL '137 milliseconds'"),
+            {"first": first},
+        )
+    processes = [
+        start(["processor"], env, log_dir, "spread-p"),
+        start(["distributor"], env, log_dir, "spread-d"),
+    ]
+    try:
+        wait_until_succeeded(engine, count, 60)
+    finally:
+        stop(processes)
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
+    with engine.connect() as connection:
+        low, median, high = connection.execute(
+            text(
+                "SELECT min(start_lag_ms), percentile_disc(0.5) WITHIN GROUP (ORDER BY start_lag_ms), "
+                "max(start_lag_ms) FROM task_schedule"
+            )
+        ).one()
+    return int(low), int(median), int(high)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -279,6 +312,9 @@ def main() -> None:
         f"distributors {_seconds(cpu[args.processors :])})"
     )
     print(f"start lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    with bench_database() as (url, engine):
+        low, median, high = spread_start_lag(url, engine, f"{base}-spread", log_dir)
+    print(f"start lag of 30 tasks due 137 ms apart: min {low} ms, median {median} ms, max {high} ms")
 
 
 def _seconds(values: list[float]) -> str:

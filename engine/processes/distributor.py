@@ -109,6 +109,8 @@ class Distributor:
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
+            # The next row may be due before the poll interval ends: know when to wake.
+            next_due = next_due_time(connection)
         log.debug(
             "batch of %d: publish %.1f ms, settle %.1f ms",
             len(messages),
@@ -119,7 +121,7 @@ class Distributor:
             log.warning("%d of %d messages not confirmed; rows back to Scheduled", len(failed), len(messages))
         if broker_error is not None:
             raise broker_error
-        return LoopResult(len(messages), len(ok), released, swept, None)
+        return LoopResult(len(messages), len(ok), released, swept, next_due)
 
     def run(self, stop: threading.Event, wait: Callable[[float], object] | None = None) -> None:
         """Loop until `stop`. A full batch loops again at once; otherwise it sleeps until the
