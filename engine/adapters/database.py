@@ -6,7 +6,18 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Engine, any_, create_engine, event, literal, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Table,
+    any_,
+    create_engine,
+    event,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
@@ -57,6 +68,21 @@ def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connecti
     if connection.dialect.name == "postgresql":
         return column == any_(literal(list(ids), ARRAY(BigInteger())))
     return column.in_(list(ids))
+
+
+def update_unlocked(
+    connection: Connection, table: Table, conditions: list[ColumnElement[bool]], values: dict[str, Any]
+) -> int:
+    """`UPDATE table SET values WHERE conditions`, leaving out rows another transaction holds
+    (PostgreSQL `FOR UPDATE SKIP LOCKED`): for writers that must never wait for a row lock.
+    Returns the number of rows changed."""
+    chosen = select(table.c.id).where(*conditions)
+    if connection.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    result = connection.execute(
+        update(table).where(table.c.id.in_(chosen.scalar_subquery()), *conditions).values(**values)
+    )
+    return int(result.rowcount)
 
 
 def is_postgresql(engine: Engine | Connection) -> bool:

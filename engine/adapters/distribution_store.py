@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.engine import Connection
 
-from engine.adapters.database import id_in
+from engine.adapters.database import id_in, update_unlocked
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
 from engine.core.types import ScheduleStatus
@@ -26,6 +26,10 @@ SCHEDULED = ScheduleStatus.SCHEDULED.value
 QUEUED = ScheduleStatus.QUEUED.value
 RUNNING = ScheduleStatus.RUNNING.value
 FAILED = ScheduleStatus.FAILED.value
+# What a row returned to `Scheduled` looks like.
+UNCLAIMED = {"status": SCHEDULED, "claimed_by": None, "lease_expires_at": None, "queued_at": None}
+# A Queued row whose message the broker confirmed: no lease left for a sweep to expire.
+HANDED_OVER: dict[str, object] = {"lease_expires_at": None}
 
 
 def claim_due_rows(
@@ -86,19 +90,9 @@ def mark_handed_over(connection: Connection, schedule_ids: Sequence[int], claime
     processor drops the copy it does not need)."""
     if not schedule_ids:
         return 0
-    handed = select(task_schedule.c.id).where(
-        id_in(task_schedule.c.id, schedule_ids, connection),
-        task_schedule.c.status == QUEUED,
-        task_schedule.c.claimed_by == claimer,
+    return update_unlocked(
+        connection, task_schedule, _queued_by(connection, schedule_ids, claimer), HANDED_OVER
     )
-    if connection.dialect.name == "postgresql":
-        handed = handed.with_for_update(skip_locked=True)
-    result = connection.execute(
-        update(task_schedule)
-        .where(task_schedule.c.id.in_(handed.scalar_subquery()), task_schedule.c.status == QUEUED)
-        .values(lease_expires_at=None)
-    )
-    return int(result.rowcount)
 
 
 def release_unpublished(connection: Connection, schedule_ids: Sequence[int], claimer: str) -> int:
@@ -108,40 +102,33 @@ def release_unpublished(connection: Connection, schedule_ids: Sequence[int], cla
     left to it."""
     if not schedule_ids:
         return 0
-    unpublished = select(task_schedule.c.id).where(
-        id_in(task_schedule.c.id, schedule_ids, connection),
-        task_schedule.c.status == QUEUED,
-        task_schedule.c.claimed_by == claimer,
+    return update_unlocked(
+        connection, task_schedule, _queued_by(connection, schedule_ids, claimer), UNCLAIMED
     )
-    if connection.dialect.name == "postgresql":
-        unpublished = unpublished.with_for_update(skip_locked=True)
-    result = connection.execute(
-        update(task_schedule)
-        .where(task_schedule.c.id.in_(unpublished.scalar_subquery()), task_schedule.c.status == QUEUED)
-        .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
-    )
-    return int(result.rowcount)
 
 
 def sweep_expired_claims(connection: Connection, now: datetime) -> int:
     """Return to `Scheduled` the `Queued` rows whose distributor lease ran out: it died (or lost
     the database) between claiming and the broker's confirmation, and no processor has
     started them. Their message may have gone out; if so, the processor that gets it starts
-    the row from `Scheduled` or drops it as a duplicate (see `engine.core.leases`)."""
-    expired = select(task_schedule.c.id).where(
+    the row from `Scheduled` or drops it as a duplicate (see `engine.core.leases`). A row
+    someone holds right now is left to the next sweep."""
+    expired = [
         task_schedule.c.status == QUEUED,
         task_schedule.c.lease_expires_at.is_not(None),
         task_schedule.c.lease_expires_at <= now,
-    )
-    if connection.dialect.name == "postgresql":
-        # A row someone holds is being started or settled: leave it to the next sweep.
-        expired = expired.with_for_update(skip_locked=True)
-    result = connection.execute(
-        update(task_schedule)
-        .where(task_schedule.c.id.in_(expired.scalar_subquery()), task_schedule.c.status == QUEUED)
-        .values(status=SCHEDULED, claimed_by=None, lease_expires_at=None, queued_at=None)
-    )
-    return int(result.rowcount)
+    ]
+    return update_unlocked(connection, task_schedule, expired, UNCLAIMED)
+
+
+def _queued_by(
+    connection: Connection, schedule_ids: Sequence[int], claimer: str
+) -> list[ColumnElement[bool]]:
+    return [
+        id_in(task_schedule.c.id, schedule_ids, connection),
+        task_schedule.c.status == QUEUED,
+        task_schedule.c.claimed_by == claimer,
+    ]
 
 
 def next_due_time(connection: Connection) -> datetime | None:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from engine.adapters.database import id_in
+from engine.adapters.database import id_in, update_unlocked
 from engine.adapters.tables import processor_heartbeats, task_runs, task_schedule, task_types, tasks
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
@@ -364,20 +364,13 @@ def renew_leases(
     leases were renewed."""
     if not schedule_ids:
         return 0
-    mine = select(task_schedule.c.id).where(
+    mine = [
         id_in(task_schedule.c.id, schedule_ids, connection),
         task_schedule.c.claimed_by == processor_id,
         task_schedule.c.status == RUNNING,
-    )
-    if connection.dialect.name == "postgresql":
-        # A row the coordinator holds is being finished right now: skip it rather than wait.
-        mine = mine.with_for_update(skip_locked=True)
-    result = connection.execute(
-        update(task_schedule)
-        .where(task_schedule.c.id.in_(mine.scalar_subquery()), task_schedule.c.status == RUNNING)
-        .values(lease_expires_at=lease_until)
-    )
-    return int(result.rowcount)
+    ]
+    # A row the coordinator holds is being finished right now: skip it rather than wait.
+    return update_unlocked(connection, task_schedule, mine, {"lease_expires_at": lease_until})
 
 
 def remove_heartbeat(connection: Connection, processor_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from engine.commands.common import (
     setup_logging,
     stop_on_signals,
 )
+
+if TYPE_CHECKING:
+    from engine.ports import Handler
 
 # Options, shared with `headway up`.
 ConcurrencyOption = Annotated[
@@ -125,19 +128,12 @@ def processor(
     """Run tasks from the broker: handler per task type, retries, dead letters.
 
     SIGTERM stops consuming, lets running tasks finish (or requeues them) and exits 0."""
-    from engine.adapters.handlers import HandlerSettings, load_handlers
-    from engine.core.outbound import parse_allowlist
     from engine.processes.processor import Processor, ProcessorConfig, new_processor_id
 
     setup_logging()
     engine = open_database(database_url, long_running=True)
     broker = open_broker(broker_url, queue, queue_type)
-    handlers = load_handlers(
-        HandlerSettings(
-            parse_allowlist(outbound_allow),
-            {"reminder": reminder_url, "notification": notification_url},
-        )
-    )
+    handlers = build_handlers(outbound_allow, reminder_url, notification_url)
     config = ProcessorConfig(
         new_processor_id(),
         concurrency,
@@ -152,3 +148,12 @@ def processor(
         Processor(engine, broker, handlers, config).run(stop_on_signals())
     finally:
         broker.close()
+
+
+def build_handlers(outbound_allow: str, reminder_url: str, notification_url: str) -> dict[str, Handler]:
+    """The handlers by name, with the outbound policy and endpoints from the options."""
+    from engine.adapters.handlers import HandlerSettings, load_handlers
+    from engine.core.outbound import parse_allowlist
+
+    endpoints = {"reminder": reminder_url, "notification": notification_url}
+    return load_handlers(HandlerSettings(parse_allowlist(outbound_allow), endpoints))

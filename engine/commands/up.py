@@ -29,6 +29,7 @@ from engine.commands.processor import (
     OutboundAllowOption,
     PrefetchOption,
     ReminderUrlOption,
+    build_handlers,
 )
 
 
@@ -73,8 +74,6 @@ def up(
     Uses the in-process broker and the SQLite default unless told otherwise; the API is
     served when this build includes it."""
     from engine.adapters.database import store_scaling_parameters
-    from engine.adapters.handlers import HandlerSettings, load_handlers
-    from engine.core.outbound import parse_allowlist
     from engine.processes.distributor import DistributorConfig, new_distributor_id
     from engine.processes.embedded import ApiConfig, SchedulerConfig, run_embedded
     from engine.processes.processor import ProcessorConfig, new_processor_id
@@ -84,11 +83,7 @@ def up(
     with engine.begin() as connection:
         store_scaling_parameters(connection, capacity_ms, buffer)
     broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
-    handlers = load_handlers(
-        HandlerSettings(
-            parse_allowlist(outbound_allow), {"reminder": reminder_url, "notification": notification_url}
-        )
-    )
+    handlers = build_handlers(outbound_allow, reminder_url, notification_url)
     api = None if no_api else ApiConfig(api_host, api_port, database_url, broker_url)
     try:
         run_embedded(
