@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/headway db upgrade
-	$(BIN)/headway scheduler --once
-	$(BIN)/headway forecast --hours 3
+	$(BIN)/headway up
 
 test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

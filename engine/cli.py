@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, task
+from engine.commands import cron, db, dlq, task
 from engine.commands.api import api
 from engine.commands.dashboard import dashboard
+from engine.commands.distributor import distributor
 from engine.commands.forecast import forecast
+from engine.commands.processor import processor
 from engine.commands.scheduler import scheduler
+from engine.commands.up import up
 from simulation.cli import simulate
 
 app = typer.Typer(
@@ -19,11 +22,15 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
+app.add_typer(dlq.app, name="dlq")
 app.command("forecast")(forecast)
 app.command("scheduler")(scheduler)
 app.command("api")(api)
 app.command("dashboard")(dashboard)
 app.command("simulate")(simulate)
+app.command("distributor")(distributor)
+app.command("processor")(processor)
+app.command("up")(up)
 
 if __name__ == "__main__":
     app()

@@ -146,3 +146,13 @@ def db_engine(db_url: str) -> Iterator[Engine]:
 def amqp_url() -> str:
     require_server(AMQP_URL, 5672, "RabbitMQ")
     return AMQP_URL
+
+
+@pytest.fixture
+def queue_base(amqp_url: str) -> Iterator[str]:
+    """A unique RabbitMQ queue base name for this test; its queues are deleted afterwards."""
+    from engine.adapters.rabbitmq import RabbitMQBroker
+
+    base = f"headway-test-{uuid.uuid4().hex[:10]}"
+    yield base
+    RabbitMQBroker(amqp_url, base).delete_queues()

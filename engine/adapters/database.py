@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    Table,
+    any_,
+    create_engine,
+    event,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import scaling_parameters
@@ -47,6 +60,30 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connection) -> ColumnElement[bool]:
+    """`column IN ids`. On PostgreSQL as `= ANY(:ids)` with one array parameter: the same
+    statement text for every batch size, so the driver prepares it once instead of
+    converting hundreds of parameters per call."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(literal(list(ids), ARRAY(BigInteger())))
+    return column.in_(list(ids))
+
+
+def update_unlocked(
+    connection: Connection, table: Table, conditions: list[ColumnElement[bool]], values: dict[str, Any]
+) -> int:
+    """`UPDATE table SET values WHERE conditions`, leaving out rows another transaction holds
+    (PostgreSQL `FOR UPDATE SKIP LOCKED`): for writers that must never wait for a row lock.
+    Returns the number of rows changed."""
+    chosen = select(table.c.id).where(*conditions)
+    if connection.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    result = connection.execute(
+        update(table).where(table.c.id.in_(chosen.scalar_subquery()), *conditions).values(**values)
+    )
+    return int(result.rowcount)
 
 
 def is_postgresql(engine: Engine | Connection) -> bool:

@@ -95,6 +95,8 @@ task_schedule = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime),
+    Column("start_lag_ms", Integer),
 )
 
 task_runs = Table(

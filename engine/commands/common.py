@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.exc import SQLAlchemyError
+
+    from engine.ports import Broker
 
 
 def _raw_text(value: Any) -> Any:
@@ -79,6 +82,26 @@ BrokerUrlOption = Annotated[
 ]
 DEFAULT_BROKER_URL = "memory://"
 
+QueueOption = Annotated[
+    str,
+    typer.Option(
+        "--queue",
+        envvar="HEADWAY_QUEUE",
+        help="Base name of the broker's queues: NAME, NAME.retry.<ms> and NAME.dlq.",
+    ),
+]
+DEFAULT_QUEUE = "headway"
+
+QueueTypeOption = Annotated[
+    str,
+    typer.Option(
+        "--queue-type",
+        envvar="HEADWAY_QUEUE_TYPE",
+        help="RabbitMQ queue type for the task and dead-letter queues: quorum or classic.",
+    ),
+]
+DEFAULT_QUEUE_TYPE = "quorum"
+
 CapacityOption = Annotated[
     int,
     setting_option("--capacity-ms", "HEADWAY_CAPACITY_MS", "Compute one instance can do per minute, in ms."),
@@ -99,14 +122,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str | None = None) -> None:
+    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (default INFO)."""
+    import os
+
     logging.basicConfig(
-        level=level,
+        level=(level or os.environ.get("HEADWAY_LOG_LEVEL") or "INFO").upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Migration bookkeeping is noise in a process log.
+    # Migration bookkeeping and pika's connection chatter are noise in a process log.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def utc_now() -> datetime:
@@ -150,23 +178,39 @@ def database_failure(url: str, error: SQLAlchemyError) -> str:
     return f"cannot use the database at {shown}: {describe_database_error(error)}"
 
 
-def open_database(url: str, check_schema: bool = True) -> Engine:
+def open_database(url: str, check_schema: bool = True, long_running: bool = False) -> Engine:
     """An engine for `url`; with `check_schema`, exit 1 with the reason if the database cannot
-    be reached or its schema is not the one this code needs."""
-    from sqlalchemy.exc import SQLAlchemyError
+    be reached or its schema is not the one this code needs. A `long_running` process waits
+    (with backoff) for a database that cannot be reached yet instead of exiting, and, as it
+    retries every failed transaction anyway, skips the round trip that tests each pooled
+    connection before use (after an outage the first failure invalidates the pool and the
+    retry reconnects)."""
+    import time
+
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
     from engine.adapters.database import create_db_engine, describe_database_error
     from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
 
     try:
-        engine = create_db_engine(url)
+        engine = create_db_engine(url, pool_pre_ping=not long_running)
     except (SQLAlchemyError, ValueError, ImportError) as error:
         fail(f"database URL: {describe_database_error(error)}")
-    if check_schema:
+    delay_s = 0.5
+    while check_schema:
         try:
             ensure_schema_current(engine)
+            break
         except SchemaOutdated as error:
             fail(str(error), code=1)
+        except OperationalError as error:
+            if not long_running:
+                fail(database_failure(url, error), code=1)
+            logging.getLogger("headway").warning(
+                "cannot reach the database yet (%s); retrying in %.1f s", str(error).splitlines()[0], delay_s
+            )
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 10.0)
         except SQLAlchemyError as error:
             fail(database_failure(url, error), code=1)
     return engine
@@ -190,3 +234,32 @@ def database(url: str, check_schema: bool = True) -> Iterator[Engine]:
         fail(database_failure(url, error), code=1)
     finally:
         engine.dispose()
+
+
+def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = False) -> Broker:
+    """The broker for `url`. `memory://` exists only inside one process, so the separate
+    `distributor` and `processor` commands refuse it (`headway up` runs both in one)."""
+    if url.startswith("memory://"):
+        if not allow_memory:
+            fail("memory:// is the in-process broker of `headway up`; set HEADWAY_BROKER_URL=amqp://...")
+        from engine.adapters.memory_broker import MemoryBroker
+
+        return MemoryBroker()
+    if not url.startswith(("amqp://", "amqps://")):
+        fail(f"broker URL {url!r}: expected amqp://, amqps:// or memory://")
+    from engine.adapters.rabbitmq import RabbitMQBroker
+
+    try:
+        return RabbitMQBroker(url, queue, queue_type)
+    except ValueError as error:
+        fail(str(error))
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the processes stop cleanly and exit 0."""
+    import signal
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop

@@ -120,3 +120,57 @@ def seed_random_schedule(
                 for task_id, at in sorted(rows)
             ],
         )
+def add_tasks(
+    engine: Engine,
+    count: int,
+    now: datetime,
+    payload: dict[str, Any],
+    task_type: str = "http",
+    kind: str = "immediate",
+    run_at: datetime | None = None,
+) -> list[int]:
+    """Insert `count` active tasks in one statement; the Scheduler makes their rows."""
+    from engine.adapters.tables import tasks
+
+    with engine.begin() as connection:
+        rows = connection.execute(
+            insert(tasks).returning(tasks.c.id),
+            [
+                {
+                    "name": f"{kind} {i}",
+                    "task_type": task_type,
+                    "kind": kind,
+                    "run_at": run_at,
+                    "payload": payload,
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+        return [int(row[0]) for row in rows]
+
+
+def status_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(task_schedule.c.status, func.count()).group_by(task_schedule.c.status)
+        ).all()
+    return {status: int(count) for status, count in rows}
+
+
+def add_task_type(engine: Engine, name: str, handler: str, max_attempts: int = 3, **config: Any) -> None:
+    from engine.adapters.tables import task_types
+
+    with engine.begin() as connection:
+        connection.execute(
+            insert(task_types).values(
+                name=name,
+                handler=handler,
+                expected_duration_ms=10,
+                timeout_ms=5_000,
+                max_attempts=max_attempts,
+                config=config,
+            )
+        )

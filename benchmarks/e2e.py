@@ -1,0 +1,325 @@
+"""End-to-end benchmark on real RabbitMQ and PostgreSQL.
+
+10,000 tasks due at the same instant, a no-op handler, real `headway distributor` and
+`headway processor` processes (`--concurrency 16 --prefetch 100`: short tasks want a deep
+prefetch, see the README). Prints, from one run:
+
+- raw pika publishing to a quorum queue with asynchronous confirms, 1,000 in flight;
+- raw pika consuming with prefetch 100;
+- distribution alone (due rows -> confirmed messages) with one and with two distributors;
+- end to end (due -> Succeeded) in tasks/s, and p50/p99 start lag (scheduled time to the
+  handler's start, `task_schedule.start_lag_ms`);
+- the start lag of tasks due one after another rather than all at once.
+
+Uses a database and queues of its own and removes them afterwards. Run:
+    .venv/bin/python benchmarks/e2e.py [--tasks 10000] [--processors 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pika
+from sqlalchemy import Engine, create_engine, func, insert, select, text
+
+from engine.adapters.database import create_db_engine
+from engine.adapters.migrations import upgrade
+from engine.adapters.rabbitmq import RabbitMQBroker
+from engine.adapters.tables import task_schedule, task_types, tasks
+from engine.core.messages import TaskMessage, encode_message
+
+PG_ADMIN_URL = os.environ.get("HEADWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+AMQP_URL = os.environ.get("HEADWAY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
+    """Messages/s for persistent publishes with asynchronous confirms, `in_flight` at most."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    impl = channel._impl
+    state = {"confirmed": 0, "selected": False}
+
+    def on_confirm(frame: pika.frame.Method) -> None:
+        state["confirmed"] = max(state["confirmed"], frame.method.delivery_tag)
+
+    impl.confirm_delivery(ack_nack_callback=on_confirm, callback=lambda _f: state.update(selected=True))
+    while not state["selected"]:
+        connection.process_data_events(0.05)
+    body = encode_message(TaskMessage(1, 1, "bench", 1, datetime(2026, 1, 1, tzinfo=UTC)))
+    properties = pika.BasicProperties(delivery_mode=2)
+    begin = time.perf_counter()
+    for sent in range(1, count + 1):
+        impl.basic_publish("", queue, body, properties)
+        while sent - state["confirmed"] >= in_flight:
+            connection.process_data_events(0.01)
+    while state["confirmed"] < count:
+        connection.process_data_events(0.01)
+    elapsed = time.perf_counter() - begin
+    connection.close()
+    return count / elapsed
+
+
+def raw_consume_rate(queue: str, count: int, prefetch: int = 100) -> float:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=prefetch)
+    received = 0
+    begin = time.perf_counter()
+    for method, _properties, _body in channel.consume(queue, inactivity_timeout=5):
+        if method is None:
+            break
+        channel.basic_ack(method.delivery_tag)
+        received += 1
+        if received == count:
+            break
+    elapsed = time.perf_counter() - begin
+    channel.cancel()
+    channel.queue_delete(queue)
+    connection.close()
+    return received / elapsed
+
+
+@contextmanager
+def bench_database() -> Iterator[tuple[str, Engine]]:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"headway_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_db_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(task_types).values(
+                    name="bench",
+                    handler="noop",
+                    expected_duration_ms=0,
+                    timeout_ms=5_000,
+                    max_attempts=3,
+                    config={},
+                )
+            )
+        yield url, engine
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def add_due_rows(engine: Engine, count: int, due: datetime) -> None:
+    """`count` schedule rows of the no-op type, all due at `due`."""
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE task_schedule, task_runs, tasks RESTART IDENTITY CASCADE"))
+        task_ids = (
+            connection.execute(
+                insert(tasks).returning(tasks.c.id),
+                [
+                    {
+                        "name": f"bench {i}",
+                        "task_type": "bench",
+                        "kind": "once",
+                        "run_at": due,
+                        "payload": {},
+                        "active": True,
+                        "created_at": due,
+                        "updated_at": due,
+                        "materialized_until": due,
+                    }
+                    for i in range(count)
+                ],
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(
+            insert(task_schedule),
+            [
+                {"task_id": task_id, "scheduled_time": due, "status": "Scheduled", "attempt": 0}
+                for task_id in task_ids
+            ],
+        )
+
+
+def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *command],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def cpu_s(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds the process has used so far (Linux)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> list[float]:
+    """SIGTERM them all; returns the CPU seconds each used."""
+    used = [cpu_s(process) for process in processes]
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(60)
+    return used
+
+
+def wait_until_succeeded(engine: Engine, count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            done = connection.execute(
+                select(func.count()).where(task_schedule.c.status == "Succeeded")
+            ).scalar_one()
+        if done >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"not all {count} rows succeeded within {timeout_s} s")
+
+
+def distribution_rate(
+    url: str, engine: Engine, queue: str, count: int, distributors: int, log_dir: Path
+) -> tuple[float, list[float]]:
+    """Due rows to messages confirmed in the queue, no processor running: rows/s from the
+    due instant to the moment the queue holds them all, and each distributor's CPU seconds."""
+    due = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
+    add_due_rows(engine, count, due)
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    processes = [
+        start(["distributor"], env, log_dir, f"dist-{distributors}-{i}") for i in range(distributors)
+    ]
+    broker = RabbitMQBroker(AMQP_URL, queue)
+    try:
+        deadline = time.monotonic() + 120
+        while broker.queue_counts_or_none(queue) != count:
+            if time.monotonic() > deadline:
+                raise TimeoutError("distribution did not finish")
+            time.sleep(0.01)
+        done = datetime.now(UTC)
+    finally:
+        cpu = stop(processes)
+    broker.delete_queues()
+    return count / (done - due).total_seconds(), cpu
+
+
+def end_to_end(
+    url: str, engine: Engine, queue: str, count: int, distributors: int, processors: int, log_dir: Path
+) -> tuple[float, float, float, list[float]]:
+    """tasks/s from the due instant to the last success, p50/p99 start lag in ms, and the
+    CPU seconds of each processor, then each distributor."""
+    due = datetime.now(UTC) + timedelta(seconds=6)  # the processes start meanwhile
+    add_due_rows(engine, count, due)
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    processes = [
+        start(["processor", "--concurrency", "16", "--prefetch", "100"], env, log_dir, f"proc-{i}")
+        for i in range(processors)
+    ]
+    processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
+    try:
+        wait_until_succeeded(engine, count, 300)
+    finally:
+        cpu = stop(processes)
+    with engine.connect() as connection:
+        last = connection.execute(select(func.max(task_schedule.c.finished_at))).scalar_one()
+        p50, p99 = connection.execute(
+            text(
+                "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY start_lag_ms), "
+                "percentile_cont(0.99) WITHIN GROUP (ORDER BY start_lag_ms) FROM task_schedule"
+            )
+        ).one()
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
+    return count / (last - due).total_seconds(), float(p50), float(p99), cpu
+
+
+def spread_start_lag(
+    url: str, engine: Engine, queue: str, log_dir: Path, count: int = 30
+) -> tuple[int, int, int]:
+    """Start lag of `count` tasks due 137 ms apart (one distributor, one processor with its
+    defaults): min, median and max in ms."""
+    env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
+    first = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
+    add_due_rows(engine, count, first)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE task_schedule SET scheduled_time = :first + (id - 1) * INTERVAL '137 milliseconds'"),
+            {"first": first},
+        )
+    processes = [
+        start(["processor"], env, log_dir, "spread-p"),
+        start(["distributor"], env, log_dir, "spread-d"),
+    ]
+    try:
+        wait_until_succeeded(engine, count, 60)
+    finally:
+        stop(processes)
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
+    with engine.connect() as connection:
+        low, median, high = connection.execute(
+            text(
+                "SELECT min(start_lag_ms), percentile_disc(0.5) WITHIN GROUP (ORDER BY start_lag_ms), "
+                "max(start_lag_ms) FROM task_schedule"
+            )
+        ).one()
+    return int(low), int(median), int(high)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--processors", type=int, default=2)
+    parser.add_argument("--distributors", type=int, default=2, help="distributors in the end-to-end run")
+    args = parser.parse_args()
+    base = f"headway-bench-{uuid.uuid4().hex[:8]}"
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / base
+    log_dir.mkdir(parents=True)
+    print(f"{args.tasks} tasks, {os.cpu_count()} cores; process logs in {log_dir}")
+
+    publish = raw_publish_rate(f"{base}-raw", args.tasks)
+    consume = raw_consume_rate(f"{base}-raw", args.tasks)
+    print(f"raw pika publish, quorum queue, async confirms, 1000 in flight: {publish:8.0f} msg/s")
+    print(f"raw pika consume, prefetch 100, ack each: {consume:8.0f} msg/s")
+    with bench_database() as (url, engine):
+        one, cpu_one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
+        two, cpu_two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
+        print(f"distribution, 1 distributor:  {one:8.0f} rows/s (CPU s: {_seconds(cpu_one)})")
+        print(
+            f"distribution, 2 distributors: {two:8.0f} rows/s ({two / one:.2f}x; CPU s: {_seconds(cpu_two)})"
+        )
+        rate, p50, p99, cpu = end_to_end(
+            url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
+        )
+    print(
+        f"end to end, {args.distributors} distributors + {args.processors} processors "
+        f"(--concurrency 16 --prefetch 100, no-op handler): "
+        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish; "
+        f"CPU s: processors {_seconds(cpu[: args.processors])}, "
+        f"distributors {_seconds(cpu[args.processors :])})"
+    )
+    print(f"start lag: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    with bench_database() as (url, engine):
+        low, median, high = spread_start_lag(url, engine, f"{base}-spread", log_dir)
+    print(f"start lag of 30 tasks due 137 ms apart: min {low} ms, median {median} ms, max {high} ms")
+
+
+def _seconds(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""The Processor's reads and writes: starting and finishing runs, heartbeats and leases.
+
+Batched: a processor starts (and later finishes) every message it holds in one transaction,
+so the database's commit rate does not cap the task rate. Each status change names the
+status and attempt it expects to replace and the returned ids show which rows it changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.tables import processor_heartbeats, task_runs, task_schedule, task_types, tasks
+from engine.core.execution import TaskContext
+from engine.core.leases import RowState, StartAction, StartDecision, decide_start
+from engine.core.messages import TaskMessage
+from engine.core.types import ScheduleStatus
+
+RUNNING = ScheduleStatus.RUNNING.value
+QUEUED = ScheduleStatus.QUEUED.value
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    message: TaskMessage
+    context: TaskContext
+    handler: str
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRun:
+    """The outcome of one attempt, as recorded. `status` is Succeeded, Failed or Dead;
+    `next_attempt_at` is set for a Failed row whose retry is on its way."""
+
+    run: StartedRun
+    status: ScheduleStatus
+    finished_at: datetime
+    elapsed_ms: int
+    outcome: str
+    output_excerpt: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+def start_runs(
+    connection: Connection,
+    messages: Sequence[TaskMessage],
+    processor_id: str,
+    now: datetime,
+    lease_until: datetime,
+) -> tuple[list[StartedRun], list[tuple[TaskMessage, StartDecision]]]:
+    """Decide each message against its row (`engine.core.leases.decide_start`) and set the
+    rows to START `Running` at `now`, leased to `processor_id`. Returns the runs to execute and,
+    for every other message, what to do with it instead."""
+    ids = sorted({m.schedule_id for m in messages})
+    query = (
+        select(
+            task_schedule.c.id,
+            task_schedule.c.status,
+            task_schedule.c.attempt,
+            task_schedule.c.lease_expires_at,
+            task_schedule.c.next_attempt_at,
+            task_schedule.c.scheduled_time,
+            task_schedule.c.start_lag_ms,
+            tasks.c.id.label("task_id"),
+            tasks.c.payload,
+            task_types.c.name.label("task_type"),
+            task_types.c.handler,
+            task_types.c.timeout_ms,
+            task_types.c.max_attempts,
+            task_types.c.config,
+        )
+        .join(tasks, tasks.c.id == task_schedule.c.task_id)
+        .join(task_types, task_types.c.name == tasks.c.task_type)
+        .where(id_in(task_schedule.c.id, ids, connection))
+        .order_by(task_schedule.c.id)
+    )
+    if connection.dialect.name == "postgresql":
+        # Lock in id order so processors starting overlapping batches cannot deadlock.
+        query = query.with_for_update(of=task_schedule)
+    rows = {row.id: row for row in connection.execute(query)}
+    states = {
+        row.id: RowState(ScheduleStatus(row.status), row.attempt, row.lease_expires_at, row.next_attempt_at)
+        for row in rows.values()
+    }
+    to_start: list[tuple[TaskMessage, StartDecision]] = []
+    others: list[tuple[TaskMessage, StartDecision]] = []
+    for message in messages:
+        decision = decide_start(states.get(message.schedule_id), message.attempt, now)
+        if decision.action is StartAction.START:
+            to_start.append((message, decision))
+            # A second copy of the same row in this batch must see it running.
+            states[message.schedule_id] = RowState(ScheduleStatus.RUNNING, message.attempt, lease_until, None)
+        else:
+            others.append((message, decision))
+    changes = [
+        {
+            "id": message.schedule_id,
+            "expected_status": decision.expected_status.value if decision.expected_status else "",
+            "expected_attempt": states_attempt(decision, message),
+            "attempt": message.attempt,
+            "lag_ms": _lag_ms(rows[message.schedule_id].scheduled_time, now),
+        }
+        for message, decision in to_start
+    ]
+    changed = _set_running(connection, changes, processor_id, now, lease_until)
+    started: list[StartedRun] = []
+    for message, _decision in to_start:
+        if message.schedule_id not in changed:  # cannot happen under the row lock; be explicit
+            others.append((message, StartDecision(StartAction.DROP, "row changed underneath")))
+            continue
+        row = rows[message.schedule_id]
+        context = TaskContext(
+            schedule_id=message.schedule_id,
+            task_id=int(row.task_id),
+            task_type=row.task_type,
+            attempt=message.attempt,
+            max_attempts=int(row.max_attempts),
+            timeout_s=row.timeout_ms / 1000,
+            payload=_json(row.payload),
+            config=_json(row.config),
+        )
+        started.append(StartedRun(message, context, row.handler, now))
+    return started, others
+
+
+def states_attempt(decision: StartDecision, message: TaskMessage) -> int:
+    """The attempt count a START expects to find: the previous one, or the same one when
+    taking over a `Running` row."""
+    return message.attempt if decision.expected_status is ScheduleStatus.RUNNING else message.attempt - 1
+
+
+def _lag_ms(scheduled_time: datetime, now: datetime) -> int:
+    return max(0, int((now - scheduled_time).total_seconds() * 1000))
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):  # SQLite hands JSON back as text when read through a join
+        value = json.loads(value)
+    return dict(value or {})
+
+
+def _set_running(
+    connection: Connection,
+    changes: list[dict[str, Any]],
+    processor_id: str,
+    now: datetime,
+    lease_until: datetime,
+) -> set[int]:
+    if not changes:
+        return set()
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(
+            text(
+                "UPDATE task_schedule t SET status = 'Running', attempt = m.attempt, started_at = :now, "
+                "finished_at = NULL, claimed_by = :me, lease_expires_at = :lease, next_attempt_at = NULL, "
+                "start_lag_ms = COALESCE(t.start_lag_ms, m.lag_ms) "
+                "FROM unnest(CAST(:ids AS BIGINT[]), CAST(:statuses AS TEXT[]), CAST(:expected AS INT[]), "
+                "CAST(:attempts AS INT[]), CAST(:lags AS INT[])) AS m(id, expected_status, expected_attempt, "
+                "attempt, lag_ms) "
+                "WHERE t.id = m.id AND t.status = m.expected_status AND t.attempt = m.expected_attempt "
+                "RETURNING t.id"
+            ),
+            {
+                "now": now,
+                "me": processor_id,
+                "lease": lease_until,
+                "ids": [c["id"] for c in changes],
+                "statuses": [c["expected_status"] for c in changes],
+                "expected": [c["expected_attempt"] for c in changes],
+                "attempts": [c["attempt"] for c in changes],
+                "lags": [c["lag_ms"] for c in changes],
+            },
+        )
+        return {int(row[0]) for row in result}
+    changed: set[int] = set()
+    for change in changes:
+        result = connection.execute(
+            update(task_schedule)
+            .where(
+                task_schedule.c.id == change["id"],
+                task_schedule.c.status == change["expected_status"],
+                task_schedule.c.attempt == change["expected_attempt"],
+            )
+            .values(
+                status=RUNNING,
+                attempt=change["attempt"],
+                started_at=now,
+                finished_at=None,
+                claimed_by=processor_id,
+                lease_expires_at=lease_until,
+                next_attempt_at=None,
+                start_lag_ms=func.coalesce(task_schedule.c.start_lag_ms, change["lag_ms"]),
+            )
+        )
+        if result.rowcount == 1:
+            changed.add(change["id"])
+    return changed
+
+
+def finish_runs(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
+    """Record outcomes: each row goes from `Running` at its attempt, leased to
+    `processor_id`, to its new status, and gets its `task_runs` row. Returns the schedule ids
+    whose status changed. A row missing from it was taken over by another processor after
+    this one lost its lease (that one records the attempt), or was recorded already by a
+    commit whose acknowledgement was lost; either way nothing is written twice."""
+    if not finished:
+        return set()
+    if connection.dialect.name == "postgresql":
+        return _finish_postgresql(connection, finished, processor_id)
+    changed: set[int] = set()
+    for f in finished:
+        result = connection.execute(
+            update(task_schedule)
+            .where(
+                task_schedule.c.id == f.run.message.schedule_id,
+                task_schedule.c.status == RUNNING,
+                task_schedule.c.attempt == f.run.message.attempt,
+                task_schedule.c.claimed_by == processor_id,
+            )
+            .values(
+                status=f.status.value,
+                finished_at=f.finished_at,
+                last_error=f.error,
+                next_attempt_at=f.next_attempt_at,
+                lease_expires_at=None,
+            )
+        )
+        if result.rowcount == 1:
+            changed.add(f.run.message.schedule_id)
+    recorded = [_run_values(f) for f in finished if f.run.message.schedule_id in changed]
+    if recorded:
+        connection.execute(insert(task_runs), recorded)
+    return changed
+
+
+def _run_values(f: FinishedRun) -> dict[str, Any]:
+    return {
+        "schedule_id": f.run.message.schedule_id,
+        "task_id": f.run.context.task_id,
+        "task_type": f.run.context.task_type,
+        "attempt": f.run.message.attempt,
+        "started_at": f.run.started_at,
+        "finished_at": f.finished_at,
+        "elapsed_ms": f.elapsed_ms,
+        "outcome": f.outcome,
+        "output_excerpt": f.output_excerpt,
+        "error": f.error,
+    }
+
+
+def _finish_postgresql(
+    connection: Connection, finished: Sequence[FinishedRun], processor_id: str
+) -> set[int]:
+    # One statement for the whole batch: the status changes and the task_runs rows.
+    result = connection.execute(
+        text(
+            "WITH m AS ("
+            " SELECT * FROM unnest(CAST(:ids AS BIGINT[]), CAST(:attempts AS INT[]),"
+            " CAST(:statuses AS TEXT[]),"
+            " CAST(:finished AS TIMESTAMPTZ[]), CAST(:errors AS TEXT[]), CAST(:retries AS TIMESTAMPTZ[]),"
+            " CAST(:task_ids AS BIGINT[]), CAST(:types AS TEXT[]), CAST(:started AS TIMESTAMPTZ[]),"
+            " CAST(:elapsed AS INT[]), CAST(:outcomes AS TEXT[]), CAST(:outputs AS TEXT[]))"
+            " AS m(id, attempt, status, finished_at, error, next_attempt_at, task_id, task_type, started_at,"
+            " elapsed_ms, outcome, output_excerpt)"
+            "), changed AS ("
+            " UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at,"
+            " last_error = m.error,"
+            " next_attempt_at = m.next_attempt_at, lease_expires_at = NULL"
+            " FROM m WHERE t.id = m.id AND t.status = 'Running' AND t.attempt = m.attempt"
+            " AND t.claimed_by = :me RETURNING t.id"
+            "), recorded AS ("
+            " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
+            " elapsed_ms, outcome, output_excerpt, error)"
+            " SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
+            " output_excerpt, error FROM m JOIN changed ON changed.id = m.id"
+            ") SELECT id FROM changed"
+        ),
+        {
+            "me": processor_id,
+            "ids": [f.run.message.schedule_id for f in finished],
+            "attempts": [f.run.message.attempt for f in finished],
+            "statuses": [f.status.value for f in finished],
+            "finished": [f.finished_at for f in finished],
+            "errors": [f.error for f in finished],
+            "retries": [f.next_attempt_at for f in finished],
+            "task_ids": [f.run.context.task_id for f in finished],
+            "types": [f.run.context.task_type for f in finished],
+            "started": [f.run.started_at for f in finished],
+            "elapsed": [f.elapsed_ms for f in finished],
+            "outcomes": [f.outcome for f in finished],
+            "outputs": [f.output_excerpt for f in finished],
+        },
+    )
+    return {int(row[0]) for row in result}
+
+
+def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str) -> int:
+    """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
+    attempt count, so the requeued message starts them again under the same attempt."""
+    count = 0
+    for run in sorted(runs, key=lambda r: r.message.schedule_id):  # the global lock order
+        result = connection.execute(
+            update(task_schedule)
+            .where(
+                task_schedule.c.id == run.message.schedule_id,
+                task_schedule.c.status == RUNNING,
+                task_schedule.c.attempt == run.message.attempt,
+                task_schedule.c.claimed_by == processor_id,
+            )
+            .values(status=QUEUED, attempt=run.message.attempt - 1, claimed_by=None, lease_expires_at=None)
+        )
+        count += int(result.rowcount)
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    processor_id: str
+    hostname: str
+    pid: int
+    concurrency: int
+    started_at: datetime
+
+
+def record_heartbeat(
+    connection: Connection, heartbeat: Heartbeat, now: datetime, forget_before: datetime
+) -> None:
+    """Upsert this processor's heartbeat and forget processors not seen since `forget_before`
+    (killed ones never remove their row)."""
+    upsert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = upsert(processor_heartbeats).values(
+        processor_id=heartbeat.processor_id,
+        hostname=heartbeat.hostname,
+        pid=heartbeat.pid,
+        concurrency=heartbeat.concurrency,
+        started_at=heartbeat.started_at,
+        last_seen_at=now,
+    )
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=["processor_id"], set_={"last_seen_at": now})
+    )
+    connection.execute(
+        delete(processor_heartbeats).where(processor_heartbeats.c.last_seen_at < forget_before)
+    )
+
+
+def renew_leases(
+    connection: Connection, processor_id: str, schedule_ids: Collection[int], lease_until: datetime
+) -> int:
+    """Extend the lease on the rows this processor is running right now, named by id: a row
+    left `Running` under its name that it no longer runs (a start whose commit it did not see
+    confirmed, say) must lapse, so that the row's message can take it over. Returns how many
+    leases were renewed."""
+    if not schedule_ids:
+        return 0
+    mine = [
+        id_in(task_schedule.c.id, schedule_ids, connection),
+        task_schedule.c.claimed_by == processor_id,
+        task_schedule.c.status == RUNNING,
+    ]
+    # A row the coordinator holds is being finished right now: skip it rather than wait.
+    return update_unlocked(connection, task_schedule, mine, {"lease_expires_at": lease_until})
+
+
+def remove_heartbeat(connection: Connection, processor_id: str) -> None:
+    connection.execute(
+        delete(processor_heartbeats).where(processor_heartbeats.c.processor_id == processor_id)
+    )
+
+
+def reset_dead_row(connection: Connection, schedule_id: int) -> bool:
+    """Replay: a `Dead` row goes back to `Scheduled` with a fresh retry budget; its time is past,
+    so it is due at once.
+    False if the row is not `Dead` (already replayed, or never died)."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(task_schedule.c.id == schedule_id, task_schedule.c.status == ScheduleStatus.DEAD.value)
+        .values(
+            status=ScheduleStatus.SCHEDULED.value,
+            attempt=0,
+            claimed_by=None,
+            lease_expires_at=None,
+            queued_at=None,
+            started_at=None,
+            finished_at=None,
+            next_attempt_at=None,
+        )
+    )
+    return result.rowcount == 1

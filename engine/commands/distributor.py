@@ -1,0 +1,100 @@
+"""`headway distributor`: publishes due schedule rows to the broker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from engine.commands.common import (
+    DEFAULT_BROKER_URL,
+    DEFAULT_DATABASE_URL,
+    DEFAULT_QUEUE,
+    DEFAULT_QUEUE_TYPE,
+    BrokerUrlOption,
+    DatabaseUrlOption,
+    QueueOption,
+    QueueTypeOption,
+    open_broker,
+    open_database,
+    setup_logging,
+    stop_on_signals,
+)
+
+BatchSizeOption = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        envvar="HEADWAY_DISTRIBUTOR_BATCH_SIZE",
+        min=1,
+        max=10_000,
+        help="Rows claimed and published (confirms awaited) per batch.",
+    ),
+]
+PollIntervalOption = Annotated[
+    float,
+    typer.Option(
+        "--poll-interval-s",
+        envvar="HEADWAY_DISTRIBUTOR_POLL_INTERVAL_S",
+        min=0.01,
+        max=1.0,
+        help="Longest wait between looks for due rows (it also wakes when the next row is due).",
+    ),
+]
+LeaseOption = Annotated[
+    float,
+    typer.Option(
+        "--lease-s",
+        envvar="HEADWAY_DISTRIBUTOR_LEASE_S",
+        min=1,
+        help="How long a claim holds before a sweeper returns an unconfirmed row to Scheduled.",
+    ),
+]
+
+
+def distributor(
+    once: Annotated[bool, typer.Option("--once", help="Run one loop and exit.")] = False,
+    batch_size: BatchSizeOption = 1_000,
+    poll_interval_s: PollIntervalOption = 0.5,
+    lease_s: LeaseOption = 30.0,
+    queue: QueueOption = DEFAULT_QUEUE,
+    queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
+    broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Publish due schedule rows to the broker, with confirms; several may run at once.
+
+    Also returns to Scheduled the rows claimed by distributors that died before the broker
+    confirmed them."""
+    from engine.ports import BrokerUnavailable
+    from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
+
+    setup_logging()
+    engine = open_database(database_url, long_running=True)
+    broker = open_broker(broker_url, queue, queue_type)
+    config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
+    process = Distributor(engine, broker, config)
+    try:
+        if once:
+            try:
+                result = process.run_once()
+            except BrokerUnavailable as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(1) from None
+            typer.echo(
+                f"{result.claimed} rows claimed, {result.published} published, "
+                f"{result.released} released, {result.swept} swept"
+            )
+            return
+        wakeup = None
+        if engine.dialect.name == "postgresql":
+            from engine.adapters.wakeup import PostgresWakeup
+
+            wakeup = PostgresWakeup(engine)
+        try:
+            process.run(stop_on_signals(), wakeup.wait if wakeup else None)
+        finally:
+            if wakeup:
+                wakeup.close()
+    finally:
+        broker.close()

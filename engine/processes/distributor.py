@@ -1,0 +1,162 @@
+"""The Distributor: publishes due schedule rows to the broker.
+
+Ordering, chosen so that killing it at any instant loses nothing:
+
+1. claim: in one transaction, due `Scheduled` rows become `Queued`, claimed by this
+   distributor with a lease (`FOR UPDATE SKIP LOCKED`, so distributors claim disjoint rows);
+   commit;
+2. publish every claimed row as a persistent message and wait for the broker's confirms for
+   the whole batch;
+3. confirmed rows drop their lease (handed over); rows whose publish failed (broker down,
+   nack, unroutable) go back to `Scheduled`, if still claimed by this distributor, for the
+   next loop.
+
+A crash after 1 leaves leased `Queued` rows: the sweep (every loop, in every distributor)
+returns them to `Scheduled` once the lease lapses. A crash between a confirm and step 3 is
+the one way to publish a row twice; both messages carry the row id, and the processor that
+gets the second finds the row started or finished and drops it (`engine.core.leases`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from engine.adapters.distribution_store import (
+    claim_due_rows,
+    mark_handed_over,
+    next_due_time,
+    release_unpublished,
+    sweep_expired_claims,
+)
+from engine.core.leases import lease_until
+from engine.core.messages import encode_message
+from engine.ports import Broker, BrokerUnavailable, Clock, OutgoingMessage
+
+log = logging.getLogger("headway.distributor")
+
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class DistributorConfig:
+    distributor_id: str
+    batch_size: int = 1_000
+    poll_interval_s: float = 0.5
+    lease_s: float = 30.0
+
+
+def new_distributor_id() -> str:
+    return f"distributor:{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopResult:
+    claimed: int
+    published: int
+    released: int
+    swept: int
+    next_due: datetime | None
+
+
+class Distributor:
+    def __init__(
+        self,
+        engine: Engine,
+        broker: Broker,
+        config: DistributorConfig,
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._broker = broker
+        self._config = config
+        self._clock = clock
+
+    def run_once(self) -> LoopResult:
+        """One loop at the clock's `now`: sweep expired claims, claim one batch, publish it,
+        settle the rows. Raises on a database error (the rows then wait for their lease);
+        a broker failure releases the rows and raises BrokerUnavailable."""
+        now = self._clock()
+        me = self._config.distributor_id
+        with self._engine.begin() as connection:
+            swept = sweep_expired_claims(connection, now)
+            messages = claim_due_rows(
+                connection, now, self._config.batch_size, me, lease_until(now, self._config.lease_s)
+            )
+        if swept:
+            log.warning("returned %d rows whose distributor lease expired", swept)
+        if not messages:
+            with self._engine.connect() as connection:
+                return LoopResult(0, 0, 0, swept, next_due_time(connection))
+        claimed_at = time.perf_counter()
+        outgoing = [OutgoingMessage(encode_message(m), m.idempotency_key) for m in messages]
+        broker_error: BrokerUnavailable | None = None
+        try:
+            confirmed = self._broker.publish(outgoing)
+        except BrokerUnavailable as error:
+            confirmed, broker_error = [False] * len(outgoing), error
+        published_at = time.perf_counter()
+        ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
+        failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
+        with self._engine.begin() as connection:
+            mark_handed_over(connection, ok, me)
+            released = release_unpublished(connection, failed, me)
+            # The next row may be due before the poll interval ends: know when to wake.
+            next_due = next_due_time(connection)
+        log.debug(
+            "batch of %d: publish %.1f ms, settle %.1f ms",
+            len(messages),
+            (published_at - claimed_at) * 1000,
+            (time.perf_counter() - published_at) * 1000,
+        )
+        if failed:
+            log.warning("%d of %d messages not confirmed; rows back to Scheduled", len(failed), len(messages))
+        if broker_error is not None:
+            raise broker_error
+        return LoopResult(len(messages), len(ok), released, swept, next_due)
+
+    def run(self, stop: threading.Event, wait: Callable[[float], object] | None = None) -> None:
+        """Loop until `stop`. A full batch loops again at once; otherwise it sleeps until the
+        next row is due or the poll interval ends, whichever is sooner; `wait(seconds)` may
+        return earlier when rows were added (PostgreSQL LISTEN). Database and broker outages
+        are logged and retried with backoff; the loop never exits on them."""
+        wait = wait or stop.wait
+        delay_s = 0.1
+        while not stop.is_set():
+            try:
+                result = self.run_once()
+                delay_s = 0.1
+            except BrokerUnavailable as error:
+                log.warning("broker unavailable (%s); retrying in %.1f s", error, delay_s)
+                stop.wait(delay_s)
+                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
+                continue
+            except Exception as error:
+                log.warning(
+                    "database unavailable (%s: %s); retrying in %.1f s",
+                    error.__class__.__name__,
+                    error,
+                    delay_s,
+                )
+                stop.wait(delay_s)
+                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
+                continue
+            if result.claimed:
+                log.debug("published %d of %d", result.published, result.claimed)
+            if result.claimed >= self._config.batch_size:
+                continue
+            wait(self._sleep_s(result.next_due))
+
+    def _sleep_s(self, next_due: datetime | None) -> float:
+        poll_s = self._config.poll_interval_s
+        if next_due is None:
+            return poll_s
+        return max(0.0, min(poll_s, (next_due - self._clock()).total_seconds()))

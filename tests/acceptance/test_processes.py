@@ -1,0 +1,128 @@
+"""`headway up`, `headway processor` and `headway dlq` as users run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from engine.adapters.database import create_db_engine
+from engine.adapters.tables import processor_heartbeats, task_schedule
+from engine.processes.scheduler import run_pass
+from tests.acceptance.faults import Headway, wait_for
+from tests.integration.helpers import add_task_type, add_tasks, status_counts
+from tests.sink import Sink, running_sink
+
+pytestmark = pytest.mark.acceptance
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with running_sink() as sink:
+        yield sink
+
+
+def headway(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_headway_up_runs_tasks_and_recovers_them_after_kill_9(sink: Sink, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'up.db'}"
+    env = {
+        "HEADWAY_DATABASE_URL": url,
+        "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
+        "HEADWAY_BROKER_URL": "memory://",
+    }
+    assert headway("db", "upgrade", env=env).returncode == 0
+    engine = create_db_engine(url)
+    add_tasks(engine, 6, datetime.now(UTC), {"url": f"{sink.url}/slow?ms=1500"})
+    first = Headway(["up", "--no-api", "--concurrency", "2"], env, tmp_path, "up-first")
+    try:
+        wait_for(lambda: status_counts(engine).get("Running") == 2, 30, "two tasks running")
+        first.kill9()
+        assert status_counts(engine).get("Succeeded", 0) < 6
+        second = Headway(["up", "--no-api", "--concurrency", "4"], env, tmp_path, "up-second")
+        wait_for(lambda: status_counts(engine) == {"Succeeded": 6}, 60, "every task to succeed after restart")
+        assert second.terminate() == 0
+    finally:
+        first.close()
+    assert "recovered" in (tmp_path / "up-second.log").read_text()
+    with engine.connect() as connection:
+        pids = connection.execute(select(processor_heartbeats.c.pid)).scalars().all()
+    assert pids == [first.pid]  # the clean exit removed its own; the killed one's goes stale
+    engine.dispose()
+
+
+def test_processor_sigterm_lets_the_running_task_finish_and_exits_0(
+    pg_url: str, amqp_url: str, queue_base: str, sink: Sink, tmp_path: Path
+) -> None:
+    env = {
+        "HEADWAY_DATABASE_URL": pg_url,
+        "HEADWAY_BROKER_URL": amqp_url,
+        "HEADWAY_QUEUE": queue_base,
+        "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
+    }
+    engine = create_db_engine(pg_url)
+    now = datetime.now(UTC)
+    add_tasks(engine, 1, now, {"url": f"{sink.url}/slow?ms=2000"})
+    run_pass(engine, now)
+    assert "1 published" in headway("distributor", "--once", env=env).stdout
+    processor = Headway(["processor"], env, tmp_path, "processor")
+    try:
+        wait_for(lambda: status_counts(engine) == {"Running": 1}, 30, "the task to start")
+        with engine.connect() as connection:
+            assert len(connection.execute(select(processor_heartbeats)).all()) == 1
+        assert processor.terminate() == 0
+    finally:
+        processor.close()
+    assert status_counts(engine) == {"Succeeded": 1}
+    engine.dispose()
+
+
+def test_dlq_list_and_replay(pg_url: str, amqp_url: str, queue_base: str, sink: Sink, tmp_path: Path) -> None:
+    env = {
+        "HEADWAY_DATABASE_URL": pg_url,
+        "HEADWAY_BROKER_URL": amqp_url,
+        "HEADWAY_QUEUE": queue_base,
+        "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
+    }
+    engine = create_db_engine(pg_url)
+    add_task_type(engine, "once-only", "http", max_attempts=1)
+    now = datetime.now(UTC)
+    add_tasks(engine, 2, now, {"url": f"{sink.url}/fail"}, task_type="once-only")
+    run_pass(engine, now)
+    headway("distributor", "--once", env=env)
+    processor = Headway(["processor"], env, tmp_path, "processor")
+    try:
+        wait_for(lambda: status_counts(engine) == {"Dead": 2}, 30, "both tasks dead")
+        listing = headway("dlq", "list", "--json", env=env)
+        while len(listing.stdout.splitlines()) < 2:  # the second may still be on its way
+            listing = headway("dlq", "list", "--json", env=env)
+        entries = [json.loads(line) for line in listing.stdout.splitlines()]
+        assert all(e["reason"].startswith("http_status: HTTP 500") for e in entries)
+        with engine.connect() as connection:
+            ids = sorted(connection.execute(select(task_schedule.c.id)).scalars())
+        assert sorted(e["schedule_id"] for e in entries) == ids
+
+        replayed = headway("dlq", "replay", str(ids[0]), env=env)
+        assert replayed.returncode == 0 and replayed.stdout.startswith("1 replayed"), replayed.stderr
+        assert headway("distributor", "--once", env=env).returncode == 0
+        wait_for(lambda: status_counts(engine) == {"Dead": 2}, 30, "the replayed task to die again")
+        assert sink.keys[str(ids[0])] == 2 and sink.keys[str(ids[1])] == 1
+        assert processor.terminate() == 0
+    finally:
+        processor.close()
+    engine.dispose()
