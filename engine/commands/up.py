@@ -20,6 +20,7 @@ from engine.commands.common import (
     QueueTypeOption,
     open_broker,
     open_database,
+    setting_option,
     setup_logging,
     stop_on_signals,
 )
@@ -35,26 +36,19 @@ from engine.commands.processor import (
 
 def up(
     api_host: Annotated[
-        str, typer.Option("--api-host", envvar="HEADWAY_API_HOST", help="REST API address.")
-    ] = ("127.0.0.1"),
-    api_port: Annotated[
-        int, typer.Option("--api-port", envvar="HEADWAY_API_PORT", min=1, max=65_535, help="REST API port.")
-    ] = 8000,
+        str, setting_option("--api-host", "HEADWAY_API_HOST", "REST API address.")
+    ] = "127.0.0.1",
+    api_port: Annotated[int, setting_option("--api-port", "HEADWAY_API_PORT", "REST API port.")] = 8000,
     no_api: Annotated[bool, typer.Option("--no-api", help="Do not serve the REST API.")] = False,
     scheduler_interval_s: Annotated[
         float,
-        typer.Option(
-            "--scheduler-interval-s",
-            envvar="HEADWAY_SCHEDULER_INTERVAL_S",
-            min=0.1,
-            help="Seconds between full passes.",
+        setting_option(
+            "--scheduler-interval-s", "HEADWAY_SCHEDULER_INTERVAL_S", "Seconds between full passes."
         ),
     ] = 60.0,
     window_hours: Annotated[
         float | None,
-        typer.Option(
-            "--window-hours", envvar="HEADWAY_SCHEDULER_WINDOW_HOURS", min=0.01, help="Rolling window."
-        ),
+        setting_option("--window-hours", "HEADWAY_SCHEDULER_WINDOW_HOURS", "Rolling window."),
     ] = None,
     forecast_hours: ForecastHoursOption = 3.0,
     capacity_ms: CapacityOption = 10_000,
@@ -71,8 +65,7 @@ def up(
 ) -> None:
     """Everything in one process: Scheduler, Distributor, Processor and the REST API.
 
-    Uses the in-process broker and the SQLite default unless told otherwise; the API is
-    served when this build includes it."""
+    Uses the in-process broker and the SQLite default unless told otherwise."""
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.distributor import DistributorConfig, new_distributor_id
     from engine.processes.embedded import ApiConfig, SchedulerConfig, run_embedded

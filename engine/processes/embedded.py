@@ -1,5 +1,5 @@
-"""`headway up`: Scheduler, Distributor and Processor (and the REST API, when this build has
-`engine.api.app:create_app`) in one process, on the in-process broker by default.
+"""`headway up`: Scheduler, Distributor, Processor and the REST API in one process, on the
+in-process broker by default.
 
 The in-process broker keeps nothing across a restart, so start-up first returns every row a
 dead predecessor left `Queued`, `Running` or waiting for a retry to `Scheduled`
@@ -100,18 +100,12 @@ def _guard(name: str, work: Callable[[], None], stop: threading.Event) -> Callab
 
 
 def _api_server(api: ApiConfig) -> Any:
-    """A uvicorn server for the REST API, or None when this build has no API."""
-    try:
-        from engine.api.app import create_app  # type: ignore[attr-defined,import-not-found,unused-ignore]
-    except ImportError:
-        log.info("no REST API in this build (engine.api.app:create_app); running without it")
-        return None
+    """A uvicorn server for the REST API; its token, if any, comes from HEADWAY_API_TOKEN."""
     import uvicorn
 
-    try:
-        app = create_app(database=api.database_url, broker_url=api.broker_url)
-    except TypeError:  # an API whose factory reads its settings itself
-        app = create_app()
+    from engine.api.app import create_app
+
+    app = create_app(database=api.database_url, broker_url=api.broker_url)
     # Off the main thread uvicorn leaves signals alone: they belong to `headway up`, which
     # stops every part together through `should_exit`.
     server = uvicorn.Server(uvicorn.Config(app, host=api.host, port=api.port, log_level="warning"))
