@@ -9,9 +9,11 @@ from sqlalchemy import Engine, func, select
 
 from engine.adapters.forecast_store import count_live_processors
 from engine.adapters.tables import average_elapsed_time_per_task_type, task_runs, task_types, tasks
+from engine.services.forecast import LIVE_PROCESSOR_WINDOW
 
-# A processor whose last heartbeat is older than this no longer counts as running.
-LIVE_HEARTBEAT_S = 60.0
+# A processor whose last heartbeat is older than this no longer counts as running: the same
+# window the API's /forecast and /metrics use.
+LIVE_HEARTBEAT_S = LIVE_PROCESSOR_WINDOW.total_seconds()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,13 @@ class MetricsSnapshot:
 
 
 def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
-    """Schedule rows per status (every status, zero included), the start lag
-    (started_at - scheduled_time) of recent starts, and required (current minute, from the
-    summary view) against live instances."""
+    """Schedule rows per status (every status, zero included), the start lag of recent starts
+    (the first attempt's, recorded as `start_lag_ms` by the Processor, so retries' backoff does
+    not count as lag; `started_at - scheduled_time` for rows without it), and required
+    (current minute, from the summary view) against live instances."""
     by_status = {status.value: 0 for status in ScheduleStatus}
     lag_query = (
-        select(task_schedule.c.scheduled_time, task_schedule.c.started_at)
+        select(task_schedule.c.scheduled_time, task_schedule.c.started_at, task_schedule.c.start_lag_ms)
         .where(task_schedule.c.started_at >= now - START_LAG_WINDOW, task_schedule.c.started_at <= now)
         .order_by(task_schedule.c.started_at.desc())
         .limit(MAX_LAG_SAMPLES)
@@ -48,7 +49,10 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         ):
             by_status[status] = int(count)
         lags_s = [
-            (row.started_at - row.scheduled_time).total_seconds() for row in connection.execute(lag_query)
+            row.start_lag_ms / 1000
+            if row.start_lag_ms is not None
+            else (row.started_at - row.scheduled_time).total_seconds()
+            for row in connection.execute(lag_query)
         ]
         current_minute = summarize_scheduled_minutes(connection, minute, minute + MINUTE)
         current = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)

@@ -133,6 +133,25 @@ def test_metrics_expose_statuses_start_lag_and_instances(
     assert samples["headway_current_instances"][()] == 1
 
 
+def test_metrics_start_lag_is_the_first_attempts_not_the_retry_delay(
+    api: TestClient, pg_engine: Engine, clock: Clock
+) -> None:
+    # A task first started 0.2 s late, failed, and its retry started 30 s after its time:
+    # the lag users care about is the first start, which the Processor records.
+    task = add_cron_task(pg_engine, clock.now - timedelta(minutes=10), "* * * * *")
+    run_pass(pg_engine, clock.now - timedelta(minutes=10))
+    scheduled = clock.now.replace(second=0) - timedelta(minutes=5)
+    with pg_engine.begin() as connection:
+        connection.execute(
+            update(task_schedule)
+            .where(task_schedule.c.task_id == task.id, task_schedule.c.scheduled_time == scheduled)
+            .values(status="Succeeded", started_at=scheduled + timedelta(seconds=30), start_lag_ms=200)
+        )
+    samples = scrape(api)
+    assert samples["headway_start_lag_seconds_count"][()] == 1
+    assert samples["headway_start_lag_seconds_sum"][()] == pytest.approx(0.2)
+
+
 def test_metrics_of_an_empty_database(api: TestClient) -> None:
     samples = scrape(api)
     assert samples["headway_required_instances"][()] == 0
