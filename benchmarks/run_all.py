@@ -1,6 +1,6 @@
 """Run every benchmark in this folder, one after another, printing their figures.
 
-    .venv/bin/python benchmarks/run_all.py [name ...]     # e.g. scheduler cron
+    .venv/bin/python benchmarks/run_all.py [name ...]     # e.g. scheduler cron e2e fleet_24h
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+NOT_BENCHMARKS = {"__init__", "common", "run_all"}
 
 
 def main() -> int:
     wanted = set(sys.argv[1:])
     failures = 0
-    for script in sorted(HERE.glob("bench_*.py")):
+    for script in sorted(HERE.glob("*.py")):
+        if script.stem in NOT_BENCHMARKS:
+            continue
         name = script.stem.removeprefix("bench_")
         if wanted and name not in wanted:
             continue
