@@ -56,8 +56,8 @@ def up(
     concurrency: ConcurrencyOption = 4,
     prefetch: PrefetchOption = 1,
     outbound_allow: OutboundAllowOption = "",
-    reminder_url: ReminderUrlOption = "",
-    notification_url: NotificationUrlOption = "",
+    reminder_url: ReminderUrlOption = None,
+    notification_url: NotificationUrlOption = None,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -72,10 +72,10 @@ def up(
     from engine.processes.processor import ProcessorConfig, new_processor_id
 
     setup_logging()
+    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     engine = open_database(database_url, long_running=True)
     with engine.begin() as connection:
         store_scaling_parameters(connection, capacity_ms, buffer)
-    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     handlers = build_handlers(outbound_allow, reminder_url, notification_url)
     api = None if no_api else ApiConfig(api_host, api_port, database_url, broker_url)
     try:
