@@ -30,6 +30,9 @@ AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
         (["processor", "--queue-type", "stream"], {}, "--queue-type: Input should be 'quorum' or 'classic'"),
         (["dlq", "list"], {"HEADWAY_QUEUE_TYPE": "bogus"}, "HEADWAY_QUEUE_TYPE: Input should be 'quorum'"),
         (["dlq", "list", "--queue", ""], {}, "--queue: must not be empty"),
+        (["dlq", "replay"], {}, "name the rows to replay (ROW_ID ...), or pass --all"),
+        (["dlq", "replay", "--all", "3"], {}, "name the rows to replay (ROW_ID ...) or pass --all, not both"),
+        (["dlq", "replay", "--all", "--queue", ""], {}, "--queue: must not be empty"),
         (["processor", "--queue", "amq.x"], {}, "--queue: names starting with amq. are reserved"),
         (
             ["processor", "--concurrency", "-1"],
