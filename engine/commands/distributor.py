@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -82,6 +83,10 @@ def distributor(
                 f"{result.released} released, {result.swept} swept"
             )
             return
+        log = logging.getLogger("headway.distributor")
+        log.info(
+            "distributor %s: queue %s (%s), batch %d", config.distributor_id, queue, queue_type, batch_size
+        )
         wakeup = None
         if engine.dialect.name == "postgresql":
             from engine.adapters.wakeup import PostgresWakeup
@@ -92,5 +97,6 @@ def distributor(
         finally:
             if wakeup:
                 wakeup.close()
+        log.info("distributor %s stopped", config.distributor_id)
     finally:
         broker.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Annotated
 
 from engine.commands.common import (
@@ -134,10 +135,21 @@ def processor(
         retry_max_ms,
         shutdown_grace_s,
     )
+    log = logging.getLogger("headway.processor")
+    log.info(
+        "processor %s: queue %s (%s), concurrency %d, prefetch %d, handlers %s",
+        config.processor_id,
+        queue,
+        queue_type,
+        concurrency,
+        prefetch,
+        ", ".join(sorted(handlers)),
+    )
     try:
         Processor(engine, broker, handlers, config).run(stop_on_signals())
     finally:
         broker.close()
+    log.info("processor %s stopped", config.processor_id)
 
 
 def build_handlers(

@@ -88,6 +88,9 @@ def test_processor_sigterm_lets_the_running_task_finish_and_exits_0(
         assert processor.terminate() == 0
     finally:
         processor.close()
+    log = processor.log_path.read_text()
+    assert f"queue {queue_base} (quorum), concurrency 4, prefetch 1" in log  # what it runs with
+    assert "stopped" in log.splitlines()[-1]
     assert status_counts(engine) == {"Succeeded": 1}
     engine.dispose()
 
