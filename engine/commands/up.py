@@ -26,10 +26,13 @@ from engine.commands.common import (
 )
 from engine.commands.processor import (
     ConcurrencyOption,
+    GraceOption,
     NotificationUrlOption,
     OutboundAllowOption,
     PrefetchOption,
     ReminderUrlOption,
+    RetryBaseOption,
+    RetryMaxOption,
     build_handlers,
 )
 
@@ -55,6 +58,9 @@ def up(
     buffer: BufferOption = 0.10,
     concurrency: ConcurrencyOption = 4,
     prefetch: PrefetchOption = 1,
+    retry_base_ms: RetryBaseOption = 1_000,
+    retry_max_ms: RetryMaxOption = 300_000,
+    shutdown_grace_s: GraceOption = None,
     outbound_allow: OutboundAllowOption = "",
     reminder_url: ReminderUrlOption = None,
     notification_url: NotificationUrlOption = None,
@@ -85,7 +91,14 @@ def up(
             handlers,
             SchedulerConfig(scheduler_interval_s, forecast_hours, window_hours),
             DistributorConfig(new_distributor_id()),
-            ProcessorConfig(new_processor_id(), concurrency, prefetch),
+            ProcessorConfig(
+                new_processor_id(),
+                concurrency,
+                prefetch,
+                backoff_base_ms=retry_base_ms,
+                backoff_max_ms=retry_max_ms,
+                shutdown_grace_s=shutdown_grace_s,
+            ),
             api,
             stop_on_signals(),
         )
