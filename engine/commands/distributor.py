@@ -84,9 +84,7 @@ def distributor(
             )
             return
         log = logging.getLogger("headway.distributor")
-        log.info(
-            "distributor %s: queue %s (%s), batch %d", config.distributor_id, queue, queue_type, batch_size
-        )
+        log.info("%s: queue %s (%s), batch %d", config.distributor_id, queue, queue_type, batch_size)
         wakeup = None
         if engine.dialect.name == "postgresql":
             from engine.adapters.wakeup import PostgresWakeup
@@ -97,6 +95,6 @@ def distributor(
         finally:
             if wakeup:
                 wakeup.close()
-        log.info("distributor %s stopped", config.distributor_id)
+        log.info("%s stopped", config.distributor_id)
     finally:
         broker.close()
