@@ -8,7 +8,7 @@ mirrors a setting hands its raw text to `Settings` for checking (`engine.command
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,61 @@ def check_database_url(url: str) -> str:
     )
 
 
+def check_broker_url(url: str) -> str:
+    """`url` stripped, or ValueError saying why it is no broker URL: `amqp://` or `amqps://`
+    (RabbitMQ), or `memory://` (in-process).
+
+    Example: `check_broker_url("amqp://guest:guest@127.0.0.1:5672/%2F")` passes;
+    `check_broker_url("amqp://h:99999/")` raises ("port ... is not a number from 0 to 65535").
+    """
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme == "memory":
+        return url
+    if scheme not in ("amqp", "amqps"):
+        raise ValueError("expected amqp://user:pass@host:5672/vhost, amqps://... or memory://")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as error:
+        raise ValueError(f"not a valid amqp URL ({error})") from None
+    if not parts.hostname:
+        raise ValueError("the amqp URL names no host")
+    return url
+
+
+def check_queue_name(name: str) -> str:
+    """A base name for the broker's queues (`NAME`, `NAME.retry.<ms>`, `NAME.dlq`): not empty,
+    no white space, not in RabbitMQ's reserved `amq.` namespace, short enough that the derived
+    names stay under RabbitMQ's 255-byte limit."""
+    if not name:
+        raise ValueError("must not be empty")
+    if any(character.isspace() for character in name):
+        raise ValueError("must not contain white space")
+    if name.startswith("amq."):
+        raise ValueError("names starting with amq. are reserved by RabbitMQ")
+    if len(name.encode()) > 200:
+        raise ValueError("must be at most 200 bytes")
+    return name
+
+
+def check_endpoint_url(url: str) -> str:
+    """An http:// or https:// URL with a host, for the reminder and notification handlers."""
+    from urllib.parse import urlsplit
+
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host")
+    return url
+
+
 class Settings(BaseSettings):
     # An empty variable counts as unset, as it does for the command-line options.
     model_config = SettingsConfigDict(
@@ -96,6 +151,47 @@ class Settings(BaseSettings):
     api_token: str | None = Field(
         None, description="when set, every API endpoint but /health needs `Authorization: Bearer <token>`"
     )
+
+    queue: str = Field("headway", description="base name of the broker's queues")
+    queue_type: Literal["quorum", "classic"] = Field("quorum", description="RabbitMQ queue type")
+    distributor_batch_size: int = Field(1_000, ge=1, le=10_000, description="rows claimed per batch")
+    distributor_poll_interval_s: float = Field(
+        0.5, ge=0.01, le=1.0, description="longest wait between looks for due rows"
+    )
+    distributor_lease_s: float = Field(30.0, ge=1, description="how long a distributor's claim holds")
+    processor_concurrency: int = Field(4, ge=1, le=1_000, description="tasks one processor runs at once")
+    processor_prefetch: int = Field(1, ge=1, le=1_000, description="unacknowledged messages per worker")
+    processor_lease_s: float = Field(30.0, ge=1, description="lease on a Running row")
+    processor_heartbeat_s: float = Field(5.0, ge=0.1, description="seconds between heartbeats")
+    retry_base_ms: int = Field(1_000, ge=0, description="backoff before the second attempt")
+    retry_max_ms: int = Field(300_000, ge=0, description="longest backoff")
+    shutdown_grace_s: float | None = Field(None, ge=0, description="on SIGTERM, how long tasks may finish")
+    outbound_allow: str = Field("", description="hosts or CIDRs task HTTP calls may reach although internal")
+    reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
+    notification_url: str | None = Field(None, description="endpoint of the notification handler")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str) -> str:
+        return check_broker_url(value)
+
+    @field_validator("queue")
+    @classmethod
+    def _check_queue(cls, value: str) -> str:
+        return check_queue_name(value)
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _check_outbound_allow(cls, value: str) -> str:
+        from engine.core.outbound import parse_allowlist
+
+        parse_allowlist(value)
+        return value
+
+    @field_validator("reminder_url", "notification_url")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else check_endpoint_url(value)
 
     @field_validator("database_url")
     @classmethod

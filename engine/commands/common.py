@@ -84,20 +84,18 @@ DEFAULT_BROKER_URL = "memory://"
 
 QueueOption = Annotated[
     str,
-    typer.Option(
-        "--queue",
-        envvar="HEADWAY_QUEUE",
-        help="Base name of the broker's queues: NAME, NAME.retry.<ms> and NAME.dlq.",
+    setting_option(
+        "--queue", "HEADWAY_QUEUE", "Base name of the broker's queues: NAME, NAME.retry.<ms> and NAME.dlq."
     ),
 ]
 DEFAULT_QUEUE = "headway"
 
 QueueTypeOption = Annotated[
     str,
-    typer.Option(
+    setting_option(
         "--queue-type",
-        envvar="HEADWAY_QUEUE_TYPE",
-        help="RabbitMQ queue type for the task and dead-letter queues: quorum or classic.",
+        "HEADWAY_QUEUE_TYPE",
+        "RabbitMQ queue type for the task and dead-letter queues: quorum or classic.",
     ),
 ]
 DEFAULT_QUEUE_TYPE = "quorum"
@@ -131,9 +129,11 @@ def setup_logging(level: str | None = None) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Migration bookkeeping and pika's connection chatter are noise in a process log.
+    # Migration bookkeeping is noise in a process log. pika logs every failed connection
+    # attempt at ERROR, several lines and a traceback each; the broker adapter already logs
+    # one line per failure with the cause, so pika's own report adds only noise.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
@@ -245,14 +245,15 @@ def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = Fals
         from engine.adapters.memory_broker import MemoryBroker
 
         return MemoryBroker()
-    if not url.startswith(("amqp://", "amqps://")):
-        fail(f"broker URL {url!r}: expected amqp://, amqps:// or memory://")
+    import pika
+
     from engine.adapters.rabbitmq import RabbitMQBroker
 
     try:
+        pika.URLParameters(url)  # its query options too (heartbeat=, ssl_options=, ...)
         return RabbitMQBroker(url, queue, queue_type)
-    except ValueError as error:
-        fail(str(error))
+    except (ValueError, TypeError) as error:
+        fail(f"broker URL: {error}")
 
 
 def stop_on_signals() -> threading.Event:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -17,37 +18,33 @@ from engine.commands.common import (
     QueueTypeOption,
     open_broker,
     open_database,
+    setting_option,
     setup_logging,
     stop_on_signals,
 )
 
 BatchSizeOption = Annotated[
     int,
-    typer.Option(
+    setting_option(
         "--batch-size",
-        envvar="HEADWAY_DISTRIBUTOR_BATCH_SIZE",
-        min=1,
-        max=10_000,
-        help="Rows claimed and published (confirms awaited) per batch.",
+        "HEADWAY_DISTRIBUTOR_BATCH_SIZE",
+        "Rows claimed and published (confirms awaited) per batch, 1 to 10000.",
     ),
 ]
 PollIntervalOption = Annotated[
     float,
-    typer.Option(
+    setting_option(
         "--poll-interval-s",
-        envvar="HEADWAY_DISTRIBUTOR_POLL_INTERVAL_S",
-        min=0.01,
-        max=1.0,
-        help="Longest wait between looks for due rows (it also wakes when the next row is due).",
+        "HEADWAY_DISTRIBUTOR_POLL_INTERVAL_S",
+        "Longest wait between looks for due rows, 0.01 to 1 (it also wakes when the next row is due).",
     ),
 ]
 LeaseOption = Annotated[
     float,
-    typer.Option(
+    setting_option(
         "--lease-s",
-        envvar="HEADWAY_DISTRIBUTOR_LEASE_S",
-        min=1,
-        help="How long a claim holds before a sweeper returns an unconfirmed row to Scheduled.",
+        "HEADWAY_DISTRIBUTOR_LEASE_S",
+        "How long a claim holds (>= 1) before a sweeper returns an unconfirmed row to Scheduled.",
     ),
 ]
 
@@ -70,8 +67,8 @@ def distributor(
     from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
 
     setup_logging()
-    engine = open_database(database_url, long_running=True)
     broker = open_broker(broker_url, queue, queue_type)
+    engine = open_database(database_url, long_running=True)
     config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
     process = Distributor(engine, broker, config)
     try:
@@ -86,6 +83,8 @@ def distributor(
                 f"{result.released} released, {result.swept} swept"
             )
             return
+        log = logging.getLogger("headway.distributor")
+        log.info("%s: queue %s (%s), batch %d", config.distributor_id, queue, queue_type, batch_size)
         wakeup = None
         if engine.dialect.name == "postgresql":
             from engine.adapters.wakeup import PostgresWakeup
@@ -96,5 +95,6 @@ def distributor(
         finally:
             if wakeup:
                 wakeup.close()
+        log.info("%s stopped", config.distributor_id)
     finally:
         broker.close()

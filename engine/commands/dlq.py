@@ -33,13 +33,19 @@ def list_(
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Show dead-lettered messages with their reason; nothing is removed."""
+    """Show dead-lettered messages with their reason; nothing is removed.
+
+    With memory:// (`headway up`), whose dead letters live inside that process, the `Dead`
+    rows of the database are shown instead."""
     from engine.core.messages import MalformedMessage, decode_message
     from engine.ports import BrokerUnavailable, DeadLetter
 
-    broker = open_broker(broker_url, queue, queue_type)
+    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     entries: list[dict[str, object]] = []
+    if broker_url.startswith("memory://"):
+        entries = _dead_rows(database_url, limit)
 
     def show(letter: DeadLetter) -> bool:
         entry: dict[str, object] = {"reason": letter.reason, "dead_lettered_at": letter.dead_lettered_at}
@@ -59,6 +65,8 @@ def list_(
         broker.visit_dead_letters(show, limit)
     except BrokerUnavailable as error:
         fail(str(error), code=1)
+    finally:
+        broker.close()
     for entry in entries:
         if as_json:
             typer.echo(json.dumps(entry))
@@ -76,8 +84,9 @@ def list_(
 @app.command("replay")
 def replay(
     schedule_ids: Annotated[
-        list[int] | None, typer.Argument(help="Schedule row ids to replay (default: every valid message).")
+        list[int] | None, typer.Argument(help="Schedule row ids to replay (see `headway dlq list`).")
     ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead-lettered task.")] = False,
     limit: LimitOption = 10_000,
     discard_malformed: Annotated[
         bool, typer.Option("--discard-malformed", help="Also remove messages that cannot be replayed.")
@@ -89,17 +98,57 @@ def replay(
 ) -> None:
     """Give dead tasks a fresh set of attempts: each `Dead` row goes back to `Scheduled` (the
     distributor publishes it at once) and its message leaves the dead-letter queue. A
-    message whose row is no longer `Dead` (replayed already) is removed too."""
-    from engine.ports import BrokerUnavailable
-    from engine.services.dead_letters import replay_dead_letters
+    message whose row is no longer `Dead` (replayed already) is removed too.
 
+    Name the rows, or pass --all. Exits 1 if a named row is not `Dead`. With memory://
+    (`headway up`) the `Dead` rows of the database are replayed; the running `headway up`
+    picks them up."""
+    from engine.ports import BrokerUnavailable
+    from engine.services.dead_letters import list_dead_rows, replay_dead_letters
+
+    if bool(schedule_ids) == replay_all:
+        fail(
+            "name the rows to replay (ROW_ID ...) or pass --all, not both"
+            if replay_all
+            else "name the rows to replay (ROW_ID ...), or pass --all to replay every dead letter"
+        )
+    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     engine = open_database(database_url)
-    broker = open_broker(broker_url, queue, queue_type)
+    wanted = set(schedule_ids or [])
+    if replay_all and broker_url.startswith("memory://"):
+        wanted = {row.schedule_id for row in list_dead_rows(engine, limit)}
+        if not wanted:
+            typer.echo("0 replayed, 0 already replayed, 0 malformed kept, 0 kept")
+            return
     try:
-        report = replay_dead_letters(engine, broker, set(schedule_ids or []), limit, discard_malformed)
+        report = replay_dead_letters(engine, broker, wanted, limit, discard_malformed)
     except BrokerUnavailable as error:
         fail(str(error), code=1)
+    finally:
+        engine.dispose()
+        broker.close()
     typer.echo(
         f"{report.replayed} replayed, {report.already_replayed} already replayed, "
         f"{report.malformed} malformed {'discarded' if discard_malformed else 'kept'}, {report.kept} kept"
     )
+    if report.not_dead:
+        fail(f"not dead, nothing replayed: row {', '.join(map(str, report.not_dead))}", code=1)
+
+
+def _dead_rows(database_url: str, limit: int) -> list[dict[str, object]]:
+    """`headway dlq list` entries for the `Dead` rows of the database."""
+    from engine.commands.common import database, format_instant
+    from engine.services.dead_letters import list_dead_rows
+
+    with database(database_url) as engine:
+        rows = list_dead_rows(engine, limit)
+    return [
+        {
+            "reason": row.reason,
+            "dead_lettered_at": format_instant(row.finished_at) if row.finished_at else None,
+            "schedule_id": row.schedule_id,
+            "task_type": row.task_type,
+            "attempt": row.attempt,
+        }
+        for row in rows
+    ]

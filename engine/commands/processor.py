@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Annotated
-
-import typer
 
 from engine.commands.common import (
     DEFAULT_BROKER_URL,
@@ -15,8 +14,10 @@ from engine.commands.common import (
     DatabaseUrlOption,
     QueueOption,
     QueueTypeOption,
+    fail,
     open_broker,
     open_database,
+    setting_option,
     setup_logging,
     stop_on_signals,
 )
@@ -27,85 +28,70 @@ if TYPE_CHECKING:
 # Options, shared with `headway up`.
 ConcurrencyOption = Annotated[
     int,
-    typer.Option(
-        "--concurrency",
-        envvar="HEADWAY_PROCESSOR_CONCURRENCY",
-        min=1,
-        max=1_000,
-        help="Tasks run at once (worker threads).",
+    setting_option(
+        "--concurrency", "HEADWAY_PROCESSOR_CONCURRENCY", "Tasks run at once (worker threads), 1 to 1000."
     ),
 ]
 PrefetchOption = Annotated[
     int,
-    typer.Option(
+    setting_option(
         "--prefetch",
-        envvar="HEADWAY_PROCESSOR_PREFETCH",
-        min=1,
-        max=1_000,
-        help="Unacknowledged messages held per worker thread. 1: a busy processor holds no "
+        "HEADWAY_PROCESSOR_PREFETCH",
+        "Unacknowledged messages held per worker thread, 1 to 1000. 1: a busy processor holds no "
         "task that an idle one could start; more: higher throughput for short tasks.",
     ),
 ]
 ProcessorLeaseOption = Annotated[
     float,
-    typer.Option(
+    setting_option(
         "--lease-s",
-        envvar="HEADWAY_PROCESSOR_LEASE_S",
-        min=1,
-        help="Lease on a running row, renewed by the heartbeat; after a crash another "
-        "processor takes the row over once it lapses.",
+        "HEADWAY_PROCESSOR_LEASE_S",
+        "Lease on a running row (>= 1, longer than the heartbeat), renewed by the heartbeat; after "
+        "a crash another processor takes the row over once it lapses.",
     ),
 ]
 HeartbeatOption = Annotated[
     float,
-    typer.Option(
+    setting_option(
         "--heartbeat-s",
-        envvar="HEADWAY_PROCESSOR_HEARTBEAT_S",
-        min=0.1,
-        help="Seconds between heartbeats (processor_heartbeats row and lease renewal).",
+        "HEADWAY_PROCESSOR_HEARTBEAT_S",
+        "Seconds between heartbeats, >= 0.1 (processor_heartbeats row and lease renewal).",
     ),
 ]
 RetryBaseOption = Annotated[
     int,
-    typer.Option(
+    setting_option(
         "--retry-base-ms",
-        envvar="HEADWAY_RETRY_BASE_MS",
-        min=0,
-        help="Backoff before the 2nd attempt; doubles per attempt (a type's config may override).",
+        "HEADWAY_RETRY_BASE_MS",
+        "Backoff before the 2nd attempt; doubles per attempt (a type's config may override).",
     ),
 ]
-RetryMaxOption = Annotated[
-    int,
-    typer.Option("--retry-max-ms", envvar="HEADWAY_RETRY_MAX_MS", min=0, help="Longest backoff."),
-]
+RetryMaxOption = Annotated[int, setting_option("--retry-max-ms", "HEADWAY_RETRY_MAX_MS", "Longest backoff.")]
 GraceOption = Annotated[
     float | None,
-    typer.Option(
+    setting_option(
         "--shutdown-grace-s",
-        envvar="HEADWAY_SHUTDOWN_GRACE_S",
-        min=0,
-        help="On SIGTERM, how long running tasks may finish before they are requeued "
+        "HEADWAY_SHUTDOWN_GRACE_S",
+        "On SIGTERM, how long running tasks may finish before they are requeued "
         "(default: the longest running task's timeout).",
     ),
 ]
 OutboundAllowOption = Annotated[
     str,
-    typer.Option(
+    setting_option(
         "--outbound-allow",
-        envvar="HEADWAY_OUTBOUND_ALLOW",
-        help="Comma-separated hosts or CIDRs that task HTTP calls may reach although they are "
-        "loopback, link-local, private or unspecified (refused by default).",
+        "HEADWAY_OUTBOUND_ALLOW",
+        "Comma-separated hosts, addresses or CIDRs that task HTTP calls may reach although they "
+        "are loopback, link-local, private or unspecified (refused by default).",
     ),
 ]
 ReminderUrlOption = Annotated[
-    str,
-    typer.Option("--reminder-url", envvar="HEADWAY_REMINDER_URL", help="Endpoint of the reminder handler."),
+    str | None,
+    setting_option("--reminder-url", "HEADWAY_REMINDER_URL", "Endpoint of the reminder handler."),
 ]
 NotificationUrlOption = Annotated[
-    str,
-    typer.Option(
-        "--notification-url", envvar="HEADWAY_NOTIFICATION_URL", help="Endpoint of the notification handler."
-    ),
+    str | None,
+    setting_option("--notification-url", "HEADWAY_NOTIFICATION_URL", "Endpoint of the notification handler."),
 ]
 
 
@@ -118,8 +104,8 @@ def processor(
     retry_max_ms: RetryMaxOption = 300_000,
     shutdown_grace_s: GraceOption = None,
     outbound_allow: OutboundAllowOption = "",
-    reminder_url: ReminderUrlOption = "",
-    notification_url: NotificationUrlOption = "",
+    reminder_url: ReminderUrlOption = None,
+    notification_url: NotificationUrlOption = None,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -130,9 +116,14 @@ def processor(
     SIGTERM stops consuming, lets running tasks finish (or requeues them) and exits 0."""
     from engine.processes.processor import Processor, ProcessorConfig, new_processor_id
 
+    if heartbeat_s >= lease_s:
+        fail(
+            f"--heartbeat-s ({heartbeat_s:g}) must be shorter than --lease-s ({lease_s:g}): "
+            "the heartbeat renews the lease"
+        )
     setup_logging()
-    engine = open_database(database_url, long_running=True)
     broker = open_broker(broker_url, queue, queue_type)
+    engine = open_database(database_url, long_running=True)
     handlers = build_handlers(outbound_allow, reminder_url, notification_url)
     config = ProcessorConfig(
         new_processor_id(),
@@ -144,16 +135,29 @@ def processor(
         retry_max_ms,
         shutdown_grace_s,
     )
+    log = logging.getLogger("headway.processor")
+    log.info(
+        "processor %s: queue %s (%s), concurrency %d, prefetch %d, handlers %s",
+        config.processor_id,
+        queue,
+        queue_type,
+        concurrency,
+        prefetch,
+        ", ".join(sorted(handlers)),
+    )
     try:
         Processor(engine, broker, handlers, config).run(stop_on_signals())
     finally:
         broker.close()
+    log.info("processor %s stopped", config.processor_id)
 
 
-def build_handlers(outbound_allow: str, reminder_url: str, notification_url: str) -> dict[str, Handler]:
+def build_handlers(
+    outbound_allow: str, reminder_url: str | None, notification_url: str | None
+) -> dict[str, Handler]:
     """The handlers by name, with the outbound policy and endpoints from the options."""
     from engine.adapters.handlers import HandlerSettings, load_handlers
     from engine.core.outbound import parse_allowlist
 
-    endpoints = {"reminder": reminder_url, "notification": notification_url}
+    endpoints = {"reminder": reminder_url or "", "notification": notification_url or ""}
     return load_handlers(HandlerSettings(parse_allowlist(outbound_allow), endpoints))

@@ -26,10 +26,13 @@ from engine.commands.common import (
 )
 from engine.commands.processor import (
     ConcurrencyOption,
+    GraceOption,
     NotificationUrlOption,
     OutboundAllowOption,
     PrefetchOption,
     ReminderUrlOption,
+    RetryBaseOption,
+    RetryMaxOption,
     build_handlers,
 )
 
@@ -55,9 +58,12 @@ def up(
     buffer: BufferOption = 0.10,
     concurrency: ConcurrencyOption = 4,
     prefetch: PrefetchOption = 1,
+    retry_base_ms: RetryBaseOption = 1_000,
+    retry_max_ms: RetryMaxOption = 300_000,
+    shutdown_grace_s: GraceOption = None,
     outbound_allow: OutboundAllowOption = "",
-    reminder_url: ReminderUrlOption = "",
-    notification_url: NotificationUrlOption = "",
+    reminder_url: ReminderUrlOption = None,
+    notification_url: NotificationUrlOption = None,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -72,10 +78,10 @@ def up(
     from engine.processes.processor import ProcessorConfig, new_processor_id
 
     setup_logging()
+    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     engine = open_database(database_url, long_running=True)
     with engine.begin() as connection:
         store_scaling_parameters(connection, capacity_ms, buffer)
-    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     handlers = build_handlers(outbound_allow, reminder_url, notification_url)
     api = None if no_api else ApiConfig(api_host, api_port, database_url, broker_url)
     try:
@@ -85,7 +91,14 @@ def up(
             handlers,
             SchedulerConfig(scheduler_interval_s, forecast_hours, window_hours),
             DistributorConfig(new_distributor_id()),
-            ProcessorConfig(new_processor_id(), concurrency, prefetch),
+            ProcessorConfig(
+                new_processor_id(),
+                concurrency,
+                prefetch,
+                backoff_base_ms=retry_base_ms,
+                backoff_max_ms=retry_max_ms,
+                shutdown_grace_s=shutdown_grace_s,
+            ),
             api,
             stop_on_signals(),
         )

@@ -9,6 +9,7 @@ be used to reach the machine's own services or its network. `HEADWAY_OUTBOUND_AL
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,7 +27,9 @@ class OutboundPolicy:
 
 def parse_allowlist(text: str | None) -> OutboundPolicy:
     """`"127.0.0.1, 10.0.0.0/8, Sink.Local"` allows one address, one network and one host
-    name (compared case-insensitively, without a trailing dot)."""
+    name (compared case-insensitively, without a trailing dot). An entry that is none of
+    these raises ValueError naming it: `"10.0.0.0/33"`, `"http://sink/"` or `"a b"` would
+    otherwise open nothing while looking as if it did."""
     hosts: set[str] = set()
     networks: list[IPNetwork] = []
     for item in (text or "").split(","):
@@ -34,10 +37,20 @@ def parse_allowlist(text: str | None) -> OutboundPolicy:
         if not item:
             continue
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            networks.append(ipaddress.ip_network(item.strip("[]"), strict=False))
         except ValueError:
+            if "/" in item or ":" in item or not _HOST_NAME.fullmatch(item):
+                raise ValueError(
+                    f"{item!r} is neither a host name, an IP address nor a network (CIDR)"
+                ) from None
             hosts.add(_normal_host(item))
     return OutboundPolicy(frozenset(hosts), tuple(networks))
+
+
+# Letters, digits, hyphens and underscores in dot-separated labels of 1 to 63 characters.
+_HOST_NAME = re.compile(
+    r"(?=.{1,254}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?"
+)
 
 
 def _normal_host(host: str) -> str:

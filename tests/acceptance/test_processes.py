@@ -88,6 +88,9 @@ def test_processor_sigterm_lets_the_running_task_finish_and_exits_0(
         assert processor.terminate() == 0
     finally:
         processor.close()
+    log = processor.log_path.read_text()
+    assert f"queue {queue_base} (quorum), concurrency 4, prefetch 1" in log  # what it runs with
+    assert "stopped" in log.splitlines()[-1]
     assert status_counts(engine) == {"Succeeded": 1}
     engine.dispose()
 
@@ -117,8 +120,13 @@ def test_dlq_list_and_replay(pg_url: str, amqp_url: str, queue_base: str, sink: 
             ids = sorted(connection.execute(select(task_schedule.c.id)).scalars())
         assert sorted(e["schedule_id"] for e in entries) == ids
 
+        everything = headway("dlq", "replay", env=env)  # all of them only when asked to
+        assert everything.returncode == 2 and "--all" in everything.stderr
         replayed = headway("dlq", "replay", str(ids[0]), env=env)
         assert replayed.returncode == 0 and replayed.stdout.startswith("1 replayed"), replayed.stderr
+        again = headway("dlq", "replay", str(ids[0]), env=env)
+        assert again.returncode == 1
+        assert again.stderr == f"error: not dead, nothing replayed: row {ids[0]}\n"
         assert headway("distributor", "--once", env=env).returncode == 0
         wait_for(lambda: status_counts(engine) == {"Dead": 2}, 30, "the replayed task to die again")
         assert sink.keys[str(ids[0])] == 2 and sink.keys[str(ids[1])] == 1

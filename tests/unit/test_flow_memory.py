@@ -195,6 +195,26 @@ def test_failing_task_retries_then_dies_and_replay_runs_it_again(engine: Engine)
         running.close()
 
 
+def test_replay_by_id_resets_a_dead_row_whose_dead_letter_is_gone(engine: Engine) -> None:
+    # The in-process broker of a stopped `headway up` forgot its dead letters; a purged
+    # dead-letter queue does the same. The row still says the task died.
+    broker = MemoryBroker()
+    dead, done = add_rows(engine, 2)
+    with engine.begin() as connection:
+        connection.execute(
+            update(task_schedule).where(task_schedule.c.id == dead).values(status="Dead", attempt=3)
+        )
+        connection.execute(
+            update(task_schedule).where(task_schedule.c.id == done).values(status="Succeeded", attempt=1)
+        )
+
+    report = replay_dead_letters(engine, broker, {dead, done, 999}, 10)
+
+    assert report.replayed == 1 and report.not_dead == [done, 999]
+    assert statuses(engine)[dead] == ("Scheduled", 0)
+    assert statuses(engine)[done] == ("Succeeded", 1)
+
+
 def test_non_retryable_failure_ends_failed_after_one_attempt(engine: Engine) -> None:
     broker = MemoryBroker()
     [row_id] = add_rows(engine, 1)

@@ -56,3 +56,18 @@ def test_allowlist_opens_networks_and_host_names() -> None:
     assert destination_refusal("sink.local", ["192.168.0.5"], policy) is None
     assert destination_refusal("other", ["192.168.0.5"], policy) is not None
     assert destination_refusal("localhost", ["127.0.0.2"], policy) is not None
+
+
+@pytest.mark.parametrize(
+    "entry", ["10.0.0.0/33", "::1/129", "http://sink.local/", "sink local", "a..b", "-x", "h:80"]
+)
+def test_an_allowlist_entry_that_opens_nothing_is_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match="is neither a host name"):
+        parse_allowlist(f"127.0.0.1,{entry}")
+
+
+def test_allowlist_accepts_bracketed_ipv6_and_underscored_names() -> None:
+    policy = parse_allowlist("[::1], fd00::/8, my_svc.internal")
+    assert destination_refusal("x", ["::1"], policy) is None
+    assert destination_refusal("x", ["fd00::5"], policy) is None
+    assert destination_refusal("MY_SVC.internal", ["10.1.1.1"], policy) is None

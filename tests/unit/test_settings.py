@@ -62,6 +62,8 @@ def test_readme_lists_every_setting_with_its_default() -> None:
 def _same(shown: str, default: object) -> bool:
     if default is None:
         return shown == "unset"
+    if default == "":
+        return shown == "empty"
     if isinstance(default, int | float):
         return float(shown) == default
     return shown == default
