@@ -73,7 +73,8 @@ class RunPublic(Public):
     id: int
     schedule_id: int | None
     attempt: int
-    status: str
+    status: str = Field(description="Running, Succeeded or Failed")
+    outcome: str | None = Field(description="the Processor's reason: succeeded, http_status, timeout, ...")
     started_at: datetime
     finished_at: datetime | None
     elapsed_ms: int | None

@@ -10,9 +10,18 @@ from sqlalchemy import Engine, func, select
 from engine.adapters.tables import task_runs, tasks
 from engine.services.tasks import MAX_PAGE_SIZE, TaskNotFound
 
-# A run without an outcome has started and not finished yet (or finished without saying how).
-RUNNING = "running"
-UNKNOWN = "unknown"
+# An attempt's status in the design's words; `outcome` keeps the Processor's precise reason
+# (`succeeded`, `http_status`, `timeout`, `blocked_destination`, ...).
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+
+
+def attempt_status(outcome: str | None, finished: bool) -> str:
+    """`Running` until the attempt finishes, then `Succeeded` or `Failed`."""
+    if not finished and outcome is None:
+        return RUNNING
+    return SUCCEEDED if outcome == "succeeded" else FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +30,7 @@ class Run:
     schedule_id: int | None
     attempt: int
     status: str
+    outcome: str | None
     started_at: datetime
     finished_at: datetime | None
     elapsed_ms: int | None
@@ -55,7 +65,8 @@ def list_runs(engine: Engine, task_id: int, limit: int = 50, offset: int = 0) ->
                 id=int(row["id"]),
                 schedule_id=row["schedule_id"],
                 attempt=int(row["attempt"]),
-                status=row["outcome"] or (RUNNING if row["finished_at"] is None else UNKNOWN),
+                status=attempt_status(row["outcome"], row["finished_at"] is not None),
+                outcome=row["outcome"],
                 started_at=row["started_at"],
                 finished_at=row["finished_at"],
                 elapsed_ms=row["elapsed_ms"],

@@ -206,12 +206,18 @@ def test_runs_are_listed_newest_first_and_paginated(api: TestClient, pg_engine: 
     page = api.get(f"/tasks/{task['id']}/runs", params={"limit": 2}).json()
 
     assert page["total"] == 3
-    assert [(run["attempt"], run["status"]) for run in page["items"]] == [(3, "running"), (2, "succeeded")]
+    assert [(run["attempt"], run["status"], run["outcome"]) for run in page["items"]] == [
+        (3, "Running", None),
+        (2, "Succeeded", "succeeded"),
+    ]
+    first = api.get(f"/tasks/{task['id']}/runs", params={"limit": 2, "offset": 2}).json()["items"]
+    assert [(run["attempt"], run["status"], run["outcome"]) for run in first] == [(1, "Failed", "failed")]
     assert page["items"][1] | {"id": 0} == {
         "id": 0,
         "schedule_id": None,
         "attempt": 2,
-        "status": "succeeded",
+        "status": "Succeeded",
+        "outcome": "succeeded",
         "started_at": "2026-06-01T09:40:30Z",
         "finished_at": "2026-06-01T09:40:32Z",
         "elapsed_ms": 2000,
