@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import bindparam, text
 
+from engine.adapters.database import read_connection
 from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
 from simulation.durations import DurationError, DurationModel, duration_model
@@ -68,7 +69,7 @@ def _read(
     engine: sqlalchemy.Engine, now: datetime, source: str
 ) -> tuple[dict[str, int | None], list[Any], dict[str, list[int]]]:
     """Expected durations by type, the active tasks, and elapsed times by type in the year."""
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         tables = set(sqlalchemy.inspect(connection).get_table_names())
         if not {"tasks", "task_types", "task_runs"} <= tables:
             raise WorkloadError(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +28,7 @@ from engine.core.types import ScalingParameters
 from engine.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "headway_read_only"
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -59,7 +61,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader needs no lock in WAL mode; taking the write lock for it would make every
+        # API or dashboard read queue behind the processes' writes.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only. On SQLite its transactions start deferred (no write lock);
+    a write through it could fail with "database is locked", so only read here. On
+    PostgreSQL it is an ordinary connection."""
+    with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY_OPTION: True})
+        yield connection
 
 
 def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connection) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from engine.adapters.database import read_connection
 from engine.commands.common import (
     DEFAULT_DATABASE_URL,
     BufferOption,
@@ -40,7 +41,7 @@ def forecast(
     now = utc_now()
     with database(database_url) as engine:
         series = compute_forecast(engine, now, hours, capacity_ms, buffer)
-        with engine.connect() as connection:
+        with read_connection(engine) as connection:
             unmaterialised, covered = load_schedule_coverage(connection)
     _note_gaps(unmaterialised, covered, series[-1].minute)
     if as_json:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.run_store import reset_dead_row
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import MalformedMessage, decode_message
@@ -93,5 +94,5 @@ def list_dead_rows(engine: Engine, limit: int) -> list[DeadRow]:
         .order_by(task_schedule.c.finished_at, task_schedule.c.id)
         .limit(limit)
     )
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [DeadRow(row[0], row[1], row[2], row[3] or "", row[4]) for row in connection.execute(query)]

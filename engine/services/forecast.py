@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from engine.adapters.database import load_scaling_parameters
+from engine.adapters.database import load_scaling_parameters, read_connection
 from engine.adapters.forecast_store import (
     count_live_processors,
     count_runs_per_minute_and_type,
@@ -32,7 +32,7 @@ def forecast(
     The database counts the window's schedule rows per minute and type; the core turns the
     counts into compute and instances (as `forecast_minutes` would from the rows)."""
     first, end = forecast_window(now, hours)
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         counts = count_runs_per_minute_and_type(connection, first, end)
         compute = load_compute_ms_by_type(connection)
     return forecast_from_counts(counts, compute, first, hours, capacity_ms, buffer)
@@ -40,11 +40,11 @@ def forecast(
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:
     """The formula's parameters as recorded in the database (what the summary view uses)."""
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return load_scaling_parameters(connection)
 
 
 def live_processor_count(engine: Engine, now: datetime) -> int:
     """Processors that sent a heartbeat within the last 30 seconds."""
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.adapters.broker_health import check_broker
+from engine.adapters.database import read_connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,7 @@ def check_health(engine: Engine, broker_url: str) -> Health:
 
 def _check_database(engine: Engine) -> str | None:
     try:
-        with engine.connect() as connection:
+        with read_connection(engine) as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as error:
         # The class name only: the message can carry host names and user names.

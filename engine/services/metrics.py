@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors
 from engine.adapters.tables import average_elapsed_time_per_task_type, task_runs, task_types, tasks
 from engine.services.forecast import LIVE_PROCESSOR_WINDOW
@@ -54,14 +55,14 @@ class RecentRun:
 
 
 def list_task_type_names(engine: Engine) -> list[str]:
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return list(connection.execute(select(task_types.c.name).order_by(task_types.c.name)).scalars())
 
 
 def task_type_metrics(engine: Engine) -> list[TaskTypeMetrics]:
     """Every known type, plus types that have history but no longer a definition."""
     view = average_elapsed_time_per_task_type
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         expected = {
             row.name: int(row.expected_duration_ms)
             for row in connection.execute(select(task_types.c.name, task_types.c.expected_duration_ms))
@@ -89,7 +90,7 @@ def run_counts(engine: Engine, since: datetime) -> list[RunCount]:
         .group_by(task_runs.c.task_type, task_runs.c.outcome)
         .order_by(task_runs.c.task_type, task_runs.c.outcome)
     )
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [RunCount(row.task_type, row.outcome, int(row.run_count)) for row in connection.execute(query)]
 
 
@@ -101,7 +102,7 @@ def recent_runs(engine: Engine, limit: int = 50) -> list[RecentRun]:
         .order_by(task_runs.c.started_at.desc(), task_runs.c.id.desc())
         .limit(limit)
     )
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [
             RecentRun(
                 id=int(row.id),
@@ -121,5 +122,5 @@ def recent_runs(engine: Engine, limit: int = 50) -> list[RecentRun]:
 
 def live_processor_count(engine: Engine, now: datetime, heartbeat_s: float = LIVE_HEARTBEAT_S) -> int:
     """Processors that sent a heartbeat within `heartbeat_s` before `now`."""
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return count_live_processors(connection, now - timedelta(seconds=heartbeat_s))

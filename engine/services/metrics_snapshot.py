@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
@@ -43,7 +44,7 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         .limit(MAX_LAG_SAMPLES)
     )
     minute = floor_minute(now)
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         for status, count in connection.execute(
             select(task_schedule.c.status, func.count()).group_by(task_schedule.c.status)
         ):

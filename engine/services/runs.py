@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.tables import task_runs, tasks
 from engine.services.tasks import MAX_PAGE_SIZE, TaskNotFound
 
@@ -49,7 +50,7 @@ def list_runs(engine: Engine, task_id: int, limit: int = 50, offset: int = 0) ->
     if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
         raise ValueError(f"limit must be in [1, {MAX_PAGE_SIZE}] and offset >= 0")
     of_task = task_runs.c.task_id == task_id
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         if connection.execute(select(tasks.c.id).where(tasks.c.id == task_id)).first() is None:
             raise TaskNotFound(task_id)
         total = connection.execute(select(func.count()).select_from(task_runs).where(of_task)).scalar_one()

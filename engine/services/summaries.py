@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import summarize_scheduled_minutes
 from engine.adapters.tables import average_elapsed_time_per_task_type
 from engine.core.forecast import ceil_minute, floor_minute
@@ -40,7 +41,7 @@ def scheduled_summary(engine: Engine, now: datetime, hours: float) -> list[Minut
         raise ValueError(f"hours must be in (0, {MAX_SUMMARY_HOURS}], got {hours}")
     start = floor_minute(now)
     end = ceil_minute(start + timedelta(hours=hours))
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [
             MinuteSummary(
                 scheduled_time=row.scheduled_time,
@@ -55,7 +56,7 @@ def scheduled_summary(engine: Engine, now: datetime, hours: float) -> list[Minut
 def task_summary(engine: Engine) -> list[TypeSummary]:
     """Per task type with runs in the past year: the average elapsed ms and the run count."""
     view = average_elapsed_time_per_task_type
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [
             TypeSummary(
                 task_type=row.task_type, avg_elapsed_ms=int(row.avg_elapsed_ms), run_count=int(row.run_count)

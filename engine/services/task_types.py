@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
+from engine.adapters.database import read_connection
 from engine.adapters.tables import task_types
 
 
@@ -29,5 +30,5 @@ def list_task_types(engine: Engine) -> list[TaskType]:
         task_types.c.timeout_ms,
         task_types.c.max_attempts,
     ).order_by(task_types.c.name)
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return [TaskType(**row) for row in connection.execute(query).mappings()]

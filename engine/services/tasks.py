@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
+from engine.adapters.database import read_connection
 from engine.adapters.tables import task_schedule, task_types, tasks
 from engine.core.cron import CronSchedule
 from engine.core.next_runs import upcoming_runs
@@ -150,7 +151,7 @@ def run_now(engine: Engine, task_id: int, now: datetime) -> int:
 
 
 def get_task(engine: Engine, task_id: int) -> Task:
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         return _get(connection, task_id)
 
 
@@ -189,7 +190,7 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     where = and_(*conditions) if conditions else None
-    with engine.connect() as connection:
+    with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
         page_query = _task_query().order_by(tasks.c.id.desc()).limit(limit).offset(offset)
         if where is not None:
