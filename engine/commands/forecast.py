@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from engine.adapters.database import read_connection
 from engine.commands.common import (
     DEFAULT_DATABASE_URL,
     BufferOption,
@@ -35,6 +34,7 @@ def forecast(
     Counts the schedule rows in the database, so run the Scheduler first; a note on stderr
     says when part of the window has no rows yet.
     """
+    from engine.adapters.database import read_connection
     from engine.adapters.forecast_store import load_schedule_coverage
     from engine.services.forecast import forecast as compute_forecast
 

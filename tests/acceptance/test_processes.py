@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.tables import processor_heartbeats, task_schedule
@@ -39,6 +39,11 @@ def headway(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+def heartbeat_pids(engine: Engine) -> list[int]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(processor_heartbeats.c.pid)).scalars())
+
+
 def test_headway_up_runs_tasks_and_recovers_them_after_kill_9(sink: Sink, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'up.db'}"
     env = {
@@ -52,6 +57,7 @@ def test_headway_up_runs_tasks_and_recovers_them_after_kill_9(sink: Sink, tmp_pa
     first = Headway(["up", "--no-api", "--concurrency", "2"], env, tmp_path, "up-first")
     try:
         wait_for(lambda: status_counts(engine).get("Running") == 2, 30, "two tasks running")
+        wait_for(lambda: heartbeat_pids(engine) == [first.pid], 30, "the first heartbeat")
         first.kill9()
         assert status_counts(engine).get("Succeeded", 0) < 6
         second = Headway(["up", "--no-api", "--concurrency", "4"], env, tmp_path, "up-second")
@@ -60,9 +66,8 @@ def test_headway_up_runs_tasks_and_recovers_them_after_kill_9(sink: Sink, tmp_pa
     finally:
         first.close()
     assert "recovered" in (tmp_path / "up-second.log").read_text()
-    with engine.connect() as connection:
-        pids = connection.execute(select(processor_heartbeats.c.pid)).scalars().all()
-    assert pids == [first.pid]  # the clean exit removed its own; the killed one's goes stale
+    # The clean exit removed its own heartbeat; the killed one's goes stale.
+    assert heartbeat_pids(engine) == [first.pid]
     engine.dispose()
 
 
