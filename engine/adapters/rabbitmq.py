@@ -24,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -159,24 +159,23 @@ class RabbitMQBroker:
         first = self._published + 1
         tags = list(range(first, first + len(messages)))
         try:
-            # The underlying channel buffers the frames; process_data_events below sends them
-            # in large writes instead of one flush per message.
             impl = channel._impl
-            for tag, message in zip(tags, messages, strict=True):
-                impl.basic_publish(
-                    exchange="",
-                    routing_key=self.names.tasks,
-                    body=message.body,
-                    properties=pika.BasicProperties(
-                        delivery_mode=pika.DeliveryMode.Persistent,
-                        content_type="application/json",
-                        message_id=message.message_id,
-                        headers={SEQ_HEADER: tag},
-                    ),
-                    mandatory=True,
-                )
-                self._published = tag
-                self._unconfirmed.add(tag)
+            with _one_write(self._connection._impl):
+                for tag, message in zip(tags, messages, strict=True):
+                    impl.basic_publish(
+                        exchange="",
+                        routing_key=self.names.tasks,
+                        body=message.body,
+                        properties=pika.BasicProperties(
+                            delivery_mode=pika.DeliveryMode.Persistent,
+                            content_type="application/json",
+                            message_id=message.message_id,
+                            headers={SEQ_HEADER: tag},
+                        ),
+                        mandatory=True,
+                    )
+                    self._published = tag
+                    self._unconfirmed.add(tag)
             deadline = time.monotonic() + CONFIRM_TIMEOUT_S
             while self._unconfirmed and time.monotonic() < deadline:
                 self._connection.process_data_events(time_limit=0.05)
@@ -272,6 +271,21 @@ class RabbitMQBroker:
 
     def close(self) -> None:
         self._drop_publisher()
+
+
+@contextlib.contextmanager
+def _one_write(connection: Any) -> Iterator[None]:
+    """Hand the frames emitted meanwhile to pika's transport as one buffer. pika sends each
+    buffered frame with a `send` call of its own: three per message, a third of the
+    publisher's time on 1,000-message batches."""
+    frames: list[bytes] = []
+    connection._adapter_emit_data = frames.append  # shadows the method for the batch
+    try:
+        yield
+    finally:
+        del connection._adapter_emit_data
+        if frames:
+            connection._adapter_emit_data(b"".join(frames))
 
 
 def _dead_letter(properties: Any, body: bytes) -> DeadLetter:
