@@ -5,8 +5,8 @@ reason), set the row `Running` with the start time and a lease, run the handler 
 thread (the broker connection keeps its heartbeat meanwhile), record `Succeeded`, `Failed`
 or `Dead` plus one `task_runs` row, and only then settle the message: ack, retry through the
 broker's delay path, or dead-letter. Starts and finishes are written in batches: one
-transaction for every message that arrived (or finished) since the last one, so a busy
-processor does not pay one commit per task.
+transaction starts every message that arrived since the last one, a second records every
+task that finished, so a busy processor does not pay one commit per task.
 
 At-least-once: a crash after the handler ran and before the outcome was recorded runs the
 attempt again (the broker redelivers the unacknowledged message and, once this processor's
