@@ -91,13 +91,21 @@ def update_unlocked(
 ) -> int:
     """`UPDATE table SET values WHERE conditions`, leaving out rows another transaction holds
     (PostgreSQL `FOR UPDATE SKIP LOCKED`): for writers that must never wait for a row lock.
-    Returns the number of rows changed."""
+    Returns the number of rows changed.
+
+    On PostgreSQL the locked rows are chosen once, in a materialized CTE, and the update
+    joins them by primary key. The `id IN (subquery)` form let the planner, misled by the
+    statistics of a table that just changed in bulk, re-run the locking subquery for every
+    candidate row: 1,000 ids among 10,000 `Queued` rows took a second instead of 10 ms."""
     chosen = select(table.c.id).where(*conditions)
-    if connection.dialect.name == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
-    result = connection.execute(
-        update(table).where(table.c.id.in_(chosen.scalar_subquery()), *conditions).values(**values)
-    )
+    if connection.dialect.name != "postgresql":
+        statement = update(table).where(table.c.id.in_(chosen.scalar_subquery()), *conditions)
+    else:
+        # The rows stay locked until commit, and FOR UPDATE checked the conditions against
+        # their latest version: the update need not repeat them.
+        locked = chosen.with_for_update(skip_locked=True).cte("chosen").prefix_with("MATERIALIZED")
+        statement = update(table).where(table.c.id == locked.c.id)
+    result = connection.execute(statement.values(**values))
     return int(result.rowcount)
 
 

@@ -18,12 +18,13 @@ and collects them while the batch is in flight.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,24 +159,23 @@ class RabbitMQBroker:
         first = self._published + 1
         tags = list(range(first, first + len(messages)))
         try:
-            # The underlying channel buffers the frames; process_data_events below sends them
-            # in large writes instead of one flush per message.
             impl = channel._impl
-            for tag, message in zip(tags, messages, strict=True):
-                impl.basic_publish(
-                    exchange="",
-                    routing_key=self.names.tasks,
-                    body=message.body,
-                    properties=pika.BasicProperties(
-                        delivery_mode=pika.DeliveryMode.Persistent,
-                        content_type="application/json",
-                        message_id=message.message_id,
-                        headers={SEQ_HEADER: tag},
-                    ),
-                    mandatory=True,
-                )
-                self._published = tag
-                self._unconfirmed.add(tag)
+            with _one_write(self._connection._impl):
+                for tag, message in zip(tags, messages, strict=True):
+                    impl.basic_publish(
+                        exchange="",
+                        routing_key=self.names.tasks,
+                        body=message.body,
+                        properties=pika.BasicProperties(
+                            delivery_mode=pika.DeliveryMode.Persistent,
+                            content_type="application/json",
+                            message_id=message.message_id,
+                            headers={SEQ_HEADER: tag},
+                        ),
+                        mandatory=True,
+                    )
+                    self._published = tag
+                    self._unconfirmed.add(tag)
             deadline = time.monotonic() + CONFIRM_TIMEOUT_S
             while self._unconfirmed and time.monotonic() < deadline:
                 self._connection.process_data_events(time_limit=0.05)
@@ -273,6 +273,21 @@ class RabbitMQBroker:
         self._drop_publisher()
 
 
+@contextlib.contextmanager
+def _one_write(connection: Any) -> Iterator[None]:
+    """Hand the frames emitted meanwhile to pika's transport as one buffer. pika sends each
+    buffered frame with a `send` call of its own: three per message, a third of the
+    publisher's time on 1,000-message batches."""
+    frames: list[bytes] = []
+    connection._adapter_emit_data = frames.append  # shadows the method for the batch
+    try:
+        yield
+    finally:
+        del connection._adapter_emit_data
+        if frames:
+            connection._adapter_emit_data(b"".join(frames))
+
+
 def _dead_letter(properties: Any, body: bytes) -> DeadLetter:
     headers = properties.headers or {}
     reason = headers.get(REASON_HEADER)
@@ -296,14 +311,21 @@ def _close_quietly(connection: Any) -> None:
 
 class _Consumer:
     """One consuming connection. Settling calls from worker threads are queued and carried
-    out by the connection's own thread, which pika requires."""
+    out by the connection's own thread, which pika requires.
+
+    Acknowledgements are gathered and sent together: when every unsettled delivery up to
+    tag n is among them, one `basic.ack` with `multiple` covers them all. A delivery is only
+    ever acknowledged after its own `ack()` call; the others waiting with it stay unsettled.
+    """
 
     def __init__(self, broker: RabbitMQBroker, connection: Any) -> None:
         self.broker = broker
         self.connection = connection
         self.alive = True
-        self.unsettled = 0
+        # Delivery tags not yet settled, in the order the broker sent them (ascending).
+        self.unsettled: dict[int, None] = {}
         self.requests: queue.Queue[Callable[[], None]] = queue.Queue()
+        self.acks: collections.deque[int] = collections.deque()  # tags, from any thread
         self.woken = threading.Event()
 
     def run(self, on_delivery: Callable[[Delivery], None], prefetch: int, stop: threading.Event) -> None:
@@ -315,7 +337,7 @@ class _Consumer:
         self.publisher.confirm_delivery()  # retries and dead letters: rare, one at a time
 
         def on_message(_channel: Any, method: Any, _properties: Any, body: bytes) -> None:
-            self.unsettled += 1
+            self.unsettled[method.delivery_tag] = None
             on_delivery(RabbitDelivery(self, method.delivery_tag, body, method.redelivered))
 
         tag = channel.basic_consume(self.broker.names.tasks, on_message, auto_ack=False)
@@ -324,7 +346,7 @@ class _Consumer:
             if stop.is_set() and not cancelled:
                 channel.basic_cancel(tag)
                 cancelled = True
-            if cancelled and self.unsettled == 0:
+            if cancelled and not self.unsettled:
                 return
             self.connection.process_data_events(time_limit=0.2)
             self.woken.clear()
@@ -334,11 +356,44 @@ class _Consumer:
                 except queue.Empty:
                     break
                 request()
+            self.send_acks()
+
+    def send_acks(self) -> None:
+        """Acknowledge the gathered tags: one `multiple` ack for the longest run of them at
+        the head of the unsettled deliveries, one ack each for the rest."""
+        acks: list[int] = []
+        while self.acks:
+            acks.append(self.acks.popleft())
+        if not acks:
+            return
+        acked = set(acks)
+        head = 0
+        for tag in self.unsettled:
+            if tag not in acked:
+                break
+            head = tag
+        impl = self.channel._impl
+        if head:
+            impl.basic_ack(head, multiple=True)
+        for tag in acks:
+            if tag > head:
+                impl.basic_ack(tag)
+        for tag in acks:
+            self.unsettled.pop(tag, None)
+
+    def submit_ack(self, tag: int) -> None:
+        if not self.alive:
+            return
+        self.acks.append(tag)
+        self.wake()
 
     def submit(self, request: Callable[[], None]) -> None:
         if not self.alive:
             return  # the broker requeued everything of this connection already
         self.requests.put(request)
+        self.wake()
+
+    def wake(self) -> None:
         # One wake-up per batch of requests: each costs a write to pika's wake-up socket.
         if self.woken.is_set():
             return
@@ -347,8 +402,8 @@ class _Consumer:
         with contextlib.suppress(Exception):
             self.connection.add_callback_threadsafe(lambda: None)
 
-    def settled(self) -> None:
-        self.unsettled -= 1
+    def settled(self, tag: int) -> None:
+        self.unsettled.pop(tag, None)
 
     def publish_confirmed(self, queue_name: str, body: bytes, headers: dict[str, Any]) -> bool:
         try:
@@ -377,7 +432,7 @@ class RabbitDelivery:
         self.redelivered = redelivered
 
     def ack(self) -> None:
-        self._consumer.submit(self._ack)
+        self._consumer.submit_ack(self._tag)
 
     def requeue(self) -> None:
         self._consumer.submit(self._requeue)
@@ -406,8 +461,8 @@ class RabbitDelivery:
     # a flush of its own.
     def _ack(self) -> None:
         self._consumer.channel._impl.basic_ack(self._tag)
-        self._consumer.settled()
+        self._consumer.settled(self._tag)
 
     def _requeue(self) -> None:
         self._consumer.channel._impl.basic_nack(self._tag, requeue=True)
-        self._consumer.settled()
+        self._consumer.settled(self._tag)

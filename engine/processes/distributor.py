@@ -79,18 +79,35 @@ class Distributor:
         self._broker = broker
         self._config = config
         self._clock = clock
+        # Confirmed rows of the previous batch, handed over in the next loop's transaction.
+        self._confirmed: list[int] = []
 
     def run_once(self) -> LoopResult:
         """One loop at the clock's `now`: sweep expired claims, claim one batch, publish it,
         settle the rows. Raises on a database error (the rows then wait for their lease);
         a broker failure releases the rows and raises BrokerUnavailable."""
+        return self._loop(defer_hand_over=False)
+
+    def _loop(self, defer_hand_over: bool) -> LoopResult:
+        """`run_once`; with `defer_hand_over` (in `run`), a full batch, all confirmed, is
+        handed over in the next loop's transaction, together with the next claim: the loop
+        comes round at once, one transaction fewer, and by then processors have started
+        many of its rows, which need no hand-over any more. Should the process die in
+        between, the rows' leases lapse and the sweep republishes them, as after a crash
+        between a confirm and the settle (the processor drops the copy it does not need)."""
         now = self._clock()
         me = self._config.distributor_id
-        with self._engine.begin() as connection:
-            swept = sweep_expired_claims(connection, now)
-            messages = claim_due_rows(
-                connection, now, self._config.batch_size, me, lease_until(now, self._config.lease_s)
-            )
+        previous, self._confirmed = self._confirmed, []
+        try:
+            with self._engine.begin() as connection:
+                mark_handed_over(connection, previous, me)
+                swept = sweep_expired_claims(connection, now)
+                messages = claim_due_rows(
+                    connection, now, self._config.batch_size, me, lease_until(now, self._config.lease_s)
+                )
+        except Exception:
+            self._confirmed = previous + self._confirmed
+            raise
         if swept:
             log.warning("returned %d rows whose distributor lease expired", swept)
         if not messages:
@@ -106,6 +123,10 @@ class Distributor:
         published_at = time.perf_counter()
         ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
         failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
+        if defer_hand_over and not failed and len(messages) >= self._config.batch_size:
+            self._confirmed = ok
+            log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
+            return LoopResult(len(messages), len(ok), 0, swept, None)
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
@@ -132,7 +153,7 @@ class Distributor:
         delay_s = 0.1
         while not stop.is_set():
             try:
-                result = self.run_once()
+                result = self._loop(defer_hand_over=True)
                 delay_s = 0.1
             except BrokerUnavailable as error:
                 log.warning("broker unavailable (%s); retrying in %.1f s", error, delay_s)
@@ -154,6 +175,18 @@ class Distributor:
             if result.claimed >= self._config.batch_size:
                 continue
             wait(self._sleep_s(result.next_due))
+        self._hand_over_deferred()
+
+    def _hand_over_deferred(self) -> None:
+        """On the way out: hand over the last full batch (left to the sweep on failure)."""
+        confirmed, self._confirmed = self._confirmed, []
+        if not confirmed:
+            return
+        try:
+            with self._engine.begin() as connection:
+                mark_handed_over(connection, confirmed, self._config.distributor_id)
+        except Exception as error:
+            log.warning("%d confirmed rows left to the sweep: %s", len(confirmed), error.__class__.__name__)
 
     def _sleep_s(self, next_due: datetime | None) -> float:
         poll_s = self._config.poll_interval_s

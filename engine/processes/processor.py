@@ -5,8 +5,8 @@ reason), set the row `Running` with the start time and a lease, run the handler 
 thread (the broker connection keeps its heartbeat meanwhile), record `Succeeded`, `Failed`
 or `Dead` plus one `task_runs` row, and only then settle the message: ack, retry through the
 broker's delay path, or dead-letter. Starts and finishes are written in batches: one
-transaction for every message that arrived (or finished) since the last one, so a busy
-processor does not pay one commit per task.
+transaction starts every message that arrived since the last one, a second records every
+task that finished, so a busy processor does not pay one commit per task.
 
 At-least-once: a crash after the handler ran and before the outcome was recorded runs the
 attempt again (the broker redelivers the unacknowledged message and, once this processor's
@@ -196,9 +196,10 @@ class Processor:
         self._running.clear()
 
     def _step(self, deliveries: list[Delivery], results: list[_Result]) -> None:
-        """Record what finished and start what arrived, in one transaction (one commit for
-        the whole batch), then settle the finished messages and hand the started runs to the
-        worker threads."""
+        """Start what arrived, in one transaction (one commit for the whole batch), and hand
+        the started runs to the worker threads; then record what finished, in a second one,
+        and settle those messages. Starts go first: a task's start lag should not include
+        the bookkeeping of the tasks before it."""
         messages: list[tuple[TaskMessage, Delivery]] = []
         for delivery in deliveries:
             try:
@@ -212,40 +213,34 @@ class Processor:
             for result in results
             if self._running.pop(id(result.delivery), None) is not None  # else given back at stop
         ]
-        if not messages and not records:
-            return
         me = self._config.processor_id
-
-        def write(connection: Any) -> tuple[set[int], tuple[list[StartedRun], list[Any]]]:
-            changed = finish_runs(connection, [r for _, r, _, _ in records], me) if records else set()
-            starts = (
-                start_runs(
-                    connection, [m for m, _ in messages], me, now, lease_until(now, self._config.lease_s)
-                )
-                if messages
-                else ([], [])
-            )
-            return changed, starts
-
         began = time.perf_counter()
-        outcome = self._retry_db(write)
-        log.debug(
-            "step: %d finished, %d arrived, %.1f ms in the database",
-            len(records),
-            len(messages),
-            (time.perf_counter() - began) * 1000,
-        )
-        if outcome is None:
-            # Stopping with the database away: give everything back. Finished rows stay Running
-            # under a lease that lapses, and their requeued messages take them over then.
-            for result, _, _, _ in records:
-                result.delivery.requeue()
-            for _, delivery in messages:
-                delivery.requeue()
-            return
-        changed, (started, others) = outcome
-        self._settle(records, changed)
-        self._dispatch(messages, started, others)
+        if messages:
+            lease = lease_until(now, self._config.lease_s)
+            starts = self._retry_db(lambda c: start_runs(c, [m for m, _ in messages], me, now, lease))
+            if starts is None:  # stopping with the database away: give them back
+                for _, delivery in messages:
+                    delivery.requeue()
+            else:
+                self._dispatch(messages, *starts)
+        started_at = time.perf_counter()
+        if records:
+            changed = self._retry_db(lambda c: finish_runs(c, [r for _, r, _, _ in records], me))
+            if changed is None:
+                # Finished rows stay Running under a lease that lapses, and their requeued
+                # messages take them over then.
+                for result, _, _, _ in records:
+                    result.delivery.requeue()
+            else:
+                self._settle(records, changed)
+        if messages or records:
+            log.debug(
+                "step: %d arrived, %.1f ms to start; %d finished, %.1f ms to record",
+                len(messages),
+                (started_at - began) * 1000,
+                len(records),
+                (time.perf_counter() - started_at) * 1000,
+            )
 
     def _dispatch(
         self,

@@ -92,3 +92,26 @@ def test_requeued_message_comes_back_redelivered(amqp_url: str, queue_base: str)
 
     consume(broker, handle, lambda: len(seen) == 2)
     assert seen == [False, True]
+
+
+def test_acks_settle_only_their_own_messages(amqp_url: str, queue_base: str) -> None:
+    # Acks gathered together go out as one `multiple` ack where they can; one message in
+    # the middle, requeued instead, must still come back.
+    broker = RabbitMQBroker(amqp_url, queue_base)
+    broker.publish([OutgoingMessage(f"m{i}".encode(), str(i)) for i in range(5)])
+    held: list[Delivery] = []
+    seen: list[tuple[bytes, bool]] = []
+
+    def handle(delivery: Delivery) -> None:
+        seen.append((delivery.body, delivery.redelivered))
+        held.append(delivery)
+        if len(held) == 5:
+            for index in (4, 0, 3, 1):
+                held[index].ack()
+            held[2].requeue()
+        elif len(held) > 5:
+            delivery.ack()
+
+    consume(broker, handle, lambda: len(seen) == 6)
+    assert seen[5] == (b"m2", True)
+    assert broker.queue_counts()[queue_base] == (0, 0)
