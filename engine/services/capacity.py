@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 from engine.core.forecast import ForecastMinute
 from engine.core.scale_points import ScalePlan, plan_scaling
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
-from engine.services.forecast import forecast
-from engine.services.metrics import LIVE_HEARTBEAT_S, live_processor_count
+from engine.services.forecast import forecast, live_processor_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +31,9 @@ def capacity_outlook(
     current_instances: int | None = None,
 ) -> CapacityOutlook:
     """The forecast from the minute of `now` for `hours`, planned against `current_instances`
-    (default: the processors with a heartbeat in the last `LIVE_HEARTBEAT_S` seconds)."""
+    (default: the processors with a heartbeat within `LIVE_PROCESSOR_WINDOW`)."""
     series = forecast(engine, now, hours, capacity_ms, buffer)
     if current_instances is None:
-        current_instances = live_processor_count(engine, now, LIVE_HEARTBEAT_S)
+        current_instances = live_processor_count(engine, now)
     plan = plan_scaling(series, current_instances, lead_minutes, cooldown_minutes)
     return CapacityOutlook(series=series, current_instances=current_instances, plan=plan)

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
 from engine.adapters.database import read_connection
-from engine.adapters.forecast_store import count_live_processors
 from engine.adapters.tables import average_elapsed_time_per_task_type, task_runs, task_types, tasks
-from engine.services.forecast import LIVE_PROCESSOR_WINDOW
-
-# A processor whose last heartbeat is older than this no longer counts as running: the same
-# window the API's /forecast and /metrics use.
-LIVE_HEARTBEAT_S = LIVE_PROCESSOR_WINDOW.total_seconds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +113,3 @@ def recent_runs(engine: Engine, limit: int = 50) -> list[RecentRun]:
             for row in connection.execute(query)
         ]
 
-
-def live_processor_count(engine: Engine, now: datetime, heartbeat_s: float = LIVE_HEARTBEAT_S) -> int:
-    """Processors that sent a heartbeat within `heartbeat_s` before `now`."""
-    with read_connection(engine) as connection:
-        return count_live_processors(connection, now - timedelta(seconds=heartbeat_s))
