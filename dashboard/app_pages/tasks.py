@@ -2,6 +2,7 @@
 edit it, run it now or set it inactive."""
 
 import math
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -129,24 +130,29 @@ def save_changes() -> None:
         st.session_state["tasks.notice"] = f"Saved task #{task.id}."
 
 
-def deactivate() -> None:
+def _act_on_task(change: Callable[[], object], done: str) -> None:
+    """Run a change on the selected task and leave the notice the next rerun shows."""
     try:
-        set_inactive(engine, task.id, data.utc_now())
+        change()
     except TaskNotFound as missing:
         st.session_state["tasks.notice"] = f"Not changed: {missing}."
         return
     data.forget_task_reads()
-    st.session_state["tasks.notice"] = f"Task #{task.id} is inactive; its scheduled runs are removed."
+    st.session_state["tasks.notice"] = done
+
+
+def deactivate() -> None:
+    _act_on_task(
+        lambda: set_inactive(engine, task.id, data.utc_now()),
+        f"Task #{task.id} is inactive; its scheduled runs are removed.",
+    )
 
 
 def run_once_now() -> None:
-    try:
-        run_now(engine, task.id, data.utc_now())
-    except TaskNotFound as missing:
-        st.session_state["tasks.notice"] = f"Not changed: {missing}."
-        return
-    data.forget_task_reads()
-    st.session_state["tasks.notice"] = f"Task #{task.id} will run as soon as a processor is free."
+    _act_on_task(
+        lambda: run_now(engine, task.id, data.utc_now()),
+        f"Task #{task.id} will run as soon as a processor is free.",
+    )
 
 
 notice = st.session_state.pop("tasks.notice", None)
