@@ -48,11 +48,9 @@ def claim_due_rows(
         .order_by(task_schedule.c.scheduled_time)
         .limit(limit)
     )
-    if connection.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = connection.execute(
+    claim = (
         update(task_schedule)
-        .where(task_schedule.c.id.in_(due.scalar_subquery()), task_schedule.c.status == SCHEDULED)
+        .where(task_schedule.c.status == SCHEDULED)
         .values(status=QUEUED, claimed_by=claimer, lease_expires_at=lease_until, queued_at=now)
         .returning(
             task_schedule.c.id,
@@ -60,13 +58,22 @@ def claim_due_rows(
             task_schedule.c.attempt,
             task_schedule.c.scheduled_time,
         )
-    ).all()
+    )
+    if connection.dialect.name == "postgresql":
+        # The rows are chosen once, in a materialized CTE, and the task type comes back with
+        # them (UPDATE ... FROM tasks): one statement for the whole batch.
+        chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        claim = claim.where(task_schedule.c.id == chosen.c.id, tasks.c.id == task_schedule.c.task_id)
+        claimed = connection.execute(claim.returning(tasks.c.task_type)).all()
+        types = {row.task_id: row.task_type for row in claimed}
+    else:  # SQLite's RETURNING cannot name a joined table
+        claimed = connection.execute(claim.where(task_schedule.c.id.in_(due.scalar_subquery()))).all()
+        query = select(tasks.c.id, tasks.c.task_type).where(
+            id_in(tasks.c.id, {row.task_id for row in claimed}, connection)
+        )
+        types = {row.id: row.task_type for row in connection.execute(query)} if claimed else {}
     if not claimed:
         return []
-    query = select(tasks.c.id, tasks.c.task_type).where(
-        id_in(tasks.c.id, {row.task_id for row in claimed}, connection)
-    )
-    types = {row.id: row.task_type for row in connection.execute(query)}
     return sorted(
         (
             TaskMessage(

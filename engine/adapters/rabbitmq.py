@@ -38,7 +38,6 @@ log = logging.getLogger("headway.rabbitmq")
 
 REASON_HEADER = "x-headway-reason"
 DEAD_AT_HEADER = "x-headway-dead-at"
-SEQ_HEADER = "x-headway-seq"
 DELIVERY_LIMIT = 20
 RETRY_QUEUE_IDLE_MS = 120_000
 CONFIRM_TIMEOUT_S = 30.0
@@ -70,6 +69,8 @@ class RabbitMQBroker:
         self._unconfirmed: set[int] = set()
         self._confirms: dict[int, bool] = {}
         self._returned: set[int] = set()
+        # The batch in flight: delivery tags by message id, to match returned messages.
+        self._tags_by_id: dict[str, list[int]] = {}
         self._declared_retry: dict[str, float] = {}
 
     # -- topology ---------------------------------------------------------------------------
@@ -148,9 +149,10 @@ class RabbitMQBroker:
             self._confirms[tag] = ok
 
     def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
-        seq = (properties.headers or {}).get(SEQ_HEADER)
-        if isinstance(seq, int):
-            self._returned.add(seq)
+        # The broker returns an unroutable message before it confirms it: the batch it
+        # belongs to is still in flight. Matched by message id rather than by a header, so
+        # that every message carries no headers table to encode and decode.
+        self._returned.update(self._tags_by_id.get(properties.message_id, ()))
 
     def publish(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
         if not messages:
@@ -158,6 +160,9 @@ class RabbitMQBroker:
         channel = self._publishing_channel()
         first = self._published + 1
         tags = list(range(first, first + len(messages)))
+        self._tags_by_id = {}
+        for tag, message in zip(tags, messages, strict=True):
+            self._tags_by_id.setdefault(message.message_id, []).append(tag)
         try:
             impl = channel._impl
             with _one_write(self._connection._impl):
@@ -170,7 +175,6 @@ class RabbitMQBroker:
                             delivery_mode=pika.DeliveryMode.Persistent,
                             content_type="application/json",
                             message_id=message.message_id,
-                            headers={SEQ_HEADER: tag},
                         ),
                         mandatory=True,
                     )
@@ -184,6 +188,7 @@ class RabbitMQBroker:
             self._drop_publisher()
         results = [self._confirms.pop(tag, False) and tag not in self._returned for tag in tags]
         self._returned.difference_update(tags)
+        self._tags_by_id = {}
         if self._unconfirmed:  # timed out: a late confirm must not be taken for a later batch's
             log.warning("%d confirms did not arrive in time", len(self._unconfirmed))
             self._drop_publisher()

@@ -61,7 +61,28 @@ def start_runs(
 ) -> tuple[list[StartedRun], list[tuple[TaskMessage, StartDecision]]]:
     """Decide each message against its row (`engine.core.leases.decide_start`) and set the
     rows to START `Running` at `now`, leased to `processor_id`. Returns the runs to execute and,
-    for every other message, what to do with it instead."""
+    for every other message, what to do with it instead.
+
+    On PostgreSQL the common case, a row waiting for exactly this attempt, is started by one
+    statement for the whole batch (`_start_waiting_rows`); only what it leaves (duplicates,
+    take-overs, stale copies) is read and decided one by one."""
+    started: list[StartedRun] = []
+    if connection.dialect.name == "postgresql":
+        started, messages = _start_waiting_rows(connection, messages, processor_id, now, lease_until)
+    if not messages:
+        return started, []
+    more, others = _start_decided(connection, messages, processor_id, now, lease_until)
+    return started + more, others
+
+
+def _start_decided(
+    connection: Connection,
+    messages: Sequence[TaskMessage],
+    processor_id: str,
+    now: datetime,
+    lease_until: datetime,
+) -> tuple[list[StartedRun], list[tuple[TaskMessage, StartDecision]]]:
+    """Read each message's row, decide, and start the rows decided START."""
     ids = sorted({m.schedule_id for m in messages})
     query = (
         select(
@@ -84,20 +105,7 @@ def start_runs(
         # Lock in id order so processors starting overlapping batches cannot deadlock.
         query = query.with_for_update(of=task_schedule)
     rows = {row.id: row for row in connection.execute(query)}
-    # A batch holds few types: read each type's settings (and parse its config) once.
-    types = {
-        row.name: row
-        for row in connection.execute(
-            select(
-                task_types.c.name,
-                task_types.c.handler,
-                task_types.c.timeout_ms,
-                task_types.c.max_attempts,
-                task_types.c.config,
-            ).where(task_types.c.name.in_({row.task_type for row in rows.values()}))
-        )
-    }
-    configs = {name: _json(row.config) for name, row in types.items()}
+    types = _type_settings(connection, {row.task_type for row in rows.values()})
     states = {
         row.id: RowState(ScheduleStatus(row.status), row.attempt, row.lease_expires_at, row.next_attempt_at)
         for row in rows.values()
@@ -129,19 +137,110 @@ def start_runs(
             others.append((message, StartDecision(StartAction.DROP, "row changed underneath")))
             continue
         row = rows[message.schedule_id]
-        task_type = types[row.task_type]
-        context = TaskContext(
-            schedule_id=message.schedule_id,
-            task_id=int(row.task_id),
-            task_type=row.task_type,
-            attempt=message.attempt,
-            max_attempts=int(task_type.max_attempts),
-            timeout_s=task_type.timeout_ms / 1000,
-            payload=_json(row.payload),
-            config=dict(configs[row.task_type]),
-        )
-        started.append(StartedRun(message, context, task_type.handler, now))
+        started.append(_started_run(message, int(row.task_id), row.task_type, row.payload, types, now))
     return started, others
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeSettings:
+    handler: str
+    timeout_ms: int
+    max_attempts: int
+    config: dict[str, Any]
+
+
+def _type_settings(connection: Connection, names: Collection[str]) -> dict[str, _TypeSettings]:
+    """A batch holds few types: read each type's settings (and parse its config) once."""
+    if not names:
+        return {}
+    query = select(
+        task_types.c.name,
+        task_types.c.handler,
+        task_types.c.timeout_ms,
+        task_types.c.max_attempts,
+        task_types.c.config,
+    ).where(task_types.c.name.in_(sorted(names)))
+    return {
+        row.name: _TypeSettings(row.handler, int(row.timeout_ms), int(row.max_attempts), _json(row.config))
+        for row in connection.execute(query)
+    }
+
+
+def _started_run(
+    message: TaskMessage,
+    task_id: int,
+    task_type: str,
+    payload: Any,
+    types: dict[str, _TypeSettings],
+    now: datetime,
+) -> StartedRun:
+    settings = types[task_type]
+    context = TaskContext(
+        schedule_id=message.schedule_id,
+        task_id=task_id,
+        task_type=task_type,
+        attempt=message.attempt,
+        max_attempts=settings.max_attempts,
+        timeout_s=settings.timeout_ms / 1000,
+        payload=_json(payload),
+        config=dict(settings.config),
+    )
+    return StartedRun(message, context, settings.handler, now)
+
+
+# Rows waiting for exactly the message's attempt (decide_start's normal START) become
+# Running in one statement, their task's payload and type returned with them. The rows are
+# taken in id order, the lock order every processor uses. A row another transaction holds
+# is waited for, as the decided path's FOR UPDATE would.
+_START_WAITING = text(
+    "WITH m AS ("
+    " SELECT id, attempt FROM json_to_recordset(CAST(:messages AS JSON)) AS m(id BIGINT, attempt INT)"
+    "), waiting AS ("
+    " SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id"
+    " WHERE t.attempt = m.attempt - 1"
+    " AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))"
+    " ORDER BY t.id FOR UPDATE OF t"
+    "), started AS ("
+    " UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,"
+    " finished_at = NULL, claimed_by = :me, lease_expires_at = :lease, next_attempt_at = NULL,"
+    " start_lag_ms = COALESCE(t.start_lag_ms,"
+    "  GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)"
+    " FROM waiting w WHERE t.id = w.id"
+    " AND t.attempt = w.attempt - 1"
+    " AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))"
+    " RETURNING t.id, t.task_id"
+    ") SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id"
+)
+
+
+def _start_waiting_rows(
+    connection: Connection,
+    messages: Sequence[TaskMessage],
+    processor_id: str,
+    now: datetime,
+    lease_until: datetime,
+) -> tuple[list[StartedRun], list[TaskMessage]]:
+    """Start, in one statement, every row that waits for its message's attempt. Returns the
+    runs and the messages left for the decided path: a second copy of a row in this batch
+    (it then finds the row Running here and defers), and every row in another state."""
+    first: dict[int, TaskMessage] = {}
+    rest: list[TaskMessage] = []
+    for message in messages:
+        if message.schedule_id in first:
+            rest.append(message)
+        else:
+            first[message.schedule_id] = message
+    batch = [{"id": m.schedule_id, "attempt": m.attempt} for m in first.values()]
+    rows = connection.execute(
+        _START_WAITING,
+        {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease": lease_until},
+    ).all()
+    types = _type_settings(connection, {row.task_type for row in rows})
+    started = [
+        _started_run(first.pop(int(row.id)), int(row.task_id), row.task_type, row.payload, types, now)
+        for row in rows
+    ]
+    return started, [*first.values(), *rest]
 
 
 def states_attempt(decision: StartDecision, message: TaskMessage) -> int:
