@@ -189,15 +189,18 @@ def _started_run(
 
 
 # Rows waiting for exactly the message's attempt (decide_start's normal START) become
-# Running in one statement, their task's payload and type returned with them. The rows are
+# Running in one statement, their task's payload and type returned with them. The ids are
+# also given as an array (`= ANY`) so that the planner looks them up by primary key: joined
+# to the JSON alone, whose size it cannot know, it chose to scan the whole table. The rows are
 # taken in id order, the lock order every processor uses. A row another transaction holds
 # is waited for, as the decided path's FOR UPDATE would.
 _START_WAITING = text(
     "WITH m AS ("
-    " SELECT id, attempt FROM json_to_recordset(CAST(:messages AS JSON)) AS m(id BIGINT, attempt INT)"
+    " SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt"
+    " FROM json_array_elements(CAST(:messages AS JSON)) AS e"
     "), waiting AS ("
     " SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id"
-    " WHERE t.attempt = m.attempt - 1"
+    " WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1"
     " AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))"
     " ORDER BY t.id FOR UPDATE OF t"
     "), started AS ("
@@ -230,7 +233,7 @@ def _start_waiting_rows(
             rest.append(message)
         else:
             first[message.schedule_id] = message
-    batch = [{"id": m.schedule_id, "attempt": m.attempt} for m in first.values()]
+    batch = [(m.schedule_id, m.attempt) for m in first.values()]
     rows = connection.execute(
         _START_WAITING,
         {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease": lease_until},
@@ -362,48 +365,52 @@ def _finish_postgresql(
     connection: Connection, finished: Sequence[FinishedRun], processor_id: str
 ) -> set[int]:
     # One statement for the whole batch: the status changes and the task_runs rows. The batch
-    # travels as one JSON document: json.dumps is C, where a dozen parameter arrays cost
-    # the driver 20 us a row in Python.
+    # travels as one JSON array of arrays: json.dumps is C, where a dozen parameter arrays
+    # cost the driver 20 us a row in Python, and reading fields by position costs the server
+    # a tenth of matching them by name (json_to_recordset).
     rows = [
-        {
-            "id": f.run.message.schedule_id,
-            "attempt": f.run.message.attempt,
-            "status": f.status.value,
-            "finished_at": f.finished_at.isoformat(),
-            "error": f.error,
-            "next_attempt_at": f.next_attempt_at.isoformat() if f.next_attempt_at else None,
-            "task_id": f.run.context.task_id,
-            "task_type": f.run.context.task_type,
-            "started_at": f.run.started_at.isoformat(),
-            "elapsed_ms": f.elapsed_ms,
-            "outcome": f.outcome,
-            "output_excerpt": f.output_excerpt,
-        }
+        (
+            f.run.message.schedule_id,
+            f.run.message.attempt,
+            f.status.value,
+            f.finished_at.isoformat(),
+            f.error,
+            f.next_attempt_at.isoformat() if f.next_attempt_at else None,
+            f.run.context.task_id,
+            f.run.context.task_type,
+            f.run.started_at.isoformat(),
+            f.elapsed_ms,
+            f.outcome,
+            f.output_excerpt,
+        )
         for f in finished
     ]
-    result = connection.execute(
-        text(
-            "WITH m AS ("
-            " SELECT * FROM json_to_recordset(CAST(:rows AS JSON))"
-            " AS m(id BIGINT, attempt INT, status TEXT, finished_at TIMESTAMPTZ, error TEXT,"
-            " next_attempt_at TIMESTAMPTZ, task_id BIGINT, task_type TEXT, started_at TIMESTAMPTZ,"
-            " elapsed_ms INT, outcome TEXT, output_excerpt TEXT)"
-            "), changed AS ("
-            " UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at,"
-            " last_error = m.error,"
-            " next_attempt_at = m.next_attempt_at, lease_expires_at = NULL"
-            " FROM m WHERE t.id = m.id AND t.status = 'Running' AND t.attempt = m.attempt"
-            " AND t.claimed_by = :me RETURNING t.id"
-            "), recorded AS ("
-            " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
-            " elapsed_ms, outcome, output_excerpt, error)"
-            " SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
-            " output_excerpt, error FROM m JOIN changed ON changed.id = m.id"
-            ") SELECT id FROM changed"
-        ),
-        {"me": processor_id, "rows": json.dumps(rows)},
-    )
+    result = connection.execute(_FINISH, {"me": processor_id, "rows": json.dumps(rows)})
     return {int(row[0]) for row in result}
+
+
+_FINISH = text(
+    "WITH m AS MATERIALIZED ("
+    " SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,"
+    " CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,"
+    " CAST(e->>5 AS TIMESTAMPTZ) AS next_attempt_at, CAST(e->>6 AS BIGINT) AS task_id,"
+    " e->>7 AS task_type, CAST(e->>8 AS TIMESTAMPTZ) AS started_at, CAST(e->>9 AS INT) AS elapsed_ms,"
+    " e->>10 AS outcome, e->>11 AS output_excerpt"
+    " FROM json_array_elements(CAST(:rows AS JSON)) AS e"
+    "), changed AS ("
+    " UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at,"
+    " last_error = m.error,"
+    " next_attempt_at = m.next_attempt_at, lease_expires_at = NULL"
+    " FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id"
+    " AND t.status = 'Running' AND t.attempt = m.attempt"
+    " AND t.claimed_by = :me RETURNING t.id"
+    "), recorded AS ("
+    " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
+    " elapsed_ms, outcome, output_excerpt, error)"
+    " SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
+    " output_excerpt, error FROM m JOIN changed ON changed.id = m.id"
+    ") SELECT id FROM changed"
+)
 
 
 def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str) -> int:
