@@ -278,19 +278,32 @@ class RabbitMQBroker:
         self._drop_publisher()
 
 
+# Frames handed to the transport at once: enough to save the per-frame sends, few enough that
+# the first messages of a large batch reach consumers while the rest is being encoded.
+FRAMES_PER_WRITE = 300
+
+
 @contextlib.contextmanager
 def _one_write(connection: Any) -> Iterator[None]:
-    """Hand the frames emitted meanwhile to pika's transport as one buffer. pika sends each
-    buffered frame with a `send` call of its own: three per message, a third of the
-    publisher's time on 1,000-message batches."""
+    """Hand the frames emitted meanwhile to pika's transport in a few large buffers. pika
+    sends each buffered frame with a `send` call of its own: three per message, a third of
+    the publisher's time on 1,000-message batches."""
     frames: list[bytes] = []
-    connection._adapter_emit_data = frames.append  # shadows the method for the batch
+    send = connection._adapter_emit_data
+
+    def gather(frame: bytes) -> None:
+        frames.append(frame)
+        if len(frames) >= FRAMES_PER_WRITE:
+            send(b"".join(frames))
+            frames.clear()
+
+    connection._adapter_emit_data = gather  # shadows the method for the batch
     try:
         yield
     finally:
         del connection._adapter_emit_data
         if frames:
-            connection._adapter_emit_data(b"".join(frames))
+            send(b"".join(frames))
 
 
 def _dead_letter(properties: Any, body: bytes) -> DeadLetter:

@@ -7,19 +7,24 @@ Ordering, chosen so that killing it at any instant loses nothing:
    commit;
 2. publish every claimed row as a persistent message and wait for the broker's confirms for
    the whole batch;
-3. confirmed rows drop their lease (handed over); rows whose publish failed (broker down,
-   nack, unroutable) go back to `Scheduled`, if still claimed by this distributor, for the
-   next loop.
+3. rows whose publish failed (broker down, nack, unroutable) go back to `Scheduled`, if
+   still claimed by this distributor, for the next loop; confirmed rows drop their lease
+   (handed over) once half of it has passed, those not started by then: a processor
+   that starts a row replaces the lease with its own, so in a burst nearly every row
+   needs no hand-over write at all.
 
 A crash after 1 leaves leased `Queued` rows: the sweep (every loop, in every distributor)
-returns them to `Scheduled` once the lease lapses. A crash between a confirm and step 3 is
-the one way to publish a row twice; both messages carry the row id, and the processor that
-gets the second finds the row started or finished and drops it (`engine.core.leases`).
+returns them to `Scheduled` once the lease lapses. A crash between a confirm and the
+hand-over of a row no processor has started yet is the one way to publish a row twice;
+both messages carry the row id, and the processor that gets the second finds the row
+started or finished and drops it (`engine.core.leases`).
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import math
 import os
 import socket
 import threading
@@ -44,6 +49,9 @@ from engine.ports import Broker, BrokerUnavailable, Clock, OutgoingMessage
 log = logging.getLogger("headway.distributor")
 
 MAX_BACKOFF_S = 5.0
+# A confirmed batch is handed over once this share of its lease has passed: late enough that
+# processors have started its rows, early enough that the lease cannot lapse first.
+HAND_OVER_AFTER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +87,8 @@ class Distributor:
         self._broker = broker
         self._config = config
         self._clock = clock
-        # Confirmed rows of the previous batch, handed over in the next loop's transaction.
-        self._confirmed: list[int] = []
+        # Confirmed batches whose hand-over waits: (monotonic instant it is due, row ids).
+        self._confirmed: collections.deque[tuple[float, list[int]]] = collections.deque()
 
     def run_once(self) -> LoopResult:
         """One loop at the clock's `now`: sweep expired claims, claim one batch, publish it,
@@ -89,24 +97,25 @@ class Distributor:
         return self._loop(defer_hand_over=False)
 
     def _loop(self, defer_hand_over: bool) -> LoopResult:
-        """`run_once`; with `defer_hand_over` (in `run`), a full batch, all confirmed, is
-        handed over in the next loop's transaction, together with the next claim: the loop
-        comes round at once, one transaction fewer, and by then processors have started
-        many of its rows, which need no hand-over any more. Should the process die in
-        between, the rows' leases lapse and the sweep republishes them, as after a crash
-        between a confirm and the settle (the processor drops the copy it does not need)."""
+        """`run_once`; with `defer_hand_over` (in `run`), the hand-over of a batch whose
+        messages were all confirmed waits until half its lease has passed, and then goes
+        with a later loop's claim. By then processors have started nearly all its rows,
+        which need no hand-over any more: a burst is published without writing every row
+        a second time. Should the process die meanwhile, the leases lapse and the sweep
+        republishes the rows still `Queued`, as after a crash between a confirm and the
+        hand-over (the processor drops the copy it does not need)."""
         now = self._clock()
         me = self._config.distributor_id
-        previous, self._confirmed = self._confirmed, []
+        due = self._take_hand_overs(time.monotonic() if defer_hand_over else math.inf)
         try:
             with self._engine.begin() as connection:
-                mark_handed_over(connection, previous, me)
+                mark_handed_over(connection, [row for _, rows in due for row in rows], me)
                 swept = sweep_expired_claims(connection, now)
                 messages = claim_due_rows(
                     connection, now, self._config.batch_size, me, lease_until(now, self._config.lease_s)
                 )
         except Exception:
-            self._confirmed = previous + self._confirmed
+            self._confirmed.extendleft(reversed(due))
             raise
         if swept:
             log.warning("returned %d rows whose distributor lease expired", swept)
@@ -123,10 +132,13 @@ class Distributor:
         published_at = time.perf_counter()
         ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
         failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
-        if defer_hand_over and not failed and len(messages) >= self._config.batch_size:
-            self._confirmed = ok
+        if defer_hand_over and not failed:
+            self._confirmed.append((time.monotonic() + self._config.lease_s * HAND_OVER_AFTER, ok))
             log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
-            return LoopResult(len(messages), len(ok), 0, swept, None)
+            if len(messages) >= self._config.batch_size:
+                return LoopResult(len(messages), len(ok), 0, swept, None)
+            with self._engine.connect() as connection:
+                return LoopResult(len(messages), len(ok), 0, swept, next_due_time(connection))
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
@@ -177,9 +189,16 @@ class Distributor:
             wait(self._sleep_s(result.next_due))
         self._hand_over_deferred()
 
+    def _take_hand_overs(self, until: float) -> list[tuple[float, list[int]]]:
+        """Remove and return the waiting hand-overs due by the monotonic instant `until`."""
+        due = []
+        while self._confirmed and self._confirmed[0][0] <= until:
+            due.append(self._confirmed.popleft())
+        return due
+
     def _hand_over_deferred(self) -> None:
-        """On the way out: hand over the last full batch (left to the sweep on failure)."""
-        confirmed, self._confirmed = self._confirmed, []
+        """On the way out: hand over every waiting batch (left to the sweep on failure)."""
+        confirmed = [row for _, rows in self._take_hand_overs(math.inf) for row in rows]
         if not confirmed:
             return
         try:

@@ -53,6 +53,9 @@ T = TypeVar("T")
 MAX_BACKOFF_S = 5.0
 # A processor whose heartbeat is this old is gone (killed without removing its row).
 FORGET_AFTER_S = 60.0
+# While messages keep arriving, finished tasks are recorded (and acknowledged) at least this
+# often; otherwise at once.
+RECORD_WITHIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +154,28 @@ class Processor:
     # -- the coordinator thread: batches starts and finishes --------------------------------
 
     def _coordinate(self) -> None:
+        finished: list[_Result] = []  # results not yet recorded
+        first_finished_at = 0.0
         while True:
             deliveries, results = self._drain(timeout_s=0.05)
             if deliveries and self._stop.is_set():
                 for delivery in deliveries:  # arrived as consuming stopped: not started
                     delivery.requeue()
                 deliveries = []
-            if deliveries or results:
-                self._step(deliveries, results)
+            if results and not finished:
+                first_finished_at = time.monotonic()
+            finished.extend(results)
+            # Starting comes first: while messages keep arriving, outcomes wait (up to
+            # RECORD_WITHIN_S) and are then recorded in one larger batch, so that a burst
+            # starts on time instead of alternating with the bookkeeping of its first tasks.
+            record = bool(finished) and (
+                not deliveries
+                or self._stop.is_set()
+                or time.monotonic() - first_finished_at >= RECORD_WITHIN_S
+            )
+            to_record, finished = (finished, []) if record else ([], finished)
+            if deliveries or to_record:
+                self._step(deliveries, to_record)
             if self._stop.is_set():
                 if not self._running and self._events.empty():
                     return
