@@ -41,6 +41,7 @@ DEAD_AT_HEADER = "x-headway-dead-at"
 DELIVERY_LIMIT = 20
 RETRY_QUEUE_IDLE_MS = 120_000
 CONFIRM_TIMEOUT_S = 30.0
+CONFIRM_POLL_S = 0.002
 # pika raises these (and OSError subclasses) when the broker or the network goes away.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (pika.exceptions.AMQPError, OSError)
 
@@ -182,7 +183,9 @@ class RabbitMQBroker:
                     self._unconfirmed.add(tag)
             deadline = time.monotonic() + CONFIRM_TIMEOUT_S
             while self._unconfirmed and time.monotonic() < deadline:
-                self._connection.process_data_events(time_limit=0.05)
+                # Confirms are handled by the channel's own callback, which does not end
+                # pika's wait early: the limit is what a batch waits after its last confirm.
+                self._connection.process_data_events(time_limit=CONFIRM_POLL_S)
         except BROKER_ERRORS as error:
             log.warning("publishing interrupted: %r", error)
             self._drop_publisher()

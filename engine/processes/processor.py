@@ -56,6 +56,8 @@ FORGET_AFTER_S = 60.0
 # While messages keep arriving, finished tasks are recorded (and acknowledged) at least this
 # often; otherwise at once.
 RECORD_WITHIN_S = 1.0
+# ... and are recorded as soon as no message has arrived for this long.
+QUIET_BEFORE_RECORD_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,23 +157,30 @@ class Processor:
 
     def _coordinate(self) -> None:
         finished: list[_Result] = []  # results not yet recorded
-        first_finished_at = 0.0
+        first_finished_at = last_delivery_at = 0.0
+        window = self._config.concurrency * self._config.prefetch
         while True:
             deliveries, results = self._drain(timeout_s=0.05)
+            now = time.monotonic()
             if deliveries and self._stop.is_set():
                 for delivery in deliveries:  # arrived as consuming stopped: not started
                     delivery.requeue()
                 deliveries = []
+            if deliveries:
+                last_delivery_at = now
             if results and not finished:
-                first_finished_at = time.monotonic()
+                first_finished_at = now
             finished.extend(results)
-            # Starting comes first: while messages keep arriving, outcomes wait (up to
-            # RECORD_WITHIN_S) and are then recorded in one larger batch, so that a burst
-            # starts on time instead of alternating with the bookkeeping of its first tasks.
+            # Starting comes first: while messages keep arriving, outcomes wait and are then
+            # recorded in one larger batch, so that a burst starts on time instead of
+            # alternating with the bookkeeping of its first tasks. They wait no longer than
+            # RECORD_WITHIN_S, and not at all once every unsettled message the broker allows
+            # is held here (no more can arrive before some are acknowledged).
             record = bool(finished) and (
-                not deliveries
-                or self._stop.is_set()
-                or time.monotonic() - first_finished_at >= RECORD_WITHIN_S
+                self._stop.is_set()
+                or now - first_finished_at >= RECORD_WITHIN_S
+                or len(self._running) >= window
+                or (not deliveries and now - last_delivery_at >= QUIET_BEFORE_RECORD_S)
             )
             to_record, finished = (finished, []) if record else ([], finished)
             if deliveries or to_record:
