@@ -59,7 +59,8 @@ class Broker(Protocol):
         """Publish persistent messages to the task queue and wait for the broker to confirm
         them as a batch. Returns, per message, whether the broker took responsibility for it
         (False: nacked, unroutable, or the connection dropped first). Raises
-        BrokerUnavailable if it could not even start."""
+        BrokerUnavailable if it could not even start. An empty batch only makes sure the
+        connection is open and kept alive, so that the next batch does not wait for it."""
 
     def consume(self, on_delivery: Callable[[Delivery], None], prefetch: int, stop: threading.Event) -> None:
         """Deliver messages to `on_delivery` (called on the broker's thread, so it must return

@@ -264,3 +264,14 @@ def stop_on_signals() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
+
+
+def freeze_startup_heap() -> None:
+    """Move everything allocated so far (modules, the ORM's tables, the broker client) out of
+    the garbage collector's sight before a long-running loop starts. A busy processor
+    allocates a few objects per task, and each full collection otherwise walks the whole
+    start-up heap again: a tenth of a processor's time in a burst."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

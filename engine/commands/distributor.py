@@ -16,6 +16,7 @@ from engine.commands.common import (
     DatabaseUrlOption,
     QueueOption,
     QueueTypeOption,
+    freeze_startup_heap,
     open_broker,
     open_database,
     setting_option,
@@ -91,6 +92,7 @@ def distributor(
 
             wakeup = PostgresWakeup(engine)
         try:
+            freeze_startup_heap()
             process.run(stop_on_signals(), wakeup.wait if wakeup else None)
         finally:
             if wakeup:

@@ -15,6 +15,7 @@ from engine.commands.common import (
     QueueOption,
     QueueTypeOption,
     fail,
+    freeze_startup_heap,
     open_broker,
     open_database,
     setting_option,
@@ -146,6 +147,7 @@ def processor(
         ", ".join(sorted(handlers)),
     )
     try:
+        freeze_startup_heap()
         Processor(engine, broker, handlers, config).run(stop_on_signals())
     finally:
         broker.close()
