@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import queue
 import threading
@@ -67,7 +68,8 @@ class RabbitMQBroker:
         self._connection: Any = None
         self._channel: Any = None
         self._published = 0  # delivery tags on the publishing channel
-        self._unconfirmed: set[int] = set()
+        # Delivery tags awaiting their confirm, in ascending order (dicts keep insertion order).
+        self._unconfirmed: dict[int, None] = {}
         self._confirms: dict[int, bool] = {}
         self._returned: set[int] = set()
         # The batch in flight: delivery tags by message id, to match returned messages.
@@ -135,18 +137,19 @@ class RabbitMQBroker:
             _close_quietly(connection)
             raise BrokerUnavailable(f"cannot open a publishing channel: {error!r}") from error
         self._connection, self._channel, self._published = connection, channel, 0
-        self._confirms, self._returned, self._unconfirmed = {}, set(), set()
+        self._confirms, self._returned, self._unconfirmed = {}, set(), {}
         return channel
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         ok = isinstance(method, pika.spec.Basic.Ack)
         if method.multiple:
-            tags = [tag for tag in self._unconfirmed if tag <= method.delivery_tag]
+            # Only the head of the ascending tags: a batch gets many such confirms.
+            tags = list(itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._unconfirmed))
         else:
             tags = [method.delivery_tag]
         for tag in tags:
-            self._unconfirmed.discard(tag)
+            self._unconfirmed.pop(tag, None)
             self._confirms[tag] = ok
 
     def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: bytes) -> None:
@@ -188,7 +191,7 @@ class RabbitMQBroker:
                         mandatory=True,
                     )
                     self._published = tag
-                    self._unconfirmed.add(tag)
+                    self._unconfirmed[tag] = None
             written = time.perf_counter()
             deadline = time.monotonic() + CONFIRM_TIMEOUT_S
             while self._unconfirmed and time.monotonic() < deadline:
