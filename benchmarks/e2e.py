@@ -1,11 +1,13 @@
 """End-to-end benchmark on real RabbitMQ and PostgreSQL.
 
 10,000 tasks due at the same instant, a no-op handler, real `headway distributor` and
-`headway processor` processes (`--concurrency 16 --prefetch 100`: short tasks want a deep
-prefetch, see the README). Prints, from one run:
+`headway processor` processes (`--concurrency 16 --prefetch 400`: a burst of short tasks
+wants all of itself in flight, see the README). Prints, from one run:
 
 - raw pika publishing to a quorum queue with asynchronous confirms, 1,000 in flight;
 - raw pika consuming with prefetch 100;
+- the broker alone as a pipeline: two raw publishers and two raw consumers at once, no
+  database, the ceiling for anything that both publishes and consumes on this machine;
 - distribution alone (due rows -> confirmed messages) with one and with two distributors;
 - end to end (due -> Succeeded) in tasks/s, and p50/p99 start lag (scheduled time to the
   handler's start, `task_schedule.start_lag_ms`);
@@ -18,6 +20,7 @@ Uses a database and queues of its own and removes them afterwards. Run:
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -27,8 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pika
+import pika.exceptions
 from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 from engine.adapters.database import create_db_engine
@@ -41,8 +46,9 @@ PG_ADMIN_URL = os.environ.get("HEADWAY_TEST_PG_URL", "postgresql+psycopg://postg
 AMQP_URL = os.environ.get("HEADWAY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
 
-def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
-    """Messages/s for persistent publishes with asynchronous confirms, `in_flight` at most."""
+def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000, begun: Any = None) -> float:
+    """Messages/s for persistent publishes with asynchronous confirms, `in_flight` at most.
+    The perf_counter instant of the first publish goes on the `begun` queue, if given."""
     connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     channel = connection.channel()
     channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
@@ -58,6 +64,8 @@ def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
     body = encode_message(TaskMessage(1, 1, "bench", 1, datetime(2026, 1, 1, tzinfo=UTC)))
     properties = pika.BasicProperties(delivery_mode=2)
     begin = time.perf_counter()
+    if begun is not None:
+        begun.put(begin)
     for sent in range(1, count + 1):
         impl.basic_publish("", queue, body, properties)
         while sent - state["confirmed"] >= in_flight:
@@ -67,6 +75,55 @@ def raw_publish_rate(queue: str, count: int, in_flight: int = 1_000) -> float:
     elapsed = time.perf_counter() - begin
     connection.close()
     return count / elapsed
+
+
+def _consume_and_report(queue: str, count: int, done: Any) -> None:
+    """Consume `count` messages (prefetch 1,000, one multiple ack per 100), then put the
+    perf_counter instant of the last one on `done`."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=1_000)
+    for received, (method, _properties, _body) in enumerate(
+        channel.consume(queue, inactivity_timeout=30), start=1
+    ):
+        if method is None:
+            break
+        if received % 100 == 0 or received == count:
+            channel.basic_ack(method.delivery_tag, multiple=True)
+        if received == count:
+            break
+    done.put(time.perf_counter())
+    connection.close()
+
+
+def broker_pipeline_rate(queue: str, count: int) -> float:
+    """Messages/s through the broker alone: two raw publishers (as `raw_publish_rate`) and two
+    raw consumers in processes of their own, at the same time, from the first publish to the
+    last message consumed. (perf_counter is the system's monotonic clock on Linux, the same
+    in every process.)"""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection.channel().queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    connection.close()
+    context = multiprocessing.get_context("spawn")
+    done, begun = context.Queue(), context.Queue()
+    half = count // 2
+    consumers = [context.Process(target=_consume_and_report, args=(queue, half, done)) for _ in range(2)]
+    for consumer in consumers:
+        consumer.start()
+    time.sleep(2)  # the consumers connect meanwhile
+    publishers = [
+        context.Process(target=raw_publish_rate, args=(queue, half, 1_000, begun)) for _ in range(2)
+    ]
+    for publisher in publishers:
+        publisher.start()
+    begin = min(begun.get(timeout=60) for _ in publishers)
+    last = max(done.get(timeout=120) for _ in consumers)
+    for process in [*publishers, *consumers]:
+        process.join(30)
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection.channel().queue_delete(queue)
+    connection.close()
+    return half * 2 / (last - begin)
 
 
 def raw_consume_rate(queue: str, count: int, prefetch: int = 100) -> float:
@@ -191,6 +248,26 @@ def wait_until_succeeded(engine: Engine, count: int, timeout_s: float) -> None:
     raise TimeoutError(f"not all {count} rows succeeded within {timeout_s} s")
 
 
+def wait_for_queue_depth(queue: str, count: int, timeout_s: float) -> None:
+    """Until `queue` holds `count` messages, asking every 10 ms over one connection (a new
+    connection per look would take CPU from the processes measured)."""
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    channel = connection.channel()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                if channel.queue_declare(queue, passive=True).method.message_count == count:
+                    return
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                channel = connection.channel()
+            if time.monotonic() > deadline:
+                raise TimeoutError("distribution did not finish")
+            connection.sleep(0.01)
+    finally:
+        connection.close()
+
+
 def distribution_rate(
     url: str, engine: Engine, queue: str, count: int, distributors: int, log_dir: Path
 ) -> tuple[float, list[float]]:
@@ -202,32 +279,32 @@ def distribution_rate(
     processes = [
         start(["distributor"], env, log_dir, f"dist-{distributors}-{i}") for i in range(distributors)
     ]
-    broker = RabbitMQBroker(AMQP_URL, queue)
     try:
-        deadline = time.monotonic() + 120
-        while broker.queue_counts_or_none(queue) != count:
-            if time.monotonic() > deadline:
-                raise TimeoutError("distribution did not finish")
-            time.sleep(0.01)
+        wait_for_queue_depth(queue, count, timeout_s=120)
         done = datetime.now(UTC)
     finally:
         cpu = stop(processes)
-    broker.delete_queues()
+    RabbitMQBroker(AMQP_URL, queue).delete_queues()
     return count / (done - due).total_seconds(), cpu
 
 
 def end_to_end(
-    url: str, engine: Engine, queue: str, count: int, distributors: int, processors: int, log_dir: Path
+    url: str,
+    engine: Engine,
+    queue: str,
+    count: int,
+    distributors: int,
+    processors: int,
+    log_dir: Path,
+    prefetch: int = 400,
 ) -> tuple[float, float, float, list[float]]:
     """tasks/s from the due instant to the last success, p50/p99 start lag in ms, and the
     CPU seconds of each processor, then each distributor."""
     due = datetime.now(UTC) + timedelta(seconds=6)  # the processes start meanwhile
     add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
-    processes = [
-        start(["processor", "--concurrency", "16", "--prefetch", "100"], env, log_dir, f"proc-{i}")
-        for i in range(processors)
-    ]
+    processor = ["processor", "--concurrency", "16", "--prefetch", str(prefetch)]
+    processes = [start(processor, env, log_dir, f"proc-{i}") for i in range(processors)]
     processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
     try:
         wait_until_succeeded(engine, count, 300)
@@ -284,6 +361,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--processors", type=int, default=2)
     parser.add_argument("--distributors", type=int, default=2, help="distributors in the end-to-end run")
+    parser.add_argument(
+        "--prefetch", type=int, default=400, help="processors' --prefetch (per slot) in the end-to-end run"
+    )
     args = parser.parse_args()
     base = f"headway-bench-{uuid.uuid4().hex[:8]}"
     log_dir = Path(os.environ.get("TMPDIR", "/tmp")) / base
@@ -294,6 +374,11 @@ def main() -> None:
     consume = raw_consume_rate(f"{base}-raw", args.tasks)
     print(f"raw pika publish, quorum queue, async confirms, 1000 in flight: {publish:8.0f} msg/s")
     print(f"raw pika consume, prefetch 100, ack each: {consume:8.0f} msg/s")
+    pipeline = broker_pipeline_rate(f"{base}-pipe", args.tasks)
+    print(
+        f"broker alone, 2 raw publishers + 2 raw consumers at once: {pipeline:8.0f} msg/s "
+        f"({pipeline / publish:.2f} of raw publish)"
+    )
     with bench_database() as (url, engine):
         one, cpu_one = distribution_rate(url, engine, f"{base}-d1", args.tasks, 1, log_dir)
         two, cpu_two = distribution_rate(url, engine, f"{base}-d2", args.tasks, 2, log_dir)
@@ -302,12 +387,13 @@ def main() -> None:
             f"distribution, 2 distributors: {two:8.0f} rows/s ({two / one:.2f}x; CPU s: {_seconds(cpu_two)})"
         )
         rate, p50, p99, cpu = end_to_end(
-            url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir
+            url, engine, f"{base}-e2e", args.tasks, args.distributors, args.processors, log_dir, args.prefetch
         )
     print(
         f"end to end, {args.distributors} distributors + {args.processors} processors "
-        f"(--concurrency 16 --prefetch 100, no-op handler): "
-        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish; "
+        f"(--concurrency 16 --prefetch {args.prefetch}, no-op handler): "
+        f"{rate:8.0f} tasks/s ({rate / publish:.2f} of raw publish, "
+        f"{rate / pipeline:.2f} of the broker alone; "
         f"CPU s: processors {_seconds(cpu[: args.processors])}, "
         f"distributors {_seconds(cpu[args.processors :])})"
     )
