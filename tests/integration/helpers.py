@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,13 @@ def add_cron_task(engine: Engine, now: datetime, expression: str, zone: str = "U
         **extra,
     )
     return create_task(engine, spec, now)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(step_s)
 
 
 def schedule_rows(engine: Engine, task_id: int | None = None) -> list[tuple[int, datetime, str]]:

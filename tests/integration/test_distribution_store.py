@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -11,10 +15,11 @@ from sqlalchemy import Engine, select, update
 from engine.adapters.distribution_store import release_unpublished, sweep_expired_claims
 from engine.adapters.memory_broker import MemoryBroker
 from engine.adapters.tables import task_schedule
-from engine.ports import BrokerUnavailable, OutgoingMessage
+from engine.core.messages import decode_message
+from engine.ports import BrokerUnavailable, Delivery, OutgoingMessage
 from engine.processes.distributor import Distributor, DistributorConfig
 from engine.processes.scheduler import run_pass
-from tests.integration.helpers import add_tasks, status_counts
+from tests.integration.helpers import add_tasks, status_counts, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +140,86 @@ def test_postgresql_insert_wakes_a_waiting_distributor(pg_engine: Engine) -> Non
     assert time.monotonic() - began < 5
     thread.join()
     wakeup.close()
+
+
+@contextmanager
+def distributing(engine: Engine, broker: MemoryBroker, **config: Any) -> Iterator[None]:
+    """`Distributor.run` on a thread, its clock going from NOW at the real pace; stopped (and
+    `run` returned) on leaving."""
+    began = time.monotonic()
+    distributor = Distributor(
+        engine,
+        broker,
+        DistributorConfig("d1", **config),
+        clock=lambda: NOW + timedelta(seconds=time.monotonic() - began),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=distributor.run, args=(stop,))
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def published_ids(broker: MemoryBroker) -> list[int]:
+    """The schedule ids of the messages ready in `broker`, consuming them."""
+    ids: list[int] = []
+    stop = threading.Event()
+    ready = broker.counts()["ready"]
+
+    def take(delivery: Delivery) -> None:
+        ids.append(decode_message(delivery.body).schedule_id)
+        delivery.ack()
+        if len(ids) == ready:
+            stop.set()
+
+    if ready:
+        broker.consume(take, ready, stop)
+    return sorted(ids)
+
+
+def test_run_hands_a_confirmed_batch_over_after_half_its_lease(db_engine: Engine) -> None:
+    add_tasks(db_engine, 3, NOW, {})
+    run_pass(db_engine, NOW)
+    broker = MemoryBroker()
+    with distributing(db_engine, broker, lease_s=1.0, poll_interval_s=0.01):
+        wait_for(lambda: broker.counts()["ready"] == 3, 5, "the batch published", step_s=0.005)
+        published = time.monotonic()
+        assert all(status == "Queued" and lease is not None for status, _, lease in rows(db_engine).values())
+        handed_over = {"Queued": 3}
+        wait_for(
+            lambda: (
+                status_counts(db_engine) == handed_over
+                and all(lease is None for *_, lease in rows(db_engine).values())
+            ),
+            0.95,
+            "the hand-over before the lease ends",
+            step_s=0.01,
+        )
+        assert time.monotonic() - published > 0.4
+        time.sleep(max(0.0, published + 1.3 - time.monotonic()))  # past the lease: nothing swept
+        assert status_counts(db_engine) == handed_over
+    assert published_ids(broker) == sorted(rows(db_engine))
+
+
+def test_stopping_run_hands_over_the_batches_still_waiting(db_engine: Engine) -> None:
+    add_tasks(db_engine, 3, NOW, {})
+    run_pass(db_engine, NOW)
+    first, *others = sorted(rows(db_engine))
+    broker = MemoryBroker()
+    processor_lease = NOW + timedelta(seconds=30)
+    with distributing(db_engine, broker, lease_s=60.0, poll_interval_s=0.01):
+        wait_for(lambda: broker.counts()["ready"] == 3, 5, "the batch published", step_s=0.005)
+        assert all(lease is not None for *_, lease in rows(db_engine).values())
+        with db_engine.begin() as connection:  # a processor started one row meanwhile
+            connection.execute(
+                update(task_schedule)
+                .where(task_schedule.c.id == first)
+                .values(status="Running", attempt=1, claimed_by="p1", lease_expires_at=processor_lease)
+            )
+    after = rows(db_engine)
+    assert [after[i] for i in others] == [("Queued", "d1", None)] * 2
+    assert after[first] == ("Running", "p1", processor_lease)

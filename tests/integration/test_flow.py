@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -20,17 +20,10 @@ from engine.processes.distributor import Distributor, DistributorConfig
 from engine.processes.processor import Processor, ProcessorConfig
 from engine.processes.scheduler import run_pass
 from engine.services.dead_letters import replay_dead_letters
-from tests.integration.helpers import add_task_type, add_tasks, status_counts
+from tests.integration.helpers import add_task_type, add_tasks, status_counts, wait_for
 from tests.sink import running_sink
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @contextmanager

@@ -8,9 +8,11 @@ from collections.abc import Callable
 import pytest
 
 from engine.adapters.rabbitmq import RabbitMQBroker
-from engine.ports import DeadLetter, Delivery, OutgoingMessage
+from engine.ports import BrokerUnavailable, DeadLetter, Delivery, OutgoingMessage
 
 pytestmark = pytest.mark.integration
+
+UNREACHABLE_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
 
 
 def consume(broker: RabbitMQBroker, handle: Callable[[Delivery], None], until: Callable[[], bool]) -> None:
@@ -115,3 +117,30 @@ def test_acks_settle_only_their_own_messages(amqp_url: str, queue_base: str) -> 
     consume(broker, handle, lambda: len(seen) == 6)
     assert seen[5] == (b"m2", True)
     assert broker.queue_counts()[queue_base] == (0, 0)
+
+
+def test_empty_publish_opens_the_connection_and_declares_the_queues(amqp_url: str, queue_base: str) -> None:
+    publisher = RabbitMQBroker(amqp_url, queue_base)
+    assert publisher.queue_counts_or_none(queue_base) is None
+    assert publisher.publish([]) == []
+    assert publisher.queue_counts()[queue_base] == (0, 0)
+    assert publisher.publish([]) == []  # kept alive, and the next batch goes out on it
+    assert publisher.publish([OutgoingMessage(b"first", "1")]) == [True]
+    assert publisher.queue_counts()[queue_base] == (1, 0)
+    publisher.close()
+
+
+def test_empty_publish_to_an_unreachable_broker_raises_unavailable() -> None:
+    with pytest.raises(BrokerUnavailable):
+        RabbitMQBroker(UNREACHABLE_URL, "headway-unreachable").publish([])
+
+
+def test_large_batch_is_confirmed_in_full(amqp_url: str, queue_base: str) -> None:
+    # Thousands of messages: the broker confirms many at once (`multiple`), and the frames
+    # go out in chunks.
+    publisher = RabbitMQBroker(amqp_url, queue_base)
+    messages = [OutgoingMessage(f"m{i}".encode(), str(i)) for i in range(2_500)]
+    assert publisher.publish(messages) == [True] * 2_500
+    assert publisher.publish(messages[:1]) == [True]  # no confirm of the big batch left over
+    publisher.close()
+    assert publisher.queue_counts()[queue_base] == (2_501, 0)

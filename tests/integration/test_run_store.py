@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
@@ -72,3 +73,73 @@ def test_only_runs_in_progress_keep_their_lease(db_engine: Engine) -> None:
     with db_engine.connect() as connection:
         leases = dict(connection.execute(select(task_schedule.c.id, task_schedule.c.lease_expires_at)).all())
     assert leases == {running.schedule_id: later, orphaned.schedule_id: LEASE}
+
+
+def row_in_state(engine: Engine, case: str, task_type: str, **state: Any) -> int:
+    """One task of `task_type` with payload {"case": case}; its schedule row set to `state`."""
+    [task_id] = add_tasks(engine, 1, NOW, {"case": case}, task_type=task_type)
+    run_pass(engine, NOW)
+    with engine.begin() as connection:
+        row_id = connection.execute(
+            update(task_schedule)
+            .where(task_schedule.c.task_id == task_id)
+            .values(**state)
+            .returning(task_schedule.c.id)
+        ).scalar_one()
+    return int(row_id)
+
+
+def test_mixed_batch_starts_waiting_and_orphaned_rows_and_answers_the_rest(db_engine: Engine) -> None:
+    live, expired = NOW + timedelta(seconds=10), NOW - timedelta(seconds=1)
+    held_by_p2 = {"status": "Running", "claimed_by": "p2"}
+    ids = {
+        # Queued under a distributor's lease not yet handed over: the processor's replaces it.
+        "queued": row_in_state(
+            db_engine, "queued", "http", status="Queued", claimed_by="d1", lease_expires_at=live
+        ),
+        "scheduled": row_in_state(db_engine, "scheduled", "reminder", status="Scheduled"),
+        "retry": row_in_state(
+            db_engine, "retry", "notification", status="Failed", attempt=1, next_attempt_at=NOW
+        ),
+        "busy": row_in_state(db_engine, "busy", "http", **held_by_p2, attempt=1, lease_expires_at=live),
+        "orphan": row_in_state(
+            db_engine, "orphan", "reminder", **held_by_p2, attempt=2, lease_expires_at=expired
+        ),
+        "done": row_in_state(db_engine, "done", "http", status="Succeeded", attempt=1),
+        "dead": row_in_state(db_engine, "dead", "http", status="Dead", attempt=3, finished_at=NOW),
+    }
+    attempts = {"queued": 1, "scheduled": 1, "retry": 2, "busy": 1, "orphan": 2, "done": 1, "dead": 3}
+    messages = [TaskMessage(ids[case], 0, "http", attempt, NOW) for case, attempt in attempts.items()]
+    missing = TaskMessage(max(ids.values()) + 1_000, 0, "http", 1, NOW)
+    with db_engine.begin() as connection:
+        started, others = start_runs(connection, [*messages, missing], "p1", NOW, LEASE)
+
+    # Payload and type come from the row (every message says "http").
+    runs = {run.context.schedule_id: run.context for run in started}
+    assert {row_id: (c.payload, c.task_type, c.attempt) for row_id, c in runs.items()} == {
+        ids["queued"]: ({"case": "queued"}, "http", 1),
+        ids["scheduled"]: ({"case": "scheduled"}, "reminder", 1),
+        ids["retry"]: ({"case": "retry"}, "notification", 2),
+        ids["orphan"]: ({"case": "orphan"}, "reminder", 2),
+    }
+    answers = {m.schedule_id: (d.action, d.delay_ms) for m, d in others}
+    assert answers == {
+        ids["busy"]: (StartAction.DEFER, 10_500),
+        ids["done"]: (StartAction.DROP, 0),
+        ids["dead"]: (StartAction.DEAD_AGAIN, 0),
+        missing.schedule_id: (StartAction.DROP, 0),
+    }
+    with db_engine.connect() as connection:
+        rows = {
+            row.id: (row.status, row.attempt, row.claimed_by, row.lease_expires_at, row.next_attempt_at)
+            for row in connection.execute(select(task_schedule))
+        }
+    assert {case: rows[row_id] for case, row_id in ids.items()} == {
+        "queued": ("Running", 1, "p1", LEASE, None),
+        "scheduled": ("Running", 1, "p1", LEASE, None),
+        "retry": ("Running", 2, "p1", LEASE, None),
+        "busy": ("Running", 1, "p2", live, None),
+        "orphan": ("Running", 2, "p1", LEASE, None),
+        "done": ("Succeeded", 1, None, None, None),
+        "dead": ("Dead", 3, None, None, None),
+    }
