@@ -106,7 +106,8 @@ class Distributor:
         hand-over (the processor drops the copy it does not need)."""
         now = self._clock()
         me = self._config.distributor_id
-        due = self._take_hand_overs(time.monotonic() if defer_hand_over else math.inf)
+        claiming_at = time.monotonic()  # the lease runs from here
+        due = self._take_hand_overs(claiming_at if defer_hand_over else math.inf)
         try:
             with self._engine.begin() as connection:
                 mark_handed_over(connection, [row for _, rows in due for row in rows], me)
@@ -134,8 +135,11 @@ class Distributor:
         published_at = time.perf_counter()
         ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
         failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
-        if defer_hand_over and not failed:
-            self._confirmed.append((time.monotonic() + self._config.lease_s * HAND_OVER_AFTER, ok))
+        # Handed over later if it can still be done well before the lease lapses; a publish
+        # that took that long is settled at once.
+        hand_over_at = claiming_at + self._config.lease_s * HAND_OVER_AFTER
+        if defer_hand_over and not failed and time.monotonic() < hand_over_at:
+            self._confirmed.append((hand_over_at, ok))
             log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
             if len(messages) >= self._config.batch_size:
                 return LoopResult(len(messages), len(ok), 0, swept, None)

@@ -223,3 +223,23 @@ def test_stopping_run_hands_over_the_batches_still_waiting(db_engine: Engine) ->
     after = rows(db_engine)
     assert [after[i] for i in others] == [("Queued", "d1", None)] * 2
     assert after[first] == ("Running", "p1", processor_lease)
+
+
+class SlowBroker(MemoryBroker):
+    """Confirms take 0.6 s: more than half of a 1 s lease."""
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> list[bool]:
+        if messages:
+            time.sleep(0.6)
+        return super().publish(messages)
+
+
+def test_a_publish_slower_than_half_the_lease_is_handed_over_at_once(db_engine: Engine) -> None:
+    add_tasks(db_engine, 3, NOW, {})
+    run_pass(db_engine, NOW)
+    broker = SlowBroker()
+    with distributing(db_engine, broker, lease_s=1.0, poll_interval_s=0.01):
+        wait_for(lambda: broker.counts()["ready"] == 3, 5, "the batch published", step_s=0.005)
+        time.sleep(1.5)  # past the lease: a batch still waiting for its hand-over would be swept
+        assert status_counts(db_engine) == {"Queued": 3}
+    assert published_ids(broker) == sorted(rows(db_engine))  # each row sent once
