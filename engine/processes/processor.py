@@ -99,7 +99,8 @@ class Processor:
         self._handlers = handlers
         self._config = config
         self._clock = clock
-        self._events: queue.Queue[Delivery | _Result] = queue.Queue()
+        # Deliveries and results for the coordinator, from the consumer and the workers.
+        self._events: queue.SimpleQueue[Delivery | _Result] = queue.SimpleQueue()
         self._running: dict[int, tuple[StartedRun, Delivery]] = {}  # by id() of the delivery
         # Started runs for the worker threads; None tells a worker to stop. A plain queue and
         # long-lived threads: an executor's future per task cost the coordinator a fifth of
