@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from engine.adapters.database import create_db_engine
 from engine.adapters.memory_broker import MemoryBroker
-from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
+from engine.adapters.tables import task_runs, task_schedule, tasks
 from engine.core.execution import TaskContext, TaskFailed
 from engine.ports import Handler, OutgoingMessage
 from engine.processes.distributor import Distributor, DistributorConfig
@@ -22,19 +20,6 @@ from engine.processes.processor import Processor, ProcessorConfig
 from engine.services.dead_letters import replay_dead_letters
 
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    engine = create_db_engine(sqlite_url)
-    with engine.begin() as connection:
-        connection.execute(
-            insert(task_types).values(
-                name="job", handler="job", expected_duration_ms=1, timeout_ms=2_000, max_attempts=3, config={}
-            )
-        )
-    yield engine
-    engine.dispose()
 
 
 def add_rows(engine: Engine, count: int, at: datetime = NOW, task_type: str = "job") -> list[int]:
