@@ -71,6 +71,11 @@ class ProcessorConfig:
     backoff_max_ms: int = 300_000
     shutdown_grace_s: float | None = None  # None: the longest running task's timeout
 
+    @property
+    def unsettled_limit(self) -> int:
+        """Unsettled messages the broker lets this processor hold (its prefetch count)."""
+        return self.concurrency * self.prefetch
+
 
 def new_processor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -143,11 +148,10 @@ class Processor:
             self._retry_db(lambda c: remove_heartbeat(c, self._config.processor_id), attempts=3)
 
     def _consume_until(self, stop: threading.Event) -> None:
-        prefetch = self._config.concurrency * self._config.prefetch
         delay_s = 0.2
         while not stop.is_set():
             try:
-                self._broker.consume(self._events.put, prefetch, stop)
+                self._broker.consume(self._events.put, self._config.unsettled_limit, stop)
                 delay_s = 0.2
             except BrokerUnavailable as error:
                 log.warning("broker unavailable (%s); reconnecting in %.1f s", error, delay_s)
@@ -159,7 +163,6 @@ class Processor:
     def _coordinate(self) -> None:
         finished: list[_Result] = []  # results not yet recorded
         first_finished_at = last_delivery_at = 0.0
-        window = self._config.concurrency * self._config.prefetch
         while True:
             deliveries, results = self._drain(timeout_s=0.05)
             now = time.monotonic()
@@ -180,7 +183,7 @@ class Processor:
             record = bool(finished) and (
                 self._stop.is_set()
                 or now - first_finished_at >= RECORD_WITHIN_S
-                or len(self._running) >= window
+                or len(self._running) >= self._config.unsettled_limit
                 or (not deliveries and now - last_delivery_at >= QUIET_BEFORE_RECORD_S)
             )
             to_record, finished = (finished, []) if record else ([], finished)
