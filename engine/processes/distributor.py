@@ -123,8 +123,7 @@ class Distributor:
         if not messages:
             if defer_hand_over:
                 self._keep_broker_ready()
-            with self._engine.connect() as connection:
-                return LoopResult(0, 0, 0, swept, next_due_time(connection))
+            return LoopResult(0, 0, 0, swept, self._next_due())
         claimed_at = time.perf_counter()
         outgoing = [OutgoingMessage(encode_message(m), m.idempotency_key) for m in messages]
         broker_error: BrokerUnavailable | None = None
@@ -141,10 +140,8 @@ class Distributor:
         if defer_hand_over and not failed and time.monotonic() < hand_over_at:
             self._confirmed.append((hand_over_at, ok))
             log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
-            if len(messages) >= self._config.batch_size:
-                return LoopResult(len(messages), len(ok), 0, swept, None)
-            with self._engine.connect() as connection:
-                return LoopResult(len(messages), len(ok), 0, swept, next_due_time(connection))
+            full = len(messages) >= self._config.batch_size  # a full batch loops again at once
+            return LoopResult(len(messages), len(ok), 0, swept, None if full else self._next_due())
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
@@ -194,6 +191,11 @@ class Distributor:
                 continue
             wait(self._sleep_s(result.next_due))
         self._hand_over_deferred()
+
+    def _next_due(self) -> datetime | None:
+        """When the next row is due, so the loop can wake exactly then (a read, no lock)."""
+        with self._engine.connect() as connection:
+            return next_due_time(connection)
 
     def _keep_broker_ready(self) -> None:
         """Between batches: open the broker connection, or keep it alive, so that the first
