@@ -106,7 +106,20 @@ def test_options_from_the_environment_and_outputs_on_disk(tmp_path: Path) -> Non
     assert "vega" in (tmp_path / "report.html").read_text()
 
 
+def winter_morning_ahead(now: datetime) -> datetime:
+    """08:00 UTC on 15 January of next year: always in the future for `headway task add`,
+    and in winter, so 02:30 in Berlin is 01:30 UTC whatever the day the suite runs."""
+    return datetime(now.year + 1, 1, 15, 8, tzinfo=UTC)
+
+
+def iso(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_from_db_on_a_database_built_with_the_cli(db_url: str, tmp_path: Path) -> None:
+    # `task add --at` checks the instant against the real clock, so the window is placed
+    # from it; `--from-db --start` takes its instant as input and reads history before it.
+    start = winter_morning_ahead(datetime.now(UTC))
     if db_url.startswith("sqlite"):
         db_url = f"sqlite:///{tmp_path / 'fresh.db'}"  # let `headway db upgrade` create it
     env = {"HEADWAY_DATABASE_URL": db_url}
@@ -114,19 +127,18 @@ def test_from_db_on_a_database_built_with_the_cli(db_url: str, tmp_path: Path) -
     for arguments in [
         ["--name", "minutely", "--type", "http", "--cron", "* * * * *"],
         ["--name", "nightly", "--type", "http", "--cron", "30 2 * * *", "--tz", "Europe/Berlin"],
-        ["--name", "launch", "--type", "reminder", "--at", "2026-12-01T09:00:00Z"],
+        ["--name", "launch", "--type", "reminder", "--at", iso(start + timedelta(hours=1))],
         ["--name", "welcome", "--type", "notification", "--now"],
     ]:
         added = headway("task", "add", *arguments, env=env)
         assert added.returncode == 0, added.stderr
     engine = create_db_engine(db_url)
-    start = datetime(2026, 12, 1, 8, tzinfo=UTC)
     record_run(engine, "http", start - timedelta(days=1), 20_000)
     record_run(engine, "http", start - timedelta(days=2), 40_000)
     record_run(engine, "http", start - timedelta(days=400), 999_999)  # older than a year
     engine.dispose()
 
-    result = headway("simulate", "--from-db", "--start", START, "--json", env=env)
+    result = headway("simulate", "--from-db", "--start", iso(start), "--json", env=env)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     # 180 minutely runs, the one-off at 09:00 and the waiting immediate task; not the nightly.
@@ -136,7 +148,7 @@ def test_from_db_on_a_database_built_with_the_cli(db_url: str, tmp_path: Path) -
     assert document["verdict"] == "pass"
 
     night = headway(
-        "simulate", "--from-db", "--start", "2026-12-01T01:00:00Z", "--hours", "1",
+        "simulate", "--from-db", "--start", iso(start.replace(hour=1)), "--hours", "1",
         "--instances", "1", "--json", env=env,
     )  # fmt: skip
     # 02:30 in Berlin is 01:30 UTC: on one instance it waits 20 or 40 s for the minutely run.
