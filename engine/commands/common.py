@@ -142,17 +142,14 @@ def utc_now() -> datetime:
 
 
 def parse_instant(value: str, field: str) -> datetime:
-    """ISO-8601 with an offset or Z; a naive value is refused rather than guessed."""
+    """ISO-8601 with an offset or Z, or a span from now such as `+2h` (`s`, `m`, `h`, `d`);
+    a naive value is refused rather than guessed."""
+    from engine.core.instants import InstantError, parse_instant_text
+
     try:
-        instant = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        fail(f"{field}: {value!r} is not an ISO-8601 instant (e.g. 2026-01-01T09:00:00Z)")
-    if instant.tzinfo is None:
-        fail(f"{field}: {value!r} has no offset; add Z or +HH:MM")
-    try:
-        return instant.astimezone(UTC)
-    except OverflowError:
-        fail(f"{field}: {value!r} is outside the years 1 to 9999 in UTC")
+        return parse_instant_text(value, utc_now())
+    except InstantError as error:
+        fail(f"{field}: {error}")
 
 
 def format_instant(instant: datetime) -> str:

@@ -29,7 +29,10 @@ def add(
     task_type: Annotated[str, typer.Option("--type", help="Task type (see `headway task types`).")],
     cron: Annotated[str | None, typer.Option("--cron", help="Recurring: a cron expression.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Timezone of --cron (default UTC).")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Once: ISO-8601 instant with offset.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Once: ISO-8601 instant with offset, or a span from now such as +2h."),
+    ] = None,
     now_: Annotated[bool, typer.Option("--now", help="Immediate: run as soon as possible.")] = False,
     payload: Annotated[str, typer.Option("--payload", help="JSON object passed to the handler.")] = "{}",
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,

@@ -109,7 +109,7 @@ def test_task_add_list_schedule_and_forecast_on_sqlite(tmp_path: Path) -> None:
         "http",
         "--now",
         "--at",
-        "2030-01-01T00:00:00Z",
+        "+1h",
         database_url=url,
     )
     assert both.returncode == 2 and "exactly one" in both.stderr
