@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -88,8 +89,25 @@ def test_kill_9_mid_pass_then_restart_converges_without_duplicates(pg_url: str) 
     engine.dispose()
 
 
+def _wait_for_log_line(process: subprocess.Popen[str], needle: str, timeout_s: float) -> None:
+    """Read the process's stderr until a line holds `needle`: the process has got that far,
+    however slowly the machine runs it (no sleep that a loaded machine can outrun)."""
+    assert process.stderr is not None
+    found = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if needle in line:
+                found.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert found.wait(timeout_s), f"no log line with {needle!r} within {timeout_s} s"
+
+
 def test_sigterm_stops_the_loop_cleanly(sqlite_url: str) -> None:
     process = _start(sqlite_url, "--interval-s", "1")
-    time.sleep(2.0)
+    _wait_for_log_line(process, "full pass:", 60)  # the loop runs: its signal handlers are set
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0

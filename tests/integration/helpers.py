@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
 from engine.core.types import ScheduleStatus
@@ -51,6 +51,18 @@ def schedule_rows(engine: Engine, task_id: int | None = None) -> list[tuple[int,
 def count_rows(engine: Engine) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(task_schedule)).scalar_one())
+
+
+def database_now(engine: Engine) -> datetime:
+    """The database server's clock, which the views read ("the past year"): a test of a view
+    places its rows around this instant, not around the clock of the test process."""
+    query = "SELECT now()"
+    if engine.dialect.name == "sqlite":
+        query = "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    with engine.connect() as connection:
+        value = connection.execute(text(query)).scalar_one()
+    instant = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def record_run(engine: Engine, task_type: str, started_at: datetime, elapsed_ms: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +13,7 @@ from engine.adapters.tables import processor_heartbeats
 from engine.core.scaling import required_instances
 from engine.processes.scheduler import run_pass
 from tests.integration.conftest import Clock
-from tests.integration.helpers import add_cron_task, record_run
+from tests.integration.helpers import add_cron_task, database_now, record_run
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def test_scheduled_summary_uses_the_recorded_scaling_parameters(
 
 
 def test_task_summary_averages_the_past_year_per_type(api: TestClient, pg_engine: Engine) -> None:
-    real_now = datetime.now(UTC)  # the view reads the database's clock
+    real_now = database_now(pg_engine)  # the view reads the database's clock
     for elapsed in (1_000, 2_001):
         record_run(pg_engine, "http", real_now - timedelta(days=3), elapsed)
     record_run(pg_engine, "http", real_now - timedelta(days=400), 99_999)  # older than a year

@@ -21,7 +21,7 @@ from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
 from engine.services.metrics_snapshot import collect_metrics
 from engine.services.summaries import MinuteSummary, scheduled_summary
-from tests.integration.helpers import add_cron_task, record_run, seed_random_schedule
+from tests.integration.helpers import add_cron_task, database_now, record_run, seed_random_schedule
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,17 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def test_average_view_matches_pure_average_over_the_past_year(db_engine: Engine) -> None:
+    now = database_now(db_engine).replace(microsecond=0)
     rng = random.Random(7)
     recorded: dict[str, list[int]] = {"http": [], "reminder": []}
     for task_type, values in recorded.items():
         for _ in range(25):
             elapsed = rng.randint(1, 20_000)
             values.append(elapsed)
-            record_run(db_engine, task_type, NOW - timedelta(days=rng.randint(0, 300)), elapsed)
-    record_run(db_engine, "http", NOW - timedelta(days=400), 1_000_000)  # older than a year
-    record_run(db_engine, "reminder", NOW - timedelta(hours=1), 1)
-    record_run(db_engine, "reminder", NOW - timedelta(hours=1), 2)
+            record_run(db_engine, task_type, now - timedelta(days=rng.randint(0, 300)), elapsed)
+    record_run(db_engine, "http", now - timedelta(days=400), 1_000_000)  # older than a year
+    record_run(db_engine, "reminder", now - timedelta(hours=1), 1)
+    record_run(db_engine, "reminder", now - timedelta(hours=1), 2)
     recorded["reminder"] += [1, 2]
     with db_engine.connect() as connection:
         rows = {r.task_type: r for r in connection.execute(select(average_elapsed_time_per_task_type))}
