@@ -170,6 +170,26 @@ class Settings(BaseSettings):
     reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
     notification_url: str | None = Field(None, description="endpoint of the notification handler")
 
+    scaling_lead_minutes: int = Field(
+        15, ge=0, le=1440, description="minutes ahead /scaling/processors covers by default (boot time)"
+    )
+    scaling_cooldown_minutes: int = Field(
+        5, ge=0, le=1440, description="minutes /scaling/processors keeps processors after the need drops"
+    )
+    health_address: str = Field("127.0.0.1", description="interface of the processes' health endpoints")
+    scheduler_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway scheduler`'s /livez and /readyz (unset: none)"
+    )
+    distributor_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway distributor`'s /livez and /readyz (unset: none)"
+    )
+    processor_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway processor`'s /livez and /readyz (unset: none)"
+    )
+    health_stall_s: float = Field(
+        120.0, ge=1, le=3600, description="a loop without progress for this long is not ready (nor live)"
+    )
+
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str) -> str:
