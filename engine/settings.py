@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
     notification_url: str | None = Field(None, description="endpoint of the notification handler")
 
+    # Read by `setup_logging` before anything else; declared here so that it is checked and
+    # listed with the others.
+    log_level: Literal[
+        "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical"
+    ] = Field("INFO", description="log level of the processes")
     scaling_lead_minutes: int = Field(
         15, ge=0, le=1440, description="minutes ahead /scaling/processors covers by default (boot time)"
     )
