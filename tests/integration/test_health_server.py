@@ -79,3 +79,23 @@ def test_the_database_check_answers_for_a_live_database_and_names_a_refused_one(
     assert database_check(pg_url)() is None
     refused = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}")
     assert database_check(refused)() == "OperationalError"
+
+
+def test_the_scheduler_loop_tells_its_progress_after_each_pass(sqlite_url: str, pg_url: str) -> None:
+    import threading
+
+    from engine.adapters.database import create_db_engine
+    from engine.processes.scheduler import run_forever
+
+    for url, expected in ((sqlite_url, [True]), (pg_url.replace(":5432/", f":{free_port()}/"), [False])):
+        engine = create_db_engine(url)
+        stop = threading.Event()
+        told: list[bool] = []
+
+        def progress(ok: bool, told: list[bool] = told, stop: threading.Event = stop) -> None:
+            told.append(ok)
+            stop.set()
+
+        run_forever(engine, 60, 3, stop=stop, progress=progress)
+        engine.dispose()
+        assert told == expected, url
