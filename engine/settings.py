@@ -172,9 +172,7 @@ class Settings(BaseSettings):
 
     # Read by `setup_logging` before anything else; declared here so that it is checked and
     # listed with the others.
-    log_level: Literal[
-        "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "info", "warning", "error", "critical"
-    ] = Field("INFO", description="log level of the processes")
+    log_level: str = Field("INFO", description="log level of the processes: DEBUG, INFO, WARNING, ERROR")
     scaling_lead_minutes: int = Field(
         15, ge=0, le=1440, description="minutes ahead /scaling/processors covers by default (boot time)"
     )
@@ -217,6 +215,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         return None if value is None else check_endpoint_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        import logging
+
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError("expected a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -90,6 +90,11 @@ def test_kill_9_mid_pass_then_restart_converges_without_duplicates(pg_url: str) 
 
 def test_sigterm_stops_the_loop_cleanly(sqlite_url: str) -> None:
     process = _start(sqlite_url, "--interval-s", "1")
-    time.sleep(2.0)
+    # Wait for the first pass's log line: by then the loop runs and its signal handlers are
+    # set (a fixed sleep lost that race on a loaded machine, and SIGTERM killed the process).
+    assert process.stderr is not None
+    for line in process.stderr:
+        if " pass: " in line:
+            break
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0
