@@ -13,6 +13,9 @@ from typing import Protocol
 from engine.core.execution import TaskContext
 
 Clock = Callable[[], datetime]
+# Called by a process's loop after each step: True when the step did its work, False when it
+# failed. The health endpoint (`engine.adapters.health_server.LoopProgress`) reads it.
+Progress = Callable[[bool], None]
 
 
 class BrokerUnavailable(ConnectionError):

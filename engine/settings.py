@@ -170,6 +170,29 @@ class Settings(BaseSettings):
     reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
     notification_url: str | None = Field(None, description="endpoint of the notification handler")
 
+    # Read by `setup_logging` before anything else; declared here so that it is checked and
+    # listed with the others.
+    log_level: str = Field("INFO", description="log level of the processes: DEBUG, INFO, WARNING, ERROR")
+    scaling_lead_minutes: int = Field(
+        15, ge=0, le=1440, description="minutes ahead /scaling/processors covers by default (boot time)"
+    )
+    scaling_cooldown_minutes: int = Field(
+        5, ge=0, le=1440, description="minutes /scaling/processors keeps processors after the need drops"
+    )
+    health_address: str = Field("127.0.0.1", description="interface of the processes' health endpoints")
+    scheduler_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway scheduler`'s /livez and /readyz (unset: none)"
+    )
+    distributor_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway distributor`'s /livez and /readyz (unset: none)"
+    )
+    processor_health_port: int | None = Field(
+        None, ge=0, le=65535, description="port of `headway processor`'s /livez and /readyz (unset: none)"
+    )
+    health_stall_s: float = Field(
+        120.0, ge=1, le=3600, description="a loop without progress for this long is not ready (nor live)"
+    )
+
     @field_validator("broker_url")
     @classmethod
     def _check_broker_url(cls, value: str) -> str:
@@ -192,6 +215,15 @@ class Settings(BaseSettings):
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         return None if value is None else check_endpoint_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        import logging
+
+        if value.upper() not in logging.getLevelNamesMapping():
+            raise ValueError("expected a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
 
     @field_validator("database_url")
     @classmethod

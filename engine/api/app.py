@@ -14,14 +14,14 @@ from sqlalchemy import Engine
 
 from engine.adapters.database import create_db_engine
 from engine.api.auth import BearerTokenMiddleware, bearer_scheme
-from engine.api.deps import ApiContext
+from engine.api.deps import ApiContext, ScalingDefaults
 from engine.api.errors import UNAUTHORIZED, install_error_handlers
-from engine.api.routes import capacity, health, metrics, task_types, tasks
+from engine.api.routes import capacity, health, metrics, scaling, task_types, tasks
 from engine.settings import Settings, normalize_database_url
 
 # Bodies are small JSON objects; anything larger is refused with 413 before it is read in full.
 MAX_BODY_BYTES = 1024 * 1024
-PUBLIC_PATHS = frozenset({"/health"})
+PUBLIC_PATHS = frozenset({"/health", "/livez", "/readyz"})
 
 # A request must not hang on the database: waiting for a pooled connection, connecting,
 # waiting for a row lock (a Scheduler pass holds them briefly) and running a statement are
@@ -73,12 +73,15 @@ def create_app(
         engine=engine,
         broker_url=broker_url or settings.broker_url,
         clock=clock or (lambda: datetime.now(UTC)),
+        scaling=ScalingDefaults(
+            settings.scaling_lead_minutes, settings.scaling_cooldown_minutes, settings.processor_concurrency
+        ),
     )
     install_error_handlers(app)
     protected: dict[str, Any] = (
         {"dependencies": [Depends(bearer_scheme)], "responses": UNAUTHORIZED} if token else {}
     )
-    for router in (tasks.router, task_types.router, capacity.router, metrics.router):
+    for router in (tasks.router, task_types.router, capacity.router, scaling.router, metrics.router):
         app.include_router(router, **protected)
     app.include_router(health.router)
     if token:

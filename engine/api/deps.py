@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -12,10 +12,30 @@ from sqlalchemy import Engine
 
 
 @dataclass(frozen=True, slots=True)
+class ScalingDefaults:
+    """What `/scaling/processors` and `/metrics` assume when a request does not say."""
+
+    lead_minutes: int
+    cooldown_minutes: int
+    concurrency: int
+
+
+def default_scaling() -> ScalingDefaults:
+    from engine.settings import default_setting
+
+    return ScalingDefaults(
+        default_setting("scaling_lead_minutes"),
+        default_setting("scaling_cooldown_minutes"),
+        default_setting("processor_concurrency"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ApiContext:
     engine: Engine
     broker_url: str
     clock: Callable[[], datetime]
+    scaling: ScalingDefaults = field(default_factory=default_scaling)
 
 
 def get_context(request: Request) -> ApiContext:

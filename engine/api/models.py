@@ -139,3 +139,17 @@ class HealthPublic(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
+
+
+class ProcessorsTargetPublic(BaseModel):
+    """What KEDA's `metrics-api` scaler reads: `valueLocation: processors` (with
+    `targetValue: "1"`, the replicas become this number)."""
+
+    processors: int = Field(description="processors to run now: ceil(worker_slots / concurrency)")
+    worker_slots: int = Field(description="highest required instances from now - cooldown to now + lead")
+    concurrency: int = Field(description="worker slots per processor (HEADWAY_PROCESSOR_CONCURRENCY)")
+    lead_minutes: int
+    cooldown_minutes: int
+    window_start: datetime = Field(description="first minute considered (now - cooldown)")
+    window_end: datetime = Field(description="end of the last minute considered (now + lead + 1 minute)")
+    peak_minute: datetime | None = Field(description="first minute needing worker_slots; null: none needed")

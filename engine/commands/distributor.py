@@ -23,6 +23,12 @@ from engine.commands.common import (
     setup_logging,
     stop_on_signals,
 )
+from engine.commands.health import (
+    DistributorHealthPortOption,
+    HealthAddressOption,
+    HealthStallOption,
+    serve_health,
+)
 
 BatchSizeOption = Annotated[
     int,
@@ -59,6 +65,9 @@ def distributor(
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    health_port: DistributorHealthPortOption = None,
+    health_address: HealthAddressOption = "127.0.0.1",
+    health_stall_s: HealthStallOption = 120.0,
 ) -> None:
     """Publish due schedule rows to the broker, with confirms; several may run at once.
 
@@ -68,6 +77,11 @@ def distributor(
     from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
 
     setup_logging()
+    progress = None
+    if not once:  # before the database is reached: the endpoint tells while it waits
+        progress = serve_health(
+            "distributor", health_port, health_address, health_stall_s, database_url, broker_url
+        )
     broker = open_broker(broker_url, queue, queue_type)
     engine = open_database(database_url, long_running=True)
     config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
@@ -93,7 +107,7 @@ def distributor(
             wakeup = PostgresWakeup(engine)
         try:
             freeze_startup_heap()
-            process.run(stop_on_signals(), wakeup.wait if wakeup else None)
+            process.run(stop_on_signals(), wakeup.wait if wakeup else None, progress)
         finally:
             if wakeup:
                 wakeup.close()

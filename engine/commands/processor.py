@@ -22,6 +22,12 @@ from engine.commands.common import (
     setup_logging,
     stop_on_signals,
 )
+from engine.commands.health import (
+    HealthAddressOption,
+    HealthStallOption,
+    ProcessorHealthPortOption,
+    serve_health,
+)
 
 if TYPE_CHECKING:
     from engine.ports import Handler
@@ -111,6 +117,9 @@ def processor(
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    health_port: ProcessorHealthPortOption = None,
+    health_address: HealthAddressOption = "127.0.0.1",
+    health_stall_s: HealthStallOption = 120.0,
 ) -> None:
     """Run tasks from the broker: handler per task type, retries, dead letters.
 
@@ -123,6 +132,10 @@ def processor(
             "the heartbeat renews the lease"
         )
     setup_logging()
+    # Before the database is reached: the endpoint tells while the processor waits for it.
+    progress = serve_health(
+        "processor", health_port, health_address, health_stall_s, database_url, broker_url
+    )
     broker = open_broker(broker_url, queue, queue_type)
     engine = open_database(database_url, long_running=True)
     handlers = build_handlers(outbound_allow, reminder_url, notification_url)
@@ -148,7 +161,7 @@ def processor(
     )
     try:
         freeze_startup_heap()
-        Processor(engine, broker, handlers, config).run(stop_on_signals())
+        Processor(engine, broker, handlers, config, progress=progress).run(stop_on_signals())
     finally:
         broker.close()
     log.info("processor %s stopped", config.processor_id)

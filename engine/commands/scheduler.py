@@ -18,6 +18,12 @@ from engine.commands.common import (
     setup_logging,
     utc_now,
 )
+from engine.commands.health import (
+    HealthAddressOption,
+    HealthStallOption,
+    SchedulerHealthPortOption,
+    serve_health,
+)
 
 
 def scheduler(
@@ -38,6 +44,9 @@ def scheduler(
     capacity_ms: CapacityOption = 10_000,
     buffer: BufferOption = 0.10,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    health_port: SchedulerHealthPortOption = None,
+    health_address: HealthAddressOption = "127.0.0.1",
+    health_stall_s: HealthStallOption = 120.0,
 ) -> None:
     """Expand active cron, one-off and immediate tasks into schedule rows ahead of the horizon."""
     import signal
@@ -60,4 +69,5 @@ def scheduler(
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        run_forever(engine, interval_s, forecast_hours, window_hours, stop)
+        progress = serve_health("scheduler", health_port, health_address, health_stall_s, database_url)
+        run_forever(engine, interval_s, forecast_hours, window_hours, stop, progress=progress)

@@ -44,7 +44,7 @@ from engine.adapters.distribution_store import (
 )
 from engine.core.leases import lease_until
 from engine.core.messages import encode_message
-from engine.ports import Broker, BrokerUnavailable, Clock, OutgoingMessage
+from engine.ports import Broker, BrokerUnavailable, Clock, OutgoingMessage, Progress
 
 log = logging.getLogger("headway.distributor")
 
@@ -159,23 +159,33 @@ class Distributor:
             raise broker_error
         return LoopResult(len(messages), len(ok), released, swept, next_due)
 
-    def run(self, stop: threading.Event, wait: Callable[[float], object] | None = None) -> None:
+    def run(
+        self,
+        stop: threading.Event,
+        wait: Callable[[float], object] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         """Loop until `stop`. A full batch loops again at once; otherwise it sleeps until the
         next row is due or the poll interval ends, whichever is sooner; `wait(seconds)` may
         return earlier when rows were added (PostgreSQL LISTEN). Database and broker outages
-        are logged and retried with backoff; the loop never exits on them."""
+        are logged and retried with backoff; the loop never exits on them. Each loop, good or
+        failed, is told to `progress`."""
         wait = wait or stop.wait
+        report = progress or (lambda ok: None)
         delay_s = 0.1
         while not stop.is_set():
             try:
                 result = self._loop(defer_hand_over=True)
                 delay_s = 0.1
+                report(True)
             except BrokerUnavailable as error:
+                report(False)
                 log.warning("broker unavailable (%s); retrying in %.1f s", error, delay_s)
                 stop.wait(delay_s)
                 delay_s = min(delay_s * 2, MAX_BACKOFF_S)
                 continue
             except Exception as error:
+                report(False)
                 log.warning(
                     "database unavailable (%s: %s); retrying in %.1f s",
                     error.__class__.__name__,

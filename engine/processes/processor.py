@@ -45,7 +45,7 @@ from engine.core.leases import StartAction, StartDecision, lease_until
 from engine.core.messages import MalformedMessage, TaskMessage, decode_message, encode_message
 from engine.core.retry import FailureAction, decide_after_failure
 from engine.core.types import ScheduleStatus
-from engine.ports import Broker, BrokerUnavailable, Clock, Delivery, Handler
+from engine.ports import Broker, BrokerUnavailable, Clock, Delivery, Handler, Progress
 
 log = logging.getLogger("headway.processor")
 
@@ -98,12 +98,15 @@ class Processor:
         handlers: Mapping[str, Handler],
         config: ProcessorConfig,
         clock: Clock = lambda: datetime.now(UTC),
+        progress: Progress | None = None,
     ) -> None:
         self._engine = engine
         self._broker = broker
         self._handlers = handlers
         self._config = config
         self._clock = clock
+        # Told after each heartbeat whether it reached the database (the health endpoint).
+        self._progress = progress or (lambda ok: None)
         # Deliveries and results for the coordinator, from the consumer and the workers.
         self._events: queue.SimpleQueue[Delivery | _Result] = queue.SimpleQueue()
         self._running: dict[int, tuple[StartedRun, Delivery]] = {}  # by id() of the delivery
@@ -426,7 +429,9 @@ class Processor:
                     renew_leases(
                         connection, self._config.processor_id, running, lease_until(now, self._config.lease_s)
                     )
+                self._progress(True)
             except Exception as error:
+                self._progress(False)
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
             if stop.wait(self._config.heartbeat_s):
                 return

@@ -28,6 +28,7 @@ from engine.adapters.schedule_store import (
 from engine.core.cron import CronError, CronSchedule, fire_times
 from engine.core.horizon import materialisation_horizon
 from engine.core.types import TaskKind
+from engine.ports import Progress
 
 log = logging.getLogger("headway.scheduler")
 
@@ -98,14 +99,15 @@ def run_forever(
     window_hours: float | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    progress: Progress | None = None,
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
 
     A failed pass is logged and retried, the first time after `PICKUP_INTERVAL_S`, then after
     twice as long each time up to `interval_s`, so that a database that is down for a while
     gives a few log lines rather than one a second. A database error is logged as one line
-    with the driver's reason; anything else with its traceback. The loop ends when `stop` is
-    set.
+    with the driver's reason; anything else with its traceback. Each pass, good or failed,
+    is told to `progress`. The loop ends when `stop` is set.
     """
     stop = stop or threading.Event()
     next_full = 0.0
@@ -134,6 +136,8 @@ def run_forever(
                 )
             if full:
                 next_full = time.monotonic() + interval_s
+        if progress is not None:
+            progress(failures == 0)
         stop.wait(retry_delay_s(failures, interval_s))
 
 

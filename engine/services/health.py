@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
 from engine.adapters.broker_health import check_broker
-from engine.adapters.database import read_connection
+from engine.adapters.database_health import check_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +23,4 @@ class Health:
 
 
 def check_health(engine: Engine, broker_url: str) -> Health:
-    return Health(database_problem=_check_database(engine), broker_problem=check_broker(broker_url))
-
-
-def _check_database(engine: Engine) -> str | None:
-    try:
-        with read_connection(engine) as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as error:
-        # The class name only: the message can carry host names and user names.
-        return type(getattr(error, "orig", None) or error).__name__
-    return None
+    return Health(database_problem=check_database(engine), broker_problem=check_broker(broker_url))

@@ -14,6 +14,7 @@ from engine.adapters.broker_health import check_broker
 from engine.adapters.database import create_db_engine
 from engine.adapters.tables import processor_heartbeats, task_schedule
 from engine.processes.scheduler import run_pass
+from tests.acceptance.faults import free_port
 from tests.integration.conftest import Clock, make_app
 from tests.integration.helpers import add_cron_task
 
@@ -170,7 +171,10 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
         "/scheduled-tasks-summary",
         "/task-summary",
         "/forecast",
+        "/scaling/processors",
         "/health",
+        "/livez",
+        "/readyz",
         "/metrics",
     }
     assert set(document["paths"]["/tasks"]) == {"get", "post"}
@@ -187,3 +191,14 @@ def test_a_request_that_cannot_get_a_connection_is_a_503_not_a_hang(pg_url: str,
     engine.dispose()
     assert response.status_code == 503
     assert response.json()["detail"].startswith("database unavailable")
+
+
+def test_livez_answers_without_the_database_and_readyz_names_what_is_down(clock: Clock) -> None:
+    # A database on a port nobody listens on, a broker likewise: live, not ready.
+    dead_db = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    app = make_app(dead_db, clock, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F")
+    with TestClient(app) as client:
+        assert client.get("/livez").json() == {"status": "ok"}
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert (response.json()["database"], response.json()["broker"]) == ("down", "down")

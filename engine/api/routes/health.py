@@ -28,3 +28,17 @@ def get_health(context: ContextDep, response: Response) -> HealthPublic:
         broker="up" if health.broker_problem is None else "down",
         problems=problems,
     )
+
+
+@router.get("/livez")
+def get_livez() -> dict[str, str]:
+    """200 while the process serves requests: what an orchestrator's liveness probe asks.
+    It does not look at the database or the broker, so an outage of theirs restarts no API."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"model": HealthPublic, "description": "Something is down"}})
+def get_readyz(context: ContextDep, response: Response) -> HealthPublic:
+    """`/health` under the name readiness probes use: 200 when the database and the broker
+    answer, 503 naming what is down."""
+    return get_health(context, response)

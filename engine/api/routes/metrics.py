@@ -13,8 +13,9 @@ from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, gener
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from engine.api.deps import EngineDep, NowDep
+from engine.api.deps import ContextDep, NowDep
 from engine.services.metrics_snapshot import MetricsSnapshot, collect_metrics
+from engine.services.operations import OperationsSnapshot, collect_operations
 
 router = APIRouter(tags=["operations"])
 
@@ -47,6 +48,48 @@ class SnapshotCollector(Collector):
         )
 
 
+class OperationsCollector(Collector):
+    """Gauges for alerting and autoscaling (deploy/prometheus/ names each of them)."""
+
+    def __init__(self, snapshot: OperationsSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot
+        yield GaugeMetricFamily(
+            "headway_overdue_tasks",
+            "Scheduled rows due more than a minute ago that no Distributor has published",
+            value=snapshot.overdue_rows,
+        )
+        yield GaugeMetricFamily(
+            "headway_worker_slots",
+            "Worker slots (concurrency) of the processors with a heartbeat in the last 30 seconds",
+            value=snapshot.running_worker_slots,
+        )
+        yield GaugeMetricFamily(
+            "headway_scaling_worker_slots",
+            "Highest worker slots the forecast needs from now - cool-down to now + lead",
+            value=snapshot.target.worker_slots,
+        )
+        yield GaugeMetricFamily(
+            "headway_scaling_processors",
+            "Processors to run now (what /scaling/processors returns with its defaults)",
+            value=snapshot.target.processors,
+        )
+        coverage = GaugeMetricFamily(
+            "headway_schedule_coverage_seconds",
+            "How far ahead every active cron task has its rows (no sample without cron tasks)",
+        )
+        if snapshot.schedule_coverage_s is not None:
+            coverage.add_metric([], snapshot.schedule_coverage_s)
+        yield coverage
+        yield GaugeMetricFamily(
+            "headway_unscheduled_task_age_seconds",
+            "How long the longest-waiting new or edited task has waited for a Scheduler pass",
+            value=snapshot.unscheduled_age_s,
+        )
+
+
 def _le(bound: float) -> str:
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
@@ -56,9 +99,20 @@ def _le(bound: float) -> str:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4.split(";")[0]: {"schema": {"type": "string"}}}}},
 )
-def get_metrics(engine: EngineDep, now: NowDep) -> Response:
+def get_metrics(context: ContextDep, now: NowDep) -> Response:
     """Prometheus exposition: `headway_tasks{status}`, `headway_start_lag_seconds`,
-    `headway_required_instances` and `headway_current_instances`."""
+    `headway_required_instances`, `headway_current_instances`, and for alerts and autoscaling
+    `headway_overdue_tasks`, `headway_worker_slots`, `headway_scaling_worker_slots`,
+    `headway_scaling_processors`, `headway_schedule_coverage_seconds` and
+    `headway_unscheduled_task_age_seconds`."""
+    engine, scaling = context.engine, context.scaling
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(collect_metrics(engine, now)))
+    registry.register(
+        OperationsCollector(
+            collect_operations(
+                engine, now, scaling.lead_minutes, scaling.cooldown_minutes, scaling.concurrency
+            )
+        )
+    )
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
