@@ -143,6 +143,8 @@ class Settings(BaseSettings):
         description="rolling window for large fleets: materialise only this far ahead "
         "instead of the end of the current UTC day",
     )
+    dashboard: bool = Field(True, description="`headway up` also serves the dashboard")
+    demo: bool = Field(True, description="`headway up` adds the demo fleet to an empty database")
     dashboard_port: int = Field(8501, ge=1, le=65535, description="port of `headway dashboard`")
     dashboard_address: str = Field("127.0.0.1", description="interface `headway dashboard` listens on")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,15 +12,21 @@ from engine.commands.common import (
     CapacityOption,
     DatabaseUrlOption,
     ForecastHoursOption,
+    command_settings,
     database,
     format_instant,
     setting_option,
     setup_logging,
+    stop_on_signals,
     utc_now,
 )
 
+if TYPE_CHECKING:
+    from engine.process_configs import ScalingConfig, SchedulerConfig
+
 
 def scheduler(
+    ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
     interval_s: Annotated[
         float,
@@ -40,24 +46,26 @@ def scheduler(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Expand active cron, one-off and immediate tasks into schedule rows ahead of the horizon."""
-    import signal
-    import threading
+    from engine.process_configs import scaling_config, scheduler_config
 
+    settings = command_settings(ctx)
+    serve(settings.database_url, scaling_config(settings), scheduler_config(settings), once)
+
+
+def serve(database_url: str, scaling: ScalingConfig, config: SchedulerConfig, once: bool) -> None:
+    """Store the scaling parameters, then run one pass (`once`) or passes until a signal."""
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.scheduler import run_forever, run_pass
 
     setup_logging()
     with database(database_url) as engine:
         with engine.begin() as connection:
-            store_scaling_parameters(connection, capacity_ms, buffer)
+            store_scaling_parameters(connection, scaling.capacity_ms, scaling.buffer)
         if once:
-            result = run_pass(engine, utc_now(), forecast_hours, window_hours)
+            result = run_pass(engine, utc_now(), config.forecast_hours, config.window_hours)
             typer.echo(
                 f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "
                 f"horizon {format_instant(result.horizon)}"
             )
             return
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        run_forever(engine, interval_s, forecast_hours, window_hours, stop)
+        run_forever(engine, config.interval_s, config.forecast_hours, config.window_hours, stop_on_signals())
