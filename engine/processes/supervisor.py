@@ -43,11 +43,13 @@ class Supervisor:
         command: Sequence[str],
         env: Mapping[str, str],
         clock: Callable[[], float] = time.monotonic,
+        delay_s: Callable[[int], float] = restart_delay_s,
     ) -> None:
         self.name = name
         self._command = list(command)
         self._env = dict(env)
         self._clock = clock
+        self._delay_s = delay_s
         self.child: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -60,17 +62,26 @@ class Supervisor:
                 self._command, env=self._env, stdout=subprocess.DEVNULL, start_new_session=True
             )
             self.starts += 1
-            while self.child.poll() is None:
-                if stop.wait(POLL_S):
-                    self._stop_child(self.child)
-                    return
+            if self._wait_or_stop(self.child, stop):
+                return
             code = self.child.returncode
             deaths = 1 if self._clock() - started >= STABLE_AFTER_S else deaths + 1
             if deaths > MAX_RESTARTS:
                 raise ChildFailed(f"{self.name} exited with status {code} {deaths} times in a row; giving up")
-            delay_s = restart_delay_s(deaths)
+            delay_s = self._delay_s(deaths)
             log.warning("%s exited with status %s; starting it again in %.0f s", self.name, code, delay_s)
             stop.wait(delay_s)
+
+    def _wait_or_stop(self, child: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+        """Wait until the child exits (False) or `stop` is set, then stop the child (True)."""
+        while True:
+            try:
+                child.wait(POLL_S)
+                return False
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    self._stop_child(child)
+                    return True
 
     def _stop_child(self, child: subprocess.Popen[bytes]) -> None:
         child.send_signal(signal.SIGTERM)

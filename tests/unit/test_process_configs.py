@@ -1,0 +1,166 @@
+"""Every variable of the README's configuration table changes what `headway up` runs and what
+the separate process that reads it runs, and both build the same configuration from it.
+
+The table is parsed from the README, so a variable added there without being honoured (or
+without an example value here) fails this test. Each command is run through the CLI with its
+`serve` replaced by a recorder: the configuration is everything a process is started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.commands import api, dashboard, distributor, processor, scheduler, up
+from engine.process_configs import UpConfig
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+# A valid value other than the default for each variable of the table.
+EXAMPLES = {
+    "HEADWAY_DATABASE_URL": "sqlite:///./other.db",
+    "HEADWAY_BROKER_URL": "amqp://other:secret@127.0.0.1:5672/%2F",
+    "HEADWAY_CAPACITY_MS": "12000",
+    "HEADWAY_BUFFER": "0.2",
+    "HEADWAY_FORECAST_HOURS": "5",
+    "HEADWAY_SCHEDULER_INTERVAL_S": "30",
+    "HEADWAY_SCHEDULER_WINDOW_HOURS": "48",
+    "HEADWAY_DASHBOARD": "false",
+    "HEADWAY_DEMO": "false",
+    "HEADWAY_DASHBOARD_PORT": "8600",
+    "HEADWAY_DASHBOARD_ADDRESS": "0.0.0.0",
+    "HEADWAY_API_HOST": "0.0.0.0",
+    "HEADWAY_API_PORT": "8100",
+    "HEADWAY_API_TOKEN": "s3cret",
+    "HEADWAY_QUEUE": "other",
+    "HEADWAY_QUEUE_TYPE": "classic",
+    "HEADWAY_DISTRIBUTOR_BATCH_SIZE": "50",
+    "HEADWAY_DISTRIBUTOR_POLL_INTERVAL_S": "0.2",
+    "HEADWAY_DISTRIBUTOR_LEASE_S": "45",
+    "HEADWAY_PROCESSOR_CONCURRENCY": "8",
+    "HEADWAY_PROCESSOR_PREFETCH": "3",
+    "HEADWAY_PROCESSOR_LEASE_S": "40",
+    "HEADWAY_PROCESSOR_HEARTBEAT_S": "2",
+    "HEADWAY_RETRY_BASE_MS": "250",
+    "HEADWAY_RETRY_MAX_MS": "4000",
+    "HEADWAY_SHUTDOWN_GRACE_S": "7",
+    "HEADWAY_OUTBOUND_ALLOW": "10.0.0.0/8",
+    "HEADWAY_REMINDER_URL": "https://example.org/remind",
+    "HEADWAY_NOTIFICATION_URL": "https://example.org/notify",
+}
+# Not a process configuration: every command hands it to `logging` (`setup_logging`).
+NOT_A_CONFIG = {"HEADWAY_LOG_LEVEL"}
+# Settings of `headway up` alone (what it serves beside the processes).
+UP_ONLY = {"HEADWAY_DASHBOARD", "HEADWAY_DEMO"}
+SEPARATE = {
+    "scheduler": scheduler,
+    "distributor": distributor,
+    "processor": processor,
+    "api": api,
+    "dashboard": dashboard,
+}
+
+
+def readme_variables() -> list[str]:
+    return [
+        line.split("|")[1].strip().strip("`")
+        for line in README.read_text().splitlines()
+        if line.startswith("| `HEADWAY_")
+    ]
+
+
+def _variables_of(command: str) -> set[str]:
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    return {param.envvar for param in click_command.params if isinstance(param.envvar, str)}
+
+
+def _normal(value: Any) -> Any:
+    """`value` with the random process ids replaced, so two runs compare equal."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            field.name: "id" if field.name.endswith("_id") else _normal(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+        }
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, tuple):
+        return tuple(_normal(item) for item in value)
+    return value
+
+
+def _started_with(
+    monkeypatch: pytest.MonkeyPatch, command: str, env: dict[str, str], tmp_path: Path
+) -> tuple[Any, ...]:
+    """What `headway COMMAND` starts its process with, given `env`."""
+    module = up if command == "up" else SEPARATE[command]
+    seen: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(module, "serve", lambda *args: seen.append(args))
+    base = {"HEADWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "HEADWAY_BROKER_URL": AMQP}
+    result = CliRunner().invoke(app, [command], env=base | env)
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 1
+    return tuple(_normal(arg) for arg in seen[0])
+
+
+def test_the_examples_cover_the_readme_table() -> None:
+    assert set(readme_variables()) - NOT_A_CONFIG == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("variable", [v for v in readme_variables() if v not in NOT_A_CONFIG])
+def test_each_variable_changes_headway_up_and_the_separate_process(
+    variable: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert variable in _variables_of("up"), f"`headway up` has no option for {variable}"
+    assert _started_with(monkeypatch, "up", {variable: EXAMPLES[variable]}, tmp_path) != _started_with(
+        monkeypatch, "up", {}, tmp_path
+    )
+    commands = [name for name in SEPARATE if variable in _variables_of(name)]
+    assert commands or variable in UP_ONLY, f"no separate process reads {variable}"
+    for command in commands:
+        changed = _started_with(monkeypatch, command, {variable: EXAMPLES[variable]}, tmp_path)
+        assert changed != _started_with(monkeypatch, command, {}, tmp_path), command
+
+
+def test_headway_up_builds_each_part_as_its_separate_process_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = dict(EXAMPLES)
+    (config,) = _started_with(monkeypatch, "up", env | {"HEADWAY_DASHBOARD": "true"}, tmp_path)
+    assert isinstance(config, UpConfig)
+    database_url, scaling, scheduler_config, _ = _started_with(monkeypatch, "scheduler", env, tmp_path)
+    assert (config.database_url, config.scaling, config.scheduler) == (
+        database_url,
+        scaling,
+        scheduler_config,
+    )
+    assert _started_with(monkeypatch, "distributor", env, tmp_path)[1:3] == (
+        config.broker,
+        config.distributor,
+    )
+    assert _started_with(monkeypatch, "processor", env, tmp_path)[1:] == (
+        config.broker,
+        config.handlers,
+        config.processor,
+    )
+    assert _started_with(monkeypatch, "api", env, tmp_path)[0] == config.api
+    assert _started_with(monkeypatch, "dashboard", env, tmp_path) == (config.dashboard,)
+
+
+@pytest.mark.parametrize("command", ["up", "processor"])
+def test_a_heartbeat_not_shorter_than_the_lease_exits_2(command: str, tmp_path: Path) -> None:
+    env = {
+        "HEADWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+        "HEADWAY_BROKER_URL": AMQP,
+        "HEADWAY_PROCESSOR_LEASE_S": "10",
+        "HEADWAY_PROCESSOR_HEARTBEAT_S": "10",
+    }
+    result = CliRunner().invoke(app, [command], env=env)
+    assert result.exit_code == 2
+    assert "(10) must be shorter than" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "h.db").exists()
