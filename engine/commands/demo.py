@@ -33,3 +33,6 @@ def remove(database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL) -> None:
     with database(database_url) as engine:
         removed = remove_demo(engine)
     typer.echo(f"removed {removed.tasks} demo tasks and {removed.types} demo task types")
+    typer.echo(
+        "(`headway up` adds the demo again to a database without tasks; --no-demo or HEADWAY_DEMO=false)"
+    )
