@@ -58,6 +58,9 @@ def serve(database_url: str, scaling: ScalingConfig, config: SchedulerConfig, on
     from engine.processes.scheduler import run_forever, run_pass
 
     setup_logging()
+    # The loop catches signals from the start: a SIGTERM while the database is being opened
+    # stops it before its first pass instead of killing the process.
+    stop = None if once else stop_on_signals()
     with database(database_url) as engine:
         with engine.begin() as connection:
             store_scaling_parameters(connection, scaling.capacity_ms, scaling.buffer)
@@ -68,4 +71,4 @@ def serve(database_url: str, scaling: ScalingConfig, config: SchedulerConfig, on
                 f"horizon {format_instant(result.horizon)}"
             )
             return
-        run_forever(engine, config.interval_s, config.forecast_hours, config.window_hours, stop_on_signals())
+        run_forever(engine, config.interval_s, config.forecast_hours, config.window_hours, stop)

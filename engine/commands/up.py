@@ -154,6 +154,7 @@ def serve(config: UpConfig) -> None:
     from engine.processes.embedded import run_embedded
 
     api_socket = _claim_ports(config)
+    stop = stop_on_signals()
     setup_logging()
     broker = open_broker(config.broker.url, config.broker.queue, config.broker.queue_type, allow_memory=True)
     engine = open_database(config.database_url, long_running=True)
@@ -163,7 +164,6 @@ def serve(config: UpConfig) -> None:
     handlers = up_handlers(config.handlers, echo_url)
     if config.demo:
         _add_demo_if_empty(engine)
-    stop = stop_on_signals()
     _print_urls(config, api_socket.getsockname()[1] if api_socket is not None else None)
     try:
         failed = run_embedded(engine, broker, handlers, config, stop, services)
