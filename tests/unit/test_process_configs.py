@@ -9,9 +9,11 @@ without an example value here) fails this test. Each command is run through the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
+import click.testing
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -22,6 +24,8 @@ from engine.process_configs import UpConfig
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
+# `serve` is replaced: no database is opened and no broker is reached.
+BASE_ENV = {"HEADWAY_DATABASE_URL": "sqlite:///./never-opened.db", "HEADWAY_BROKER_URL": AMQP}
 
 # A valid value other than the default for each variable of the table.
 EXAMPLES = {
@@ -59,6 +63,8 @@ EXAMPLES = {
 NOT_A_CONFIG = {"HEADWAY_LOG_LEVEL"}
 # Settings of `headway up` alone (what it serves beside the processes).
 UP_ONLY = {"HEADWAY_DASHBOARD", "HEADWAY_DEMO"}
+# Built once: Typer would build the whole command tree again on every invocation.
+HEADWAY = typer.main.get_command(app)
 SEPARATE = {
     "scheduler": scheduler,
     "distributor": distributor,
@@ -77,7 +83,7 @@ def readme_variables() -> list[str]:
 
 
 def _variables_of(command: str) -> set[str]:
-    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    click_command = HEADWAY.commands[command]  # type: ignore[attr-defined]
     return {param.envvar for param in click_command.params if isinstance(param.envvar, str)}
 
 
@@ -94,15 +100,18 @@ def _normal(value: Any) -> Any:
     return value
 
 
-def _started_with(
-    monkeypatch: pytest.MonkeyPatch, command: str, env: dict[str, str], tmp_path: Path
-) -> tuple[Any, ...]:
+def _started_with(command: str, env: dict[str, str]) -> tuple[Any, ...]:
     """What `headway COMMAND` starts its process with, given `env`."""
+    return _started_with_cached(command, tuple(sorted(env.items())))
+
+
+@functools.cache
+def _started_with_cached(command: str, env: tuple[tuple[str, str], ...]) -> tuple[Any, ...]:
     module = up if command == "up" else SEPARATE[command]
     seen: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(module, "serve", lambda *args: seen.append(args))
-    base = {"HEADWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "HEADWAY_BROKER_URL": AMQP}
-    result = CliRunner().invoke(app, [command], env=base | env)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "serve", lambda *args: seen.append(args))
+        result = click.testing.CliRunner().invoke(HEADWAY, [command], env=BASE_ENV | dict(env))
     assert result.exit_code == 0, result.output
     assert len(seen) == 1
     return tuple(_normal(arg) for arg in seen[0])
@@ -113,43 +122,37 @@ def test_the_examples_cover_the_readme_table() -> None:
 
 
 @pytest.mark.parametrize("variable", [v for v in readme_variables() if v not in NOT_A_CONFIG])
-def test_each_variable_changes_headway_up_and_the_separate_process(
-    variable: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_each_variable_changes_headway_up_and_the_separate_process(variable: str) -> None:
     assert variable in _variables_of("up"), f"`headway up` has no option for {variable}"
-    assert _started_with(monkeypatch, "up", {variable: EXAMPLES[variable]}, tmp_path) != _started_with(
-        monkeypatch, "up", {}, tmp_path
-    )
+    assert _started_with("up", {variable: EXAMPLES[variable]}) != _started_with("up", {})
     commands = [name for name in SEPARATE if variable in _variables_of(name)]
     assert commands or variable in UP_ONLY, f"no separate process reads {variable}"
     for command in commands:
-        changed = _started_with(monkeypatch, command, {variable: EXAMPLES[variable]}, tmp_path)
-        assert changed != _started_with(monkeypatch, command, {}, tmp_path), command
+        changed = _started_with(command, {variable: EXAMPLES[variable]})
+        assert changed != _started_with(command, {}), command
 
 
-def test_headway_up_builds_each_part_as_its_separate_process_does(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_headway_up_builds_each_part_as_its_separate_process_does() -> None:
     env = dict(EXAMPLES)
-    (config,) = _started_with(monkeypatch, "up", env | {"HEADWAY_DASHBOARD": "true"}, tmp_path)
+    (config,) = _started_with("up", env | {"HEADWAY_DASHBOARD": "true"})
     assert isinstance(config, UpConfig)
-    database_url, scaling, scheduler_config, _ = _started_with(monkeypatch, "scheduler", env, tmp_path)
+    database_url, scaling, scheduler_config, _ = _started_with("scheduler", env)
     assert (config.database_url, config.scaling, config.scheduler) == (
         database_url,
         scaling,
         scheduler_config,
     )
-    assert _started_with(monkeypatch, "distributor", env, tmp_path)[1:3] == (
+    assert _started_with("distributor", env)[1:3] == (
         config.broker,
         config.distributor,
     )
-    assert _started_with(monkeypatch, "processor", env, tmp_path)[1:] == (
+    assert _started_with("processor", env)[1:] == (
         config.broker,
         config.handlers,
         config.processor,
     )
-    assert _started_with(monkeypatch, "api", env, tmp_path)[0] == config.api
-    assert _started_with(monkeypatch, "dashboard", env, tmp_path) == (config.dashboard,)
+    assert _started_with("api", env)[0] == config.api
+    assert _started_with("dashboard", env) == (config.dashboard,)
 
 
 @pytest.mark.parametrize("command", ["up", "processor"])
