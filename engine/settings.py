@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     outbound_allow: str = Field("", description="hosts or CIDRs task HTTP calls may reach although internal")
     reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
     notification_url: str | None = Field(None, description="endpoint of the notification handler")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="log level of the processes"
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -194,6 +197,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         return None if value is None else check_endpoint_url(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

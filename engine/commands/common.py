@@ -145,11 +145,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def setup_logging(level: str | None = None) -> None:
-    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (default INFO)."""
+    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (its default and check in `Settings`;
+    a bad value exits 2 naming the variable)."""
     import os
 
+    from pydantic import ValidationError
+
+    from engine.settings import default_setting, validate_setting
+
+    text = level or os.environ.get("HEADWAY_LOG_LEVEL")
+    try:
+        chosen = validate_setting("log_level", text) if text else default_setting("log_level")
+    except ValidationError as error:
+        fail(f"HEADWAY_LOG_LEVEL: {pydantic_message(error.errors()[0])} (got {text!r})")
     logging.basicConfig(
-        level=(level or os.environ.get("HEADWAY_LOG_LEVEL") or "INFO").upper(),
+        level=chosen,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

@@ -153,9 +153,9 @@ def serve(config: UpConfig) -> None:
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.embedded import run_embedded
 
+    setup_logging()
     api_socket = _claim_ports(config)
     stop = stop_on_signals()
-    setup_logging()
     broker = open_broker(config.broker.url, config.broker.queue, config.broker.queue_type, allow_memory=True)
     engine = open_database(config.database_url, long_running=True)
     with engine.begin() as connection:

@@ -59,7 +59,8 @@ EXAMPLES = {
     "HEADWAY_REMINDER_URL": "https://example.org/remind",
     "HEADWAY_NOTIFICATION_URL": "https://example.org/notify",
 }
-# Not a process configuration: every command hands it to `logging` (`setup_logging`).
+# Not a process configuration: every command's `serve` hands it to `logging` through
+# `setup_logging`, which checks it by the rules of `Settings` (see the last test).
 NOT_A_CONFIG = {"HEADWAY_LOG_LEVEL"}
 # Settings of `headway up` alone (what it serves beside the processes).
 UP_ONLY = {"HEADWAY_DASHBOARD", "HEADWAY_DEMO"}
@@ -166,4 +167,16 @@ def test_a_heartbeat_not_shorter_than_the_lease_exits_2(command: str, tmp_path: 
     result = CliRunner().invoke(app, [command], env=env)
     assert result.exit_code == 2
     assert "(10) must be shorter than" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "h.db").exists()
+
+
+@pytest.mark.parametrize("command", ["up", "scheduler"])
+def test_a_bad_log_level_exits_2_before_touching_the_database(command: str, tmp_path: Path) -> None:
+    env = {
+        "HEADWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+        "HEADWAY_LOG_LEVEL": "loud",
+    }
+    result = click.testing.CliRunner().invoke(HEADWAY, [command], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: HEADWAY_LOG_LEVEL: Input should be 'DEBUG'")
     assert not (tmp_path / "h.db").exists()
