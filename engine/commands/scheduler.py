@@ -22,6 +22,8 @@ from engine.commands.common import (
 )
 
 if TYPE_CHECKING:
+    import threading
+
     from engine.process_configs import ScalingConfig, SchedulerConfig
 
 
@@ -46,25 +48,27 @@ def scheduler(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Expand active cron, one-off and immediate tasks into schedule rows ahead of the horizon."""
+    # The loop catches signals before anything heavy is imported: a SIGTERM while it starts
+    # stops it before its first pass instead of killing the process.
+    stop = None if once else stop_on_signals()
     from engine.process_configs import scaling_config, scheduler_config
 
     settings = command_settings(ctx)
-    serve(settings.database_url, scaling_config(settings), scheduler_config(settings), once)
+    serve(settings.database_url, scaling_config(settings), scheduler_config(settings), stop)
 
 
-def serve(database_url: str, scaling: ScalingConfig, config: SchedulerConfig, once: bool) -> None:
-    """Store the scaling parameters, then run one pass (`once`) or passes until a signal."""
+def serve(
+    database_url: str, scaling: ScalingConfig, config: SchedulerConfig, stop: threading.Event | None
+) -> None:
+    """Store the scaling parameters, then run passes until `stop`, or one pass without it."""
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.scheduler import run_forever, run_pass
 
     setup_logging()
-    # The loop catches signals from the start: a SIGTERM while the database is being opened
-    # stops it before its first pass instead of killing the process.
-    stop = None if once else stop_on_signals()
     with database(database_url) as engine:
         with engine.begin() as connection:
             store_scaling_parameters(connection, scaling.capacity_ms, scaling.buffer)
-        if once:
+        if stop is None:
             result = run_pass(engine, utc_now(), config.forecast_hours, config.window_hours)
             typer.echo(
                 f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "

@@ -112,7 +112,8 @@ def _started_with_cached(command: str, env: tuple[tuple[str, str], ...]) -> tupl
     seen: list[tuple[Any, ...]] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(module, "serve", lambda *args: seen.append(args))
-        result = click.testing.CliRunner().invoke(HEADWAY, [command], env=BASE_ENV | dict(env))
+        args = [command, "--once"] if command == "scheduler" else [command]  # no signal handlers
+        result = click.testing.CliRunner().invoke(HEADWAY, args, env=BASE_ENV | dict(env))
     assert result.exit_code == 0, result.output
     assert len(seen) == 1
     return tuple(_normal(arg) for arg in seen[0])
