@@ -90,6 +90,10 @@ def test_kill_9_mid_pass_then_restart_converges_without_duplicates(pg_url: str) 
 
 def test_sigterm_stops_the_loop_cleanly(sqlite_url: str) -> None:
     process = _start(sqlite_url, "--interval-s", "1")
-    time.sleep(2.0)
+    # Signalled once it is looping (its first pass logged), however slow the start-up.
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "full pass" in line:
+            break
     process.send_signal(signal.SIGTERM)
     assert process.wait(15) == 0
