@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, dlq, task
+from engine.commands import cron, db, demo, dlq, task
 from engine.commands.api import api
 from engine.commands.dashboard import dashboard
 from engine.commands.distributor import distributor
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(demo.app, name="demo")
 app.command("forecast")(forecast)
 app.command("scheduler")(scheduler)
 app.command("api")(api)

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
         description="rolling window for large fleets: materialise only this far ahead "
         "instead of the end of the current UTC day",
     )
+    dashboard: bool = Field(True, description="`headway up` also serves the dashboard")
+    demo: bool = Field(True, description="`headway up` adds the demo fleet to an empty database")
     dashboard_port: int = Field(8501, ge=1, le=65535, description="port of `headway dashboard`")
     dashboard_address: str = Field("127.0.0.1", description="interface `headway dashboard` listens on")
 
@@ -169,10 +171,10 @@ class Settings(BaseSettings):
     outbound_allow: str = Field("", description="hosts or CIDRs task HTTP calls may reach although internal")
     reminder_url: str | None = Field(None, description="endpoint of the reminder handler")
     notification_url: str | None = Field(None, description="endpoint of the notification handler")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="log level of the processes"
+    )
 
-    # Read by `setup_logging` before anything else; declared here so that it is checked and
-    # listed with the others.
-    log_level: str = Field("INFO", description="log level of the processes: DEBUG, INFO, WARNING, ERROR")
     scaling_lead_minutes: int = Field(
         15, ge=0, le=1440, description="minutes ahead /scaling/processors covers by default (boot time)"
     )
@@ -216,14 +218,10 @@ class Settings(BaseSettings):
     def _check_endpoint(cls, value: str | None) -> str | None:
         return None if value is None else check_endpoint_url(value)
 
-    @field_validator("log_level")
+    @field_validator("log_level", mode="before")
     @classmethod
-    def _check_log_level(cls, value: str) -> str:
-        import logging
-
-        if value.upper() not in logging.getLevelNamesMapping():
-            raise ValueError("expected a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
-        return value
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -40,6 +40,7 @@ def create_app(
     *,
     settings: Settings | None = None,
     clock: Callable[[], datetime] | None = None,
+    scaling_defaults: ScalingDefaults | None = None,
 ) -> FastAPI:
     """The API over `database` (a URL, or an Engine the caller owns and disposes).
 
@@ -73,7 +74,8 @@ def create_app(
         engine=engine,
         broker_url=broker_url or settings.broker_url,
         clock=clock or (lambda: datetime.now(UTC)),
-        scaling=ScalingDefaults(
+        scaling=scaling_defaults
+        or ScalingDefaults(
             settings.scaling_lead_minutes, settings.scaling_cooldown_minutes, settings.processor_concurrency
         ),
     )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import SQLAlchemyError
 
     from engine.ports import Broker
+    from engine.settings import Settings
 
 
 def _raw_text(value: Any) -> Any:
@@ -58,6 +59,29 @@ def from_settings(ctx: typer.Context, param: typer.CallbackParam, value: Any) ->
 def setting_option(flag: str, variable: str, help: str) -> Any:
     """A command-line option for the setting read from `variable` (see `from_settings`)."""
     return typer.Option(flag, envvar=variable, help=help, parser=_raw_text, callback=from_settings)
+
+
+def command_settings(ctx: typer.Context) -> Settings:
+    """The `Settings` a command runs with: every setting it has an option for takes that
+    option's value (given, else from its variable, else the default, already checked by
+    `from_settings`); the others keep their defaults. The process configs are built from it
+    (`engine.process_configs`), the same way for `headway up` and the separate processes.
+    """
+    from engine.settings import ENV_PREFIX, Settings
+
+    values: dict[str, Any] = {}
+    for param in ctx.command.params:
+        variable = getattr(param, "envvar", None)
+        if isinstance(variable, str) and param.name in ctx.params:
+            field = variable.removeprefix(ENV_PREFIX).lower()
+            if field in Settings.model_fields:
+                values[field] = ctx.params[param.name]
+    return Settings.model_construct(**values)
+
+
+def bool_setting_option(flags: str, variable: str, help: str) -> Any:
+    """An on/off option (`--x/--no-x`) for the boolean setting read from `variable`."""
+    return typer.Option(flags, envvar=variable, help=help, callback=from_settings)
 
 
 # The DEFAULT_* values, like the defaults written on the commands' parameters, are only what
@@ -121,11 +145,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def setup_logging(level: str | None = None) -> None:
-    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (default INFO)."""
+    """Log to stderr at `level`, or HEADWAY_LOG_LEVEL (its default and check in `Settings`;
+    a bad value exits 2 naming the variable)."""
     import os
 
+    from pydantic import ValidationError
+
+    from engine.settings import default_setting, validate_setting
+
+    text = level or os.environ.get("HEADWAY_LOG_LEVEL")
+    try:
+        chosen = validate_setting("log_level", text) if text else default_setting("log_level")
+    except ValidationError as error:
+        fail(f"HEADWAY_LOG_LEVEL: {pydantic_message(error.errors()[0])} (got {text!r})")
     logging.basicConfig(
-        level=(level or os.environ.get("HEADWAY_LOG_LEVEL") or "INFO").upper(),
+        level=chosen,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
@@ -238,7 +272,7 @@ def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = Fals
     `distributor` and `processor` commands refuse it (`headway up` runs both in one)."""
     if url.startswith("memory://"):
         if not allow_memory:
-            fail("memory:// is the in-process broker of `headway up`; set HEADWAY_BROKER_URL=amqp://...")
+            refuse_memory_broker(url)
         from engine.adapters.memory_broker import MemoryBroker
 
         return MemoryBroker()
@@ -251,6 +285,13 @@ def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = Fals
         return RabbitMQBroker(url, queue, queue_type)
     except (ValueError, TypeError) as error:
         fail(f"broker URL: {error}")
+
+
+def refuse_memory_broker(url: str) -> None:
+    """Exit 2 for `memory://`, which exists only inside `headway up`: the separate processes
+    would each have their own and never meet."""
+    if url.startswith("memory://"):
+        fail("memory:// is the in-process broker of `headway up`; set HEADWAY_BROKER_URL=amqp://...")
 
 
 def stop_on_signals() -> threading.Event:
@@ -272,3 +313,21 @@ def freeze_startup_heap() -> None:
 
     gc.collect()
     gc.freeze()
+
+
+ScalingLeadOption = Annotated[
+    int,
+    setting_option(
+        "--scaling-lead-minutes",
+        "HEADWAY_SCALING_LEAD_MINUTES",
+        "Minutes ahead GET /scaling/processors covers when a request does not say, 0 to 1,440.",
+    ),
+]
+ScalingCooldownOption = Annotated[
+    int,
+    setting_option(
+        "--scaling-cooldown-minutes",
+        "HEADWAY_SCALING_COOLDOWN_MINUTES",
+        "Minutes GET /scaling/processors keeps processors after the need drops, 0 to 1,440.",
+    ),
+]

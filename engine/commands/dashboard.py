@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.commands.common import DEFAULT_DATABASE_URL, DatabaseUrlOption, setting_option
+from engine.commands.common import DEFAULT_DATABASE_URL, DatabaseUrlOption, command_settings, setting_option
+
+if TYPE_CHECKING:
+    from engine.process_configs import DashboardConfig
 
 
 def dashboard(
+    ctx: typer.Context,
     port: Annotated[int, setting_option("--port", "HEADWAY_DASHBOARD_PORT", "HTTP port.")] = 8501,
     address: Annotated[
         str,
@@ -18,6 +22,24 @@ def dashboard(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Serve the dashboard (tasks, new task, capacity, metrics) at http://ADDRESS:PORT."""
+    from engine.process_configs import dashboard_config
+
+    serve(dashboard_config(command_settings(ctx)))
+
+
+def serve(config: DashboardConfig) -> None:
+    """Become the Streamlit server, so signals and the exit status are its own."""
+    import os
+    import sys
+
+    command, env = streamlit_command(config)
+    typer.echo(f"dashboard at http://{config.address}:{config.port}", err=True)
+    os.execve(sys.executable, command, env)
+
+
+def streamlit_command(config: DashboardConfig) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of the Streamlit server for `config`; `headway up`
+    starts the same one as its child."""
     import os
     import sys
     from pathlib import Path
@@ -32,9 +54,9 @@ def dashboard(
         "run",
         str(app_path),
         "--server.port",
-        str(port),
+        str(config.port),
         "--server.address",
-        address,
+        config.address,
         "--server.headless",
         "true",
         "--server.fileWatcherType",
@@ -44,6 +66,4 @@ def dashboard(
         "--client.toolbarMode",
         "minimal",
     ]
-    typer.echo(f"dashboard at http://{address}:{port}", err=True)
-    # Become the Streamlit server, so signals and the exit status are its own.
-    os.execve(sys.executable, command, {**os.environ, "HEADWAY_DATABASE_URL": database_url})
+    return command, {**os.environ, "HEADWAY_DATABASE_URL": config.database_url}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,9 +16,11 @@ from engine.commands.common import (
     DatabaseUrlOption,
     QueueOption,
     QueueTypeOption,
+    command_settings,
     freeze_startup_heap,
     open_broker,
     open_database,
+    refuse_memory_broker,
     setting_option,
     setup_logging,
     stop_on_signals,
@@ -26,9 +28,15 @@ from engine.commands.common import (
 from engine.commands.health import (
     DistributorHealthPortOption,
     HealthAddressOption,
+    HealthConfig,
     HealthStallOption,
-    serve_health,
+    health_config,
+    start_health,
 )
+
+if TYPE_CHECKING:
+    from engine.process_configs import BrokerConfig
+    from engine.processes.distributor import DistributorConfig
 
 BatchSizeOption = Annotated[
     int,
@@ -57,6 +65,7 @@ LeaseOption = Annotated[
 
 
 def distributor(
+    ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Run one loop and exit.")] = False,
     batch_size: BatchSizeOption = 1_000,
     poll_interval_s: PollIntervalOption = 0.5,
@@ -73,18 +82,38 @@ def distributor(
 
     Also returns to Scheduled the rows claimed by distributors that died before the broker
     confirmed them."""
+    from engine.process_configs import broker_config, distributor_config
+    from engine.processes.distributor import new_distributor_id
+
+    settings = command_settings(ctx)
+    refuse_memory_broker(settings.broker_url)
+    serve(
+        settings.database_url,
+        broker_config(settings),
+        distributor_config(settings, new_distributor_id()),
+        once,
+        health_config(settings, "distributor"),
+    )
+
+
+def serve(
+    database_url: str,
+    broker_config: BrokerConfig,
+    config: DistributorConfig,
+    once: bool,
+    health: HealthConfig | None = None,
+) -> None:
+    """Wire the broker and the database and run the distributor: one loop with `once`, else
+    until a signal; with `health`, serve its /livez and /readyz meanwhile."""
     from engine.ports import BrokerUnavailable
-    from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
+    from engine.processes.distributor import Distributor
 
     setup_logging()
     progress = None
-    if not once:  # before the database is reached: the endpoint tells while it waits
-        progress = serve_health(
-            "distributor", health_port, health_address, health_stall_s, database_url, broker_url
-        )
-    broker = open_broker(broker_url, queue, queue_type)
+    if not once and health is not None:  # before the database is reached: it tells while it waits
+        progress = start_health(health, database_url, broker_config.url)
+    broker = open_broker(broker_config.url, broker_config.queue, broker_config.queue_type)
     engine = open_database(database_url, long_running=True)
-    config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
     process = Distributor(engine, broker, config)
     try:
         if once:
@@ -99,7 +128,13 @@ def distributor(
             )
             return
         log = logging.getLogger("headway.distributor")
-        log.info("%s: queue %s (%s), batch %d", config.distributor_id, queue, queue_type, batch_size)
+        log.info(
+            "%s: queue %s (%s), batch %d",
+            config.distributor_id,
+            broker_config.queue,
+            broker_config.queue_type,
+            config.batch_size,
+        )
         wakeup = None
         if engine.dialect.name == "postgresql":
             from engine.adapters.wakeup import PostgresWakeup

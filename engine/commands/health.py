@@ -3,12 +3,14 @@ its start-up. The endpoint itself is `engine.adapters.health_server`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from engine.commands.common import fail, setting_option
 
 if TYPE_CHECKING:
     from engine.ports import Progress
+    from engine.settings import Settings
 
 
 def _port_option(role: str) -> object:
@@ -55,3 +57,24 @@ def serve_health(
     except OSError as error:
         fail(f"health endpoint on {address}:{port}: {error.strerror or error}", code=1)
     return None if server is None else server.progress
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Where one process serves its health endpoint; `port` None: it serves none."""
+
+    role: str
+    port: int | None
+    address: str
+    stall_s: float
+
+
+def health_config(settings: Settings, role: str) -> HealthConfig:
+    """`role`'s endpoint from the settings (`HEADWAY_<ROLE>_HEALTH_PORT` and the shared ones)."""
+    port = getattr(settings, f"{role}_health_port")
+    return HealthConfig(role, port, settings.health_address, settings.health_stall_s)
+
+
+def start_health(config: HealthConfig, database_url: str, broker_url: str | None = None) -> Progress | None:
+    """`serve_health` for a `HealthConfig`."""
+    return serve_health(config.role, config.port, config.address, config.stall_s, database_url, broker_url)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Annotated
 
+import typer
+
 from engine.commands.common import (
     DEFAULT_BROKER_URL,
     DEFAULT_DATABASE_URL,
@@ -14,23 +16,29 @@ from engine.commands.common import (
     DatabaseUrlOption,
     QueueOption,
     QueueTypeOption,
+    command_settings,
     fail,
     freeze_startup_heap,
     open_broker,
     open_database,
+    refuse_memory_broker,
     setting_option,
     setup_logging,
     stop_on_signals,
 )
 from engine.commands.health import (
     HealthAddressOption,
+    HealthConfig,
     HealthStallOption,
     ProcessorHealthPortOption,
-    serve_health,
+    health_config,
+    start_health,
 )
 
 if TYPE_CHECKING:
     from engine.ports import Handler
+    from engine.process_configs import BrokerConfig, HandlerConfig
+    from engine.processes.processor import ProcessorConfig
 
 # Options, shared with `headway up`.
 ConcurrencyOption = Annotated[
@@ -103,6 +111,7 @@ NotificationUrlOption = Annotated[
 
 
 def processor(
+    ctx: typer.Context,
     concurrency: ConcurrencyOption = 4,
     prefetch: PrefetchOption = 1,
     lease_s: ProcessorLeaseOption = 30.0,
@@ -124,55 +133,63 @@ def processor(
     """Run tasks from the broker: handler per task type, retries, dead letters.
 
     SIGTERM stops consuming, lets running tasks finish (or requeues them) and exits 0."""
-    from engine.processes.processor import Processor, ProcessorConfig, new_processor_id
+    from engine.process_configs import ConfigError, broker_config, handler_config, processor_config
+    from engine.processes.processor import new_processor_id
 
-    if heartbeat_s >= lease_s:
-        fail(
-            f"--heartbeat-s ({heartbeat_s:g}) must be shorter than --lease-s ({lease_s:g}): "
-            "the heartbeat renews the lease"
-        )
+    settings = command_settings(ctx)
+    try:
+        config = processor_config(settings, new_processor_id(), ("--heartbeat-s", "--lease-s"))
+    except ConfigError as error:
+        fail(str(error))
+    refuse_memory_broker(settings.broker_url)
+    serve(
+        settings.database_url,
+        broker_config(settings),
+        handler_config(settings),
+        config,
+        health_config(settings, "processor"),
+    )
+
+
+def serve(
+    database_url: str,
+    broker_config: BrokerConfig,
+    handlers: HandlerConfig,
+    config: ProcessorConfig,
+    health: HealthConfig | None = None,
+) -> None:
+    """Wire the broker, the database and the handlers, and run the processor until a signal;
+    with `health`, serve its /livez and /readyz meanwhile."""
+    from engine.processes.processor import Processor
+
     setup_logging()
     # Before the database is reached: the endpoint tells while the processor waits for it.
-    progress = serve_health(
-        "processor", health_port, health_address, health_stall_s, database_url, broker_url
-    )
-    broker = open_broker(broker_url, queue, queue_type)
+    progress = None if health is None else start_health(health, database_url, broker_config.url)
+    broker = open_broker(broker_config.url, broker_config.queue, broker_config.queue_type)
     engine = open_database(database_url, long_running=True)
-    handlers = build_handlers(outbound_allow, reminder_url, notification_url)
-    config = ProcessorConfig(
-        new_processor_id(),
-        concurrency,
-        prefetch,
-        lease_s,
-        heartbeat_s,
-        retry_base_ms,
-        retry_max_ms,
-        shutdown_grace_s,
-    )
+    loaded = build_handlers(handlers)
     log = logging.getLogger("headway.processor")
     log.info(
         "processor %s: queue %s (%s), concurrency %d, prefetch %d, handlers %s",
         config.processor_id,
-        queue,
-        queue_type,
-        concurrency,
-        prefetch,
-        ", ".join(sorted(handlers)),
+        broker_config.queue,
+        broker_config.queue_type,
+        config.concurrency,
+        config.prefetch,
+        ", ".join(sorted(loaded)),
     )
     try:
         freeze_startup_heap()
-        Processor(engine, broker, handlers, config, progress=progress).run(stop_on_signals())
+        Processor(engine, broker, loaded, config, progress=progress).run(stop_on_signals())
     finally:
         broker.close()
     log.info("processor %s stopped", config.processor_id)
 
 
-def build_handlers(
-    outbound_allow: str, reminder_url: str | None, notification_url: str | None
-) -> dict[str, Handler]:
-    """The handlers by name, with the outbound policy and endpoints from the options."""
+def build_handlers(config: HandlerConfig) -> dict[str, Handler]:
+    """The handlers by name, with the outbound policy and endpoints of `config`."""
     from engine.adapters.handlers import HandlerSettings, load_handlers
     from engine.core.outbound import parse_allowlist
 
-    endpoints = {"reminder": reminder_url or "", "notification": notification_url or ""}
-    return load_handlers(HandlerSettings(parse_allowlist(outbound_allow), endpoints))
+    endpoints = {"reminder": config.reminder_url or "", "notification": config.notification_url or ""}
+    return load_handlers(HandlerSettings(parse_allowlist(config.outbound_allow), endpoints))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,21 +12,31 @@ from engine.commands.common import (
     CapacityOption,
     DatabaseUrlOption,
     ForecastHoursOption,
+    command_settings,
     database,
     format_instant,
     setting_option,
     setup_logging,
+    stop_on_signals,
     utc_now,
 )
 from engine.commands.health import (
     HealthAddressOption,
+    HealthConfig,
     HealthStallOption,
     SchedulerHealthPortOption,
-    serve_health,
+    health_config,
+    start_health,
 )
+
+if TYPE_CHECKING:
+    import threading
+
+    from engine.process_configs import ScalingConfig, SchedulerConfig
 
 
 def scheduler(
+    ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Run one pass and exit.")] = False,
     interval_s: Annotated[
         float,
@@ -49,25 +59,42 @@ def scheduler(
     health_stall_s: HealthStallOption = 120.0,
 ) -> None:
     """Expand active cron, one-off and immediate tasks into schedule rows ahead of the horizon."""
-    import signal
-    import threading
+    # The loop catches signals before anything heavy is imported: a SIGTERM while it starts
+    # stops it before its first pass instead of killing the process.
+    stop = None if once else stop_on_signals()
+    from engine.process_configs import scaling_config, scheduler_config
 
+    settings = command_settings(ctx)
+    health = health_config(settings, "scheduler")
+    serve(settings.database_url, scaling_config(settings), scheduler_config(settings), stop, health)
+
+
+def serve(
+    database_url: str,
+    scaling: ScalingConfig,
+    config: SchedulerConfig,
+    stop: threading.Event | None,
+    health: HealthConfig | None = None,
+) -> None:
+    """Store the scaling parameters, then run passes until `stop`, or one pass without it;
+    with `health`, serve the loop's /livez and /readyz meanwhile."""
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.scheduler import run_forever, run_pass
 
     setup_logging()
     with database(database_url) as engine:
         with engine.begin() as connection:
-            store_scaling_parameters(connection, capacity_ms, buffer)
-        if once:
-            result = run_pass(engine, utc_now(), forecast_hours, window_hours)
+            store_scaling_parameters(connection, scaling.capacity_ms, scaling.buffer)
+        if stop is None:
+            result = run_pass(engine, utc_now(), config.forecast_hours, config.window_hours)
             typer.echo(
                 f"{result.tasks_expanded} tasks expanded, {result.rows_inserted} rows added, "
                 f"horizon {format_instant(result.horizon)}"
             )
             return
-        stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        progress = serve_health("scheduler", health_port, health_address, health_stall_s, database_url)
-        run_forever(engine, interval_s, forecast_hours, window_hours, stop, progress=progress)
+        progress = None
+        if health is not None:
+            progress = start_health(health, database_url)
+        run_forever(
+            engine, config.interval_s, config.forecast_hours, config.window_hours, stop, progress=progress
+        )

@@ -54,13 +54,15 @@ def test_headway_up_runs_tasks_and_recovers_them_after_kill_9(sink: Sink, tmp_pa
     assert headway("db", "upgrade", env=env).returncode == 0
     engine = create_db_engine(url)
     add_tasks(engine, 6, datetime.now(UTC), {"url": f"{sink.url}/slow?ms=1500"})
-    first = Headway(["up", "--no-api", "--concurrency", "2"], env, tmp_path, "up-first")
+    first = Headway(["up", "--no-api", "--no-dashboard", "--concurrency", "2"], env, tmp_path, "up-first")
     try:
         wait_for(lambda: status_counts(engine).get("Running") == 2, 30, "two tasks running")
         wait_for(lambda: heartbeat_pids(engine) == [first.pid], 30, "the first heartbeat")
         first.kill9()
         assert status_counts(engine).get("Succeeded", 0) < 6
-        second = Headway(["up", "--no-api", "--concurrency", "4"], env, tmp_path, "up-second")
+        second = Headway(
+            ["up", "--no-api", "--no-dashboard", "--concurrency", "4"], env, tmp_path, "up-second"
+        )
         wait_for(lambda: status_counts(engine) == {"Succeeded": 6}, 60, "every task to succeed after restart")
         assert second.terminate() == 0
     finally:

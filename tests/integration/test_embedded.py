@@ -1,14 +1,11 @@
-"""`headway up` in-process: everything on one SQLite file and the in-process broker, with
-the REST API served when the build has one."""
+"""`headway up` in-process: everything on one SQLite file and the in-process broker, with a
+service (here a small web app, as the REST API is served) beside the three processes."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-import types
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,49 +15,38 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.handlers import HandlerSettings, load_handlers
 from engine.adapters.memory_broker import MemoryBroker
 from engine.core.outbound import parse_allowlist
-from engine.processes.distributor import DistributorConfig
-from engine.processes.embedded import ApiConfig, SchedulerConfig, run_embedded
-from engine.processes.processor import ProcessorConfig
-from tests.acceptance.faults import free_port, wait_for
+from engine.process_configs import UpConfig, up_config
+from engine.processes.embedded import Service, listening_socket, run_embedded, uvicorn_service
+from engine.settings import Settings
+from tests.acceptance.faults import wait_for
 from tests.integration.helpers import add_tasks, status_counts
 from tests.sink import running_sink
 
 pytestmark = pytest.mark.integration
 
 
-def test_up_schedules_runs_and_serves_the_api(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    fake = types.ModuleType("engine.api.app")
-    seen: dict[str, object] = {}
+def _config(url: str) -> UpConfig:
+    settings = Settings.model_construct(database_url=url, dashboard=False, demo=False)
+    return up_config(settings, "d", "p", serve_api=False)
 
-    def create_app(database: str, broker_url: str) -> FastAPI:
-        seen.update(database=database, broker_url=broker_url)
-        app = FastAPI()
-        app.get("/health")(lambda: {"ok": True})
-        return app
 
-    fake.create_app = create_app  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "engine.api.app", fake)
+def test_up_schedules_runs_and_serves_its_services(sqlite_url: str) -> None:
+    app = FastAPI()
+    app.get("/health")(lambda: {"ok": True})
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
     engine = create_db_engine(sqlite_url)
-    port = free_port()
     stop = threading.Event()
+    failed: list[str] = []
     with running_sink() as sink:
         add_tasks(engine, 5, datetime.now(UTC), {"url": f"{sink.url}/ok"})
         handlers = load_handlers(HandlerSettings(parse_allowlist("127.0.0.1")))
-        thread = threading.Thread(
-            target=run_embedded,
-            args=(
-                engine,
-                MemoryBroker(),
-                handlers,
-                SchedulerConfig(),
-                DistributorConfig("d"),
-                ProcessorConfig("p"),
-                ApiConfig("127.0.0.1", port, sqlite_url, "memory://"),
-                stop,
-            ),
-        )
+        services = [uvicorn_service("web", app, sock)]
+
+        def run() -> None:
+            failed.extend(run_embedded(engine, MemoryBroker(), handlers, _config(sqlite_url), stop, services))
+
+        thread = threading.Thread(target=run)
         thread.start()
         try:
             wait_for(lambda: status_counts(engine) == {"Succeeded": 5}, 30, "the tasks to succeed")
@@ -76,6 +62,22 @@ def test_up_schedules_runs_and_serves_the_api(
             stop.set()
             thread.join(30)
     assert not thread.is_alive()
-    assert seen == {"database": sqlite_url, "broker_url": "memory://"}
+    assert failed == []
     assert set(sink.keys.values()) == {1} and len(sink.keys) == 5
+    engine.dispose()
+
+
+def test_a_part_that_fails_or_ends_on_its_own_stops_everything_and_is_named(sqlite_url: str) -> None:
+    engine = create_db_engine(sqlite_url)
+
+    def boom(stop: threading.Event) -> None:
+        raise RuntimeError("boom")
+
+    stop = threading.Event()
+    failed = run_embedded(engine, MemoryBroker(), {}, _config(sqlite_url), stop, [Service("boom", boom)])
+    assert failed == ["boom"] and stop.is_set()
+    failed = run_embedded(
+        engine, MemoryBroker(), {}, _config(sqlite_url), threading.Event(), [Service("quits", lambda _: None)]
+    )
+    assert failed == ["quits"]
     engine.dispose()

@@ -16,7 +16,7 @@ def test_capacity_planning_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     notebook = execute("capacity_planning.ipynb", tmp_path)
 
     text = printed_text(notebook)
-    assert "using a demo database with 300 cron tasks" in text
+    assert "using a demo database with 300 demo tasks" in text
     assert "Scale up:" in text and "Peak:" in text
     assert "scale up" in text  # the scale points table
     charts = html_outputs(notebook, "vega-lite")

@@ -64,6 +64,8 @@ def _same(shown: str, default: object) -> bool:
         return shown == "unset"
     if default == "":
         return shown == "empty"
+    if isinstance(default, bool):
+        return shown == str(default).lower()
     if isinstance(default, int | float):
         return float(shown) == default
     return shown == default
