@@ -10,13 +10,14 @@ Ties keep workload order, so `count` copies of a cron task are due in a row.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
+from simulation.attempts import Retries, draw_attempts
 from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
 from simulation.workload import Workload
 
@@ -67,6 +68,7 @@ class Arrivals:
     type_ids: np.ndarray
     duration_us: np.ndarray
     type_names: tuple[str, ...]
+    retries: Retries = field(default_factory=Retries)
 
     def __len__(self) -> int:
         return len(self.scheduled_us)
@@ -126,7 +128,20 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     order = np.argsort(scheduled, kind="stable")
     scheduled, type_ids = scheduled[order], type_ids[order]
     durations = np.zeros(len(scheduled), dtype=np.int64)
+    extra: dict[int, tuple[int, ...]] = {}
+    failed = 0
     for index, name in enumerate(type_names):
         mask = type_ids == index
         durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
-    return Arrivals(scheduled, type_ids, durations, type_names)
+        attempts = workload.attempts.get(name)
+        if attempts is not None and attempts.can_fail:
+            positions = np.flatnonzero(mask)
+            first, later, failed_last = draw_attempts(
+                rng, workload.types[name], attempts, durations[positions]
+            )
+            durations[positions] = first
+            for position, runs in zip(positions.tolist(), later, strict=True):
+                if runs:
+                    extra[position] = tuple(runs)
+            failed += int(failed_last.sum())
+    return Arrivals(scheduled, type_ids, durations, type_names, Retries(extra, failed))

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from simulation.run import Engine, Result, Scenario
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+# The engine's defaults (`simulation.defaults.ENGINE_DEFAULTS`, read from Settings) are written
+# out on the options below so that `headway --help` loads no pydantic;
+# tests/unit/test_simulation_defaults.py fails if the two drift.
 # Large enough that short runs (tests, the example) finish before a bar would even draw.
 _PROGRESS_MIN_TASKS = 200_000
 
@@ -89,23 +92,42 @@ def simulate(
     poll_interval_s: Annotated[
         float,
         typer.Option(
-            help="Distributor poll interval (engine default 1 s).",
+            help="Distributor poll interval (the engine's default).",
             envvar="HEADWAY_SIM_POLL_INTERVAL_S",
         ),
-    ] = 1.0,
+    ] = 0.5,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="Worker slots per instance (processor; the engine's default).",
+            envvar="HEADWAY_SIM_CONCURRENCY",
+        ),
+    ] = 4,
     prefetch: Annotated[
         int,
         typer.Option(
-            help="Tasks a processor holds (engine default 1).", envvar="HEADWAY_SIM_PREFETCH"
+            help="Unacknowledged tasks per slot (the engine's default).",
+            envvar="HEADWAY_SIM_PREFETCH",
         ),
     ] = 1,
     dispatch_overhead_ms: Annotated[
         float,
         typer.Option(
-            help="Per task: broker delivery, ack and status update.",
+            help="Per task: broker delivery and the start transaction (see headway calibrate).",
             envvar="HEADWAY_SIM_DISPATCH_OVERHEAD_MS",
         ),
     ] = 5.0,
+    retry_base_ms: Annotated[
+        int,
+        typer.Option(
+            help="Backoff before a failed task's second attempt (the engine's default).",
+            envvar="HEADWAY_SIM_RETRY_BASE_MS",
+        ),
+    ] = 1_000,
+    retry_max_ms: Annotated[
+        int,
+        typer.Option(help="Longest backoff (the engine's default).", envvar="HEADWAY_SIM_RETRY_MAX_MS"),
+    ] = 300_000,
     start: Annotated[
         str | None,
         typer.Option(
@@ -177,7 +199,13 @@ def simulate(
             buffer=buffer,
             limits=Limits(min_instances, max_instances),
             dispatch=Dispatch.from_units(
-                poll_interval_s, prefetch, dispatch_overhead_ms, scale_up_lag_s
+                poll_interval_s,
+                prefetch,
+                dispatch_overhead_ms,
+                scale_up_lag_s,
+                concurrency,
+                retry_base_ms,
+                retry_max_ms,
             ),
             target_s=target_s,
             tail_z=tail_z,

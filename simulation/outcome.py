@@ -6,25 +6,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulation.defaults import ENGINE_DEFAULTS
 from simulation.limits import MAX_SECONDS, ScenarioError, check_within
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Dispatch:
-    """How tasks reach processors; the defaults are the engine's (see `simulation.cli`)."""
+    """How tasks reach processors and run there; the defaults are the engine's
+    (`simulation.defaults.ENGINE_DEFAULTS`).
 
-    poll_interval_us: int = 1_000_000
-    prefetch: int = 1
-    overhead_us: int = 5_000
+    An instance is one processor with `concurrency` worker slots; it holds at most
+    `concurrency x prefetch` unacknowledged tasks, as the engine's processor does. A failed
+    attempt is sent again `compute_backoff_ms(attempt, retry_base_ms, retry_max_ms)` after it
+    ends.
+    """
+
+    poll_interval_us: int = round(ENGINE_DEFAULTS.poll_interval_s * 1_000_000)
+    prefetch: int = ENGINE_DEFAULTS.prefetch
+    overhead_us: int = round(ENGINE_DEFAULTS.dispatch_overhead_ms * 1_000)
     scale_up_lag_us: int = 0
+    concurrency: int = ENGINE_DEFAULTS.concurrency
+    retry_base_ms: int = ENGINE_DEFAULTS.retry_base_ms
+    retry_max_ms: int = ENGINE_DEFAULTS.retry_max_ms
+
+    @property
+    def unsettled_limit(self) -> int:
+        """Tasks one processor holds: `concurrency x prefetch`, as `ProcessorConfig`."""
+        return self.concurrency * self.prefetch
 
     @classmethod
     def from_units(
         cls,
-        poll_interval_s: float = 1.0,
-        prefetch: int = 1,
-        overhead_ms: float = 5.0,
+        poll_interval_s: float = ENGINE_DEFAULTS.poll_interval_s,
+        prefetch: int = ENGINE_DEFAULTS.prefetch,
+        overhead_ms: float = ENGINE_DEFAULTS.dispatch_overhead_ms,
         scale_up_lag_s: float = 0.0,
+        concurrency: int = ENGINE_DEFAULTS.concurrency,
+        retry_base_ms: int = ENGINE_DEFAULTS.retry_base_ms,
+        retry_max_ms: int = ENGINE_DEFAULTS.retry_max_ms,
     ) -> Dispatch:
         """From the command's units, checked and rounded to whole microseconds; a bad value
         raises ScenarioError naming its option. `Dispatch.from_units(0.5).poll_interval_us ==
@@ -34,11 +53,18 @@ class Dispatch:
         check_within("scale_up_lag_s", scale_up_lag_s, MAX_SECONDS, "s")
         if prefetch < 1:
             raise ScenarioError("prefetch", f"must be at least 1, got {prefetch}")
+        if not 1 <= concurrency <= 1_000:
+            raise ScenarioError("concurrency", f"must be in [1, 1,000], got {concurrency}")
+        for name, value in (("retry_base_ms", retry_base_ms), ("retry_max_ms", retry_max_ms)):
+            check_within(name, value, MAX_SECONDS * 1_000, "ms")
         return cls(
             poll_interval_us=round(poll_interval_s * 1_000_000),
             prefetch=prefetch,
             overhead_us=round(overhead_ms * 1_000),
             scale_up_lag_us=round(scale_up_lag_s * 1_000_000),
+            concurrency=concurrency,
+            retry_base_ms=int(retry_base_ms),
+            retry_max_ms=int(retry_max_ms),
         )
 
 
@@ -48,12 +74,15 @@ class Outcome:
 
     An instance counts as provisioned from `requested_us` (booting costs money) and as serving
     from `live_us`; both end at its entry in `retired_us`. Instances never retired run on.
+    `start_us` is each task's first attempt; `last_finish_us` the end of the last attempt of
+    any task.
     """
 
     start_us: np.ndarray
     requested_us: np.ndarray
     live_us: np.ndarray
     retired_us: np.ndarray
+    last_finish_us: int = 0
 
 
 def release_times(scheduled_us: np.ndarray, poll_interval_us: int) -> np.ndarray:

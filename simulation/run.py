@@ -82,6 +82,12 @@ class Scenario:
         self._check_fleet()
         if self.engine is Engine.FAST and self.dispatch.prefetch != 1:
             raise ScenarioError("engine", "the fast path is exact only for prefetch 1; use simpy")
+        fixed = self.instances not in ("formula", "corrected")
+        if self.engine is Engine.FAST and self.dispatch.concurrency > 1 and not fixed:
+            raise ScenarioError(
+                "engine",
+                "the fast path takes concurrency > 1 with a fixed fleet only; use simpy",
+            )
         if self.replications < 1:
             raise ScenarioError("replications", f"must be at least 1, got {self.replications}")
         if self.seed < 0:
@@ -138,9 +144,14 @@ class Scenario:
 
     @property
     def engine_used(self) -> Engine:
-        if self.engine is Engine.AUTO:
-            return Engine.FAST if self.dispatch.prefetch == 1 else Engine.SIMPY
-        return self.engine
+        """The engine that runs this scenario: the fast path where it is exact (prefetch 1,
+        and one slot per instance unless the fleet is fixed), else SimPy."""
+        if self.engine is not Engine.AUTO:
+            return self.engine
+        fast = self.dispatch.prefetch == 1 and (
+            self.dispatch.concurrency == 1 or self.instances not in ("formula", "corrected")
+        )
+        return Engine.FAST if fast else Engine.SIMPY
 
     @property
     def rule(self) -> BurstRule:
@@ -211,20 +222,19 @@ def simulate_arrivals(
             release,
             arrivals.duration_us,
             plan,
-            dispatch.scale_up_lag_us,
-            dispatch.overhead_us,
+            dispatch,
             scenario.window.length_us,
             progress,
+            arrivals.retries.extra_us,
         )
     return simulate_simpy(
         release,
         arrivals.duration_us,
         plan,
-        dispatch.scale_up_lag_us,
-        dispatch.overhead_us,
-        dispatch.prefetch,
+        dispatch,
         scenario.window.length_us,
         progress,
+        arrivals.retries.extra_us,
     )
 
 
@@ -249,8 +259,7 @@ def simulate(
             progress.add_total(len(arrivals))
         advance = progress.advance if progress is not None else None
         outcome = simulate_arrivals(arrivals, plan, scenario, advance)
-        last_finish = int((outcome.start_us + arrivals.duration_us).max()) if len(arrivals) else 0
-        curve = fleet_curve(outcome, max(scenario.window.length_us, last_finish))
+        curve = fleet_curve(outcome, max(scenario.window.length_us, outcome.last_finish_us))
         summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s)
         rows = series_minutes(curve.until_us, scenario.window.minutes)
         edges = np.arange(rows, dtype=np.int64) * US_PER_MIN
