@@ -12,6 +12,7 @@ from engine.commands.forecast import forecast
 from engine.commands.processor import processor
 from engine.commands.scheduler import scheduler
 from engine.commands.up import up
+from simulation.calibrate_cli import calibrate
 from simulation.cli import simulate
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("scheduler")(scheduler)
 app.command("api")(api)
 app.command("dashboard")(dashboard)
 app.command("simulate")(simulate)
+app.command("calibrate")(calibrate)
 app.command("distributor")(distributor)
 app.command("processor")(processor)
 app.command("up")(up)

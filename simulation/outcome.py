@@ -28,6 +28,8 @@ class Dispatch:
     concurrency: int = ENGINE_DEFAULTS.concurrency
     retry_base_ms: int = ENGINE_DEFAULTS.retry_base_ms
     retry_max_ms: int = ENGINE_DEFAULTS.retry_max_ms
+    # From due (after the poll) to the broker: the distributor's reaction, 0 unless calibrated.
+    release_delay_us: int = 0
 
     @property
     def unsettled_limit(self) -> int:
@@ -85,10 +87,13 @@ class Outcome:
     last_finish_us: int = 0
 
 
-def release_times(scheduled_us: np.ndarray, poll_interval_us: int) -> np.ndarray:
+def release_times(
+    scheduled_us: np.ndarray, poll_interval_us: int, release_delay_us: int = 0
+) -> np.ndarray:
     """When the distributor hands each task to the broker: at the first poll at or after it is
-    due, polls falling on whole multiples of the interval from the window start.
-    `release_times([0, 1, 1_000_000], 1_000_000) == [0, 1_000_000, 1_000_000]`."""
-    if poll_interval_us <= 0:
-        return scheduled_us
-    return -(-scheduled_us // poll_interval_us) * poll_interval_us
+    due, polls falling on whole multiples of the interval from the window start, plus a fixed
+    `release_delay_us`. `release_times([0, 1, 1_000_000], 1_000_000) == [0, 1_000_000,
+    1_000_000]`."""
+    if poll_interval_us > 0:
+        scheduled_us = -(-scheduled_us // poll_interval_us) * poll_interval_us
+    return scheduled_us + release_delay_us if release_delay_us else scheduled_us

@@ -98,6 +98,7 @@ class Scenario:
         check_within("poll_interval_s", dispatch.poll_interval_us / 1e6, MAX_SECONDS, "s")
         check_within("dispatch_overhead_ms", dispatch.overhead_us / 1e3, MAX_SECONDS * 1e3, "ms")
         check_within("scale_up_lag_s", dispatch.scale_up_lag_us / 1e6, MAX_SECONDS, "s")
+        check_within("release_delay_ms", dispatch.release_delay_us / 1e3, MAX_SECONDS * 1e3, "ms")
         if dispatch.prefetch < 1:
             raise ScenarioError("prefetch", f"must be at least 1, got {dispatch.prefetch}")
         if not isinstance(self.capacity_ms, int) or self.capacity_ms < 1:
@@ -216,7 +217,9 @@ def simulate_arrivals(
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     dispatch = scenario.dispatch
-    release = release_times(arrivals.scheduled_us, dispatch.poll_interval_us)
+    release = release_times(
+        arrivals.scheduled_us, dispatch.poll_interval_us, dispatch.release_delay_us
+    )
     if scenario.engine_used is Engine.FAST:
         return simulate_fast(
             release,
