@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, dlq, task
+from engine.commands import cron, db, dlq, forecast, task
 from engine.commands.api import api
 from engine.commands.dashboard import dashboard
 from engine.commands.distributor import distributor
-from engine.commands.forecast import forecast
 from engine.commands.processor import processor
 from engine.commands.scheduler import scheduler
 from engine.commands.up import up
@@ -24,7 +23,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
 app.add_typer(dlq.app, name="dlq")
-app.command("forecast")(forecast)
+app.add_typer(forecast.app, name="forecast")
 app.command("scheduler")(scheduler)
 app.command("api")(api)
 app.command("dashboard")(dashboard)

@@ -98,8 +98,11 @@ def run_forever(
     window_hours: float | None = None,
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    after_pass: Callable[[datetime], None] | None = None,
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
+    After each successful pass `after_pass(now)` runs (default: the forecast snapshots of
+    `engine.services.forecast_accuracy.SnapshotStep`, at most once a minute).
 
     A failed pass is logged and retried, the first time after `PICKUP_INTERVAL_S`, then after
     twice as long each time up to `interval_s`, so that a database that is down for a while
@@ -108,12 +111,17 @@ def run_forever(
     set.
     """
     stop = stop or threading.Event()
+    if after_pass is None:
+        from engine.services.forecast_accuracy import SnapshotStep
+
+        after_pass = SnapshotStep(engine)
     next_full = 0.0
     failures = 0
     while not stop.is_set():
         full = time.monotonic() >= next_full
+        now = clock()
         try:
-            result = run_pass(engine, clock(), forecast_hours, window_hours, only_unmaterialised=not full)
+            result = run_pass(engine, now, forecast_hours, window_hours, only_unmaterialised=not full)
         except SQLAlchemyError as error:
             failures += 1
             log.error("pass failed, rolled back; retrying: %s", describe_database_error(error))
@@ -134,6 +142,7 @@ def run_forever(
                 )
             if full:
                 next_full = time.monotonic() + interval_s
+            after_pass(now)
         stop.wait(retry_delay_s(failures, interval_s))
 
 
