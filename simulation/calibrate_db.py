@@ -104,8 +104,12 @@ def calibrate(engine: Engine, now: datetime, hours: float) -> Calibration:
     elapsed: dict[str, list[int]] = defaultdict(list)
     outcomes: dict[str, list[str]] = defaultdict(list)
     schedules: dict[str, set[int]] = defaultdict(set)
-    due_to_queued, queued_to_started = [], []
+    due_to_queued, queued_to_started, first_starts, finishes = [], [], [], []
+    epoch = since
     for row in rows:
+        if row.elapsed_ms is not None:
+            finish = row.started_at + timedelta(milliseconds=int(row.elapsed_ms))
+            finishes.append((finish - epoch) / timedelta(milliseconds=1))
         outcomes[row.task_type].append(row.outcome or "unknown")
         schedules[row.task_type].add(row.schedule_id)
         if row.outcome == "succeeded" and row.elapsed_ms is not None:
@@ -113,6 +117,7 @@ def calibrate(engine: Engine, now: datetime, hours: float) -> Calibration:
         if row.attempt == 1 and row.queued_at is not None:
             due_to_queued.append((row.queued_at - row.scheduled_time) / timedelta(milliseconds=1))
             queued_to_started.append((row.started_at - row.queued_at) / timedelta(milliseconds=1))
+            first_starts.append((row.started_at - epoch) / timedelta(milliseconds=1))
     types = {}
     for name, samples in elapsed.items():
         timeout_ms, max_attempts = limits.get(name, (None, 1))
@@ -123,7 +128,12 @@ def calibrate(engine: Engine, now: datetime, hours: float) -> Calibration:
             max_attempts,
         )
     dispatch = (
-        fit_dispatch(np.array(due_to_queued), np.array(queued_to_started))
+        fit_dispatch(
+            np.array(due_to_queued),
+            np.array(queued_to_started),
+            np.array(first_starts),
+            np.array(finishes),
+        )
         if due_to_queued
         else None
     )
@@ -163,7 +173,7 @@ def format_calibration(calibration: Calibration) -> str:
         d = calibration.dispatch
         lines.append(
             f"Dispatch    release delay {d.release_delay_ms:.1f} ms (median due to queued), "
-            f"overhead {d.dispatch_overhead_ms:.1f} ms (p10 queued to started), "
+            f"overhead {d.dispatch_overhead_ms:.1f} ms, "
             f"{d.rows:,} first attempts"
         )
     lines.append(

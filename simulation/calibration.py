@@ -15,8 +15,9 @@ Inputs are plain arrays (the database reading lives in `simulation.calibrate_db`
   attempts per run.
 - **Dispatch** (`fit_dispatch`): the effective release delay is the median time from due to
   queued (the distributor's reaction, not its poll interval: it sleeps until the next row is
-  due); the dispatch overhead is the 10th percentile of queued to started over first attempts
-  (a low quantile, since in a busy minute many tasks also waited for a free slot).
+  due); the dispatch overhead is the median gap between a waiting task's start and the last
+  attempt that finished before it (a waiting task starts when a slot frees), or, when few
+  tasks waited, the 10th percentile of queued to started over first attempts.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ FIXED_CV = 0.02
 KS_CRITICAL_1PCT = 1.63  # Kolmogorov-Smirnov: reject at 1 % above 1.63 / sqrt(n)
 MIN_SAMPLES_TO_FIT = 20
 OVERHEAD_QUANTILE = 10
+WAITED_MS = 100.0  # a first attempt this long from queued to started waited for a slot
+MIN_WAITED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +143,30 @@ class DispatchFit:
     rows: int
 
 
-def fit_dispatch(queued_after_due_ms: np.ndarray, started_after_queued_ms: np.ndarray) -> DispatchFit:
-    """Median due-to-queued delay and the 10th percentile of queued-to-started, in ms, over
-    first attempts. Negative values (clock skew between hosts) count as 0.
+def fit_dispatch(
+    queued_after_due_ms: np.ndarray,
+    started_after_queued_ms: np.ndarray,
+    first_starts_ms: np.ndarray | None = None,
+    finishes_ms: np.ndarray | None = None,
+) -> DispatchFit:
+    """Release delay and dispatch overhead, in ms, from first attempts (see the module
+    docstring). With `first_starts_ms` (the same attempts' starts) and `finishes_ms` (every
+    attempt's start + elapsed), the overhead is the median, over the tasks that waited at least
+    `WAITED_MS` for a slot, of the time from the last finish before their start to the start:
+    a waiting task starts when a slot frees, so that gap is what dispatch costs even when every
+    task waited (a burst). With fewer than `MIN_WAITED` such tasks it is the 10th percentile of
+    queued to started. Negative values (clock skew between hosts) count as 0.
     `fit_dispatch([3, 5, 400], [4, 6, 8, 90, 900])` is (5 ms, 4.8 ms)."""
     due = np.clip(np.asarray(queued_after_due_ms, dtype=np.float64), 0, None)
     queued = np.clip(np.asarray(started_after_queued_ms, dtype=np.float64), 0, None)
     if len(due) == 0 or len(queued) == 0:
         raise ValueError("no started first attempts to calibrate dispatch from")
-    return DispatchFit(
-        float(np.median(due)), float(np.percentile(queued, OVERHEAD_QUANTILE)), len(queued)
-    )
+    overhead = float(np.percentile(queued, OVERHEAD_QUANTILE))
+    if first_starts_ms is not None and finishes_ms is not None:
+        waited = np.asarray(first_starts_ms, dtype=np.float64)[queued >= WAITED_MS]
+        ends = np.sort(np.asarray(finishes_ms, dtype=np.float64))
+        before = np.searchsorted(ends, waited, side="right") - 1
+        gaps = waited[before >= 0] - ends[before[before >= 0]]
+        if len(gaps) >= MIN_WAITED:
+            overhead = float(np.median(gaps))
+    return DispatchFit(float(np.median(due)), overhead, len(queued))

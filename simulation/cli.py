@@ -134,6 +134,13 @@ def simulate(
             envvar="HEADWAY_SIM_DISPATCH_OVERHEAD_MS",
         ),
     ] = 5.0,
+    release_delay_ms: Annotated[
+        float,
+        typer.Option(
+            help="Per task: due (after the poll) to the broker; headway calibrate measures it.",
+            envvar="HEADWAY_SIM_RELEASE_DELAY_MS",
+        ),
+    ] = 0.0,
     retry_base_ms: Annotated[
         int,
         typer.Option(
@@ -223,6 +230,7 @@ def simulate(
                 concurrency,
                 retry_base_ms,
                 retry_max_ms,
+                release_delay_ms,
             ),
             target_s=target_s,
             tail_z=tail_z,

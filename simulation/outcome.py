@@ -46,6 +46,7 @@ class Dispatch:
         concurrency: int = ENGINE_DEFAULTS.concurrency,
         retry_base_ms: int = ENGINE_DEFAULTS.retry_base_ms,
         retry_max_ms: int = ENGINE_DEFAULTS.retry_max_ms,
+        release_delay_ms: float = 0.0,
     ) -> Dispatch:
         """From the command's units, checked and rounded to whole microseconds; a bad value
         raises ScenarioError naming its option. `Dispatch.from_units(0.5).poll_interval_us ==
@@ -53,6 +54,7 @@ class Dispatch:
         check_within("poll_interval_s", poll_interval_s, MAX_SECONDS, "s")
         check_within("dispatch_overhead_ms", overhead_ms, MAX_SECONDS * 1_000, "ms")
         check_within("scale_up_lag_s", scale_up_lag_s, MAX_SECONDS, "s")
+        check_within("release_delay_ms", release_delay_ms, MAX_SECONDS * 1_000, "ms")
         if prefetch < 1:
             raise ScenarioError("prefetch", f"must be at least 1, got {prefetch}")
         if not 1 <= concurrency <= 1_000:
@@ -67,6 +69,7 @@ class Dispatch:
             concurrency=concurrency,
             retry_base_ms=int(retry_base_ms),
             retry_max_ms=int(retry_max_ms),
+            release_delay_us=round(release_delay_ms * 1_000),
         )
 
 

@@ -24,7 +24,7 @@ MS = timedelta(milliseconds=1)
 
 def record_history(engine: Engine) -> None:
     """100 `http` runs in the hour before NOW, one a second from 11:00: queued 10 ms after
-    due, started 4 ms later (every 5th waited 2 s more for a slot), 250 ms each; every 10th
+    due, started 4 ms later (every 12th waited 2 s more), 250 ms each; every 10th
     failed its first attempt (http_status) and succeeded on the second."""
     with engine.begin() as connection:
         task_id = connection.execute(
@@ -45,7 +45,7 @@ def record_history(engine: Engine) -> None:
         for index in range(100):
             due = NOW - timedelta(hours=1) + timedelta(seconds=index)
             queued = due + 10 * MS
-            started = queued + 4 * MS + (2_000 * MS if index % 5 == 0 else timedelta())
+            started = queued + 4 * MS + (2_000 * MS if index % 12 == 0 else timedelta())
             schedule_id = connection.execute(
                 insert(task_schedule)
                 .values(

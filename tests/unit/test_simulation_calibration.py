@@ -92,3 +92,15 @@ def test_dispatch_release_delay_is_the_median_and_overhead_a_low_quantile():
     assert fit_dispatch(np.array([-3.0]), np.array([-1.0])).dispatch_overhead_ms == 0
     with pytest.raises(ValueError):
         fit_dispatch(np.array([]), np.array([]))
+
+
+def test_in_a_burst_the_overhead_is_the_gap_after_a_slot_frees():
+    # 200 tasks due at once on 4 slots, 250 ms each, 40 ms of dispatch per task: task k
+    # starts at floor(k / 4) x 290 + 40 ms. Nearly every task waited, so the low quantile of
+    # queued to started says nothing; the gap after the last finish does.
+    k = np.arange(200)
+    starts = (k // 4) * 290.0 + 40
+    finishes = starts + 250
+    fit = fit_dispatch(np.full(200, 2.0), starts, starts, finishes)
+    assert fit.dispatch_overhead_ms == pytest.approx(40)
+    assert fit_dispatch(np.full(200, 2.0), starts).dispatch_overhead_ms > 1_000
