@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -112,9 +113,13 @@ class Scenario:
     minutes: int = 1  # whole minutes from the window start
 
 
-def burst(name: str, count: int, duration_ms: int, processors: int, concurrency: int, due: datetime) -> Scenario:
+def burst(
+    name: str, count: int, duration_ms: int, processors: int, concurrency: int, due: datetime
+) -> Scenario:
     tasks = [TaskDef(f"b{i}", "fixed", f"ms={duration_ms}", run_at=due) for i in range(count)]
-    return Scenario(name, concurrency, processors, {"fixed": {"model": "fixed", "mean_ms": duration_ms}}, tasks)
+    return Scenario(
+        name, concurrency, processors, {"fixed": {"model": "fixed", "mean_ms": duration_ms}}, tasks
+    )
 
 
 def poisson(start: datetime, minutes: int, rng: np.random.Generator) -> Scenario:
@@ -139,10 +144,14 @@ def cron_fleet(minutes: int) -> Scenario:
         "sync": {"model": "lognormal", "mean_ms": 1_500, "p95_ms": 4_000},
         "report": {"model": "lognormal", "mean_ms": 800, "p95_ms": 2_000},
     }
-    tasks = [TaskDef(f"sync{i}", "sync", "model=lognormal&mean=1500&p95=4000&seed=1", cron="* * * * *")
-             for i in range(5)]
-    tasks += [TaskDef(f"report{i}", "report", "model=lognormal&mean=800&p95=2000&seed=2", cron="*/2 * * * *")
-              for i in range(12)]
+    tasks = [
+        TaskDef(f"sync{i}", "sync", "model=lognormal&mean=1500&p95=4000&seed=1", cron="* * * * *")
+        for i in range(5)
+    ]
+    tasks += [
+        TaskDef(f"report{i}", "report", "model=lognormal&mean=800&p95=2000&seed=2", cron="*/2 * * * *")
+        for i in range(12)
+    ]
     return Scenario("cron fleet, lognormal, formula (1 slot)", 1, None, types, tasks, minutes)
 
 
@@ -169,6 +178,10 @@ def _heartbeats(engine: Engine) -> int:
         return int(connection.execute(select(func.count()).select_from(processor_heartbeats)).scalar_one())
 
 
+def _at_least(engine: Engine, count: int) -> bool:
+    return _heartbeats(engine) >= count
+
+
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -177,26 +190,38 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _insert(engine: Engine, scenario: Scenario, url: str, now: datetime, window: tuple[datetime, datetime]) -> None:
+def _insert(
+    engine: Engine, scenario: Scenario, url: str, now: datetime, window: tuple[datetime, datetime]
+) -> None:
     """The scenario's types and tasks, and their schedule rows inside `window` only (no
     Scheduler runs meanwhile, so cron tasks fire in the window and nowhere else)."""
     with engine.begin() as connection:
         for name, model in scenario.types.items():
             connection.execute(
                 insert(task_types).values(
-                    name=name, description="", handler="http", expected_duration_ms=round(float(model["mean_ms"])),
-                    timeout_ms=60_000, max_attempts=3, config={},
+                    name=name,
+                    description="",
+                    handler="http",
+                    expected_duration_ms=round(float(model["mean_ms"])),
+                    timeout_ms=60_000,
+                    max_attempts=3,
+                    config={},
                 )
             )
         connection.execute(
             insert(tasks),
             [
                 {
-                    "name": task.name, "task_type": task.task_type,
-                    "kind": "cron" if task.cron else "once", "cron_expression": task.cron,
-                    "timezone": "UTC" if task.cron else None, "run_at": task.run_at,
-                    "payload": {"url": f"{url}?{task.query}"}, "active": True,
-                    "created_at": now, "updated_at": now,
+                    "name": task.name,
+                    "task_type": task.task_type,
+                    "kind": "cron" if task.cron else "once",
+                    "cron_expression": task.cron,
+                    "timezone": "UTC" if task.cron else None,
+                    "run_at": task.run_at,
+                    "payload": {"url": f"{url}?{task.query}"},
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
                 }
                 for task in scenario.tasks
             ],
@@ -217,9 +242,14 @@ def formula_levels(scenario: Scenario, start: datetime) -> list[int]:
     work = [0] * scenario.minutes
     for task in scenario.tasks:
         assert task.cron is not None
-        for at in fire_times(CronSchedule(task.cron, "UTC"), start - timedelta(seconds=1),
-                             start + timedelta(minutes=scenario.minutes) - timedelta(seconds=1)):
-            work[int((at - start) / timedelta(minutes=1))] += round(float(scenario.types[task.task_type]["mean_ms"]))
+        for at in fire_times(
+            CronSchedule(task.cron, "UTC"),
+            start - timedelta(seconds=1),
+            start + timedelta(minutes=scenario.minutes) - timedelta(seconds=1),
+        ):
+            work[int((at - start) / timedelta(minutes=1))] += round(
+                float(scenario.types[task.task_type]["mean_ms"])
+            )
     return [max(1, required_instances(total)) for total in work]
 
 
@@ -237,7 +267,9 @@ def run_live(scenario: Scenario, start: datetime, window_start: datetime, url: s
         db_url = engine.url.render_as_string(hide_password=False)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HEADWAY_")},
-            "HEADWAY_DATABASE_URL": db_url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue,
+            "HEADWAY_DATABASE_URL": db_url,
+            "HEADWAY_BROKER_URL": AMQP_URL,
+            "HEADWAY_QUEUE": queue,
             "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
         }
         window = (window_start, window_start + timedelta(minutes=scenario.minutes))
@@ -262,7 +294,7 @@ def run_live(scenario: Scenario, start: datetime, window_start: datetime, url: s
                 while len(fleet) > target:
                     threading.Thread(target=_stop, args=(fleet.pop(),), daemon=True).start()
                 if target > before:
-                    _wait(lambda t=target: _heartbeats(engine) >= t, 60, "new processors")
+                    _wait(partial(_at_least, engine, target), 60, "new processors")
                     boots.append(time.monotonic() - spawned)
             _wait(lambda: _finished(engine), 60 * scenario.minutes + 300, "every task to finish")
         finally:
@@ -297,7 +329,9 @@ def _measure(engine: Engine, boots: list[float]) -> LiveResult:
     due_to_queued = np.array([(queued - due).total_seconds() * 1e3 for due, queued, _ in rows])
     queued_to_started = np.array([(started - queued).total_seconds() * 1e3 for _, queued, started in rows])
     fit = fit_dispatch(due_to_queued, queued_to_started, first_starts, finishes)
-    return LiveResult(lags, fit.release_delay_ms, fit.dispatch_overhead_ms, float(np.mean(boots)) if boots else 0.0)
+    return LiveResult(
+        lags, fit.release_delay_ms, fit.dispatch_overhead_ms, float(np.mean(boots)) if boots else 0.0
+    )
 
 
 # -- the simulated run -------------------------------------------------------------------------
@@ -320,8 +354,18 @@ def run_simulated(scenario: Scenario, start: datetime, extra: list[str]) -> dict
         file.write(workload_yaml(scenario))
     instances = "formula" if scenario.processors is None else str(scenario.processors)
     args = [
-        "simulate", file.name, "--start", start.isoformat(), "--hours", str(scenario.minutes / 60),
-        "--instances", instances, "--concurrency", str(scenario.concurrency), "--json", *extra,
+        "simulate",
+        file.name,
+        "--start",
+        start.isoformat(),
+        "--hours",
+        str(scenario.minutes / 60),
+        "--instances",
+        instances,
+        "--concurrency",
+        str(scenario.concurrency),
+        "--json",
+        *extra,
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEADWAY_")}
     result = subprocess.run([HEADWAY, *args], capture_output=True, text=True, env=env, timeout=600)
@@ -344,8 +388,10 @@ def report(name: str, live: LiveResult, simulated: dict[str, dict[str, object]])
     p50, p95, p99 = np.percentile(lags, [50, 95, 99])
     on_time = 100 * float(np.mean(lags <= TARGET_S))
     live_verdict = "pass" if lags.max() <= TARGET_S else "fail"
-    print(f"\n{name}: {len(lags)} tasks; live release delay {live.release_delay_ms:.1f} ms, dispatch "
-          f"{live.overhead_ms:.1f} ms, processor boot {live.boot_lag_s:.1f} s")
+    print(
+        f"\n{name}: {len(lags)} tasks; live release delay {live.release_delay_ms:.1f} ms, dispatch "
+        f"{live.overhead_ms:.1f} ms, processor boot {live.boot_lag_s:.1f} s"
+    )
     print(f"  {'':<22} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'max s':>7} {'on time %':>9}  verdict")
     print(f"  {'live':<22} {p50:7.2f} {p95:7.2f} {p99:7.2f} {lags.max():7.2f} {on_time:9.2f}  {live_verdict}")
     agreed = True
@@ -353,16 +399,20 @@ def report(name: str, live: LiveResult, simulated: dict[str, dict[str, object]])
         delay: dict[str, float] = document["start_delay_s"]  # type: ignore[assignment]
         same = document["verdict"] == live_verdict
         close = _close(delay["p99"], p99) and _close(delay["max"], lags.max())
-        print(f"  {label:<22} {delay['p50']:7.2f} {delay['p95']:7.2f} {delay['p99']:7.2f} {delay['max']:7.2f} "
-              f"{document['on_time_pct']:9.2f}  {document['verdict']}  ratio p99 {delay['p99'] / p99:.2f}, "
-              f"max {delay['max'] / lags.max():.2f}; within goal: {'yes' if close else 'NO'}, "
-              f"verdict {'agrees' if same else 'DIFFERS'}")
+        print(
+            f"  {label:<22} {delay['p50']:7.2f} {delay['p95']:7.2f} {delay['p99']:7.2f} {delay['max']:7.2f} "
+            f"{document['on_time_pct']:9.2f}  {document['verdict']}  ratio p99 {delay['p99'] / p99:.2f}, "
+            f"max {delay['max'] / lags.max():.2f}; within goal: {'yes' if close else 'NO'}, "
+            f"verdict {'agrees' if same else 'DIFFERS'}"
+        )
         agreed = agreed and same and close
     return agreed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--short", action="store_true", help="shorter streams (about 4 minutes in all)")
     parser.add_argument("--only", help="run the scenarios whose name contains this")
     parser.add_argument("--lead-s", type=float, default=25, help="set-up time before a window starts")
@@ -380,12 +430,22 @@ def main() -> None:
         soon = datetime.now(UTC) + timedelta(seconds=options.lead_s)
         return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
-    builders: list[tuple[str, Callable[[], tuple[Scenario, datetime]]]] = [
-        (":00 burst", lambda: (lambda due: (burst(":00 burst, 240 x 250 ms on 2x2", 240, 250, 2, 2, due), due))(at_lead())),
-        ("Poisson", lambda: (lambda due: (poisson(due, stream_minutes, rng), due))(at_lead())),
-        ("cron", lambda: (lambda start: (cron_fleet(2 if options.short else 4), start))(next_minute())),
-        ("concurrency 4", lambda: (lambda due: (burst("concurrency 4, 240 x 200 ms on 2x4", 240, 200, 2, 4, due), due))(at_lead())),
-    ]
+    def first_burst() -> tuple[Scenario, datetime]:
+        due = at_lead()
+        return burst(":00 burst, 240 x 250 ms on 2x2", 240, 250, 2, 2, due), due
+
+    def stream() -> tuple[Scenario, datetime]:
+        due = at_lead()
+        return poisson(due, stream_minutes, rng), due
+
+    def fleet() -> tuple[Scenario, datetime]:
+        return cron_fleet(2 if options.short else 4), next_minute()
+
+    def slots() -> tuple[Scenario, datetime]:
+        due = at_lead()
+        return burst("concurrency 4, 240 x 200 ms on 2x4", 240, 200, 2, 4, due), due
+
+    builders = [(":00 burst", first_burst), ("Poisson", stream), ("cron", fleet), ("concurrency 4", slots)]
     verdicts = []
     for key, build in builders:
         if options.only and options.only.lower() not in key.lower():
@@ -393,18 +453,29 @@ def main() -> None:
         scenario, due = build()
         start = due.replace(second=0, microsecond=0)
         if scenario.processors is not None:
-            scenario.minutes = max(scenario.minutes, math.ceil((due - start).total_seconds() / 60 + scenario.minutes))
+            scenario.minutes = max(
+                scenario.minutes, math.ceil((due - start).total_seconds() / 60 + scenario.minutes)
+            )
         live = run_live(scenario, start if scenario.processors is None else due, start, url, logs)
         engine_params = run_simulated(scenario, start, [])
         calibrated_args = [
-            "--poll-interval-s", "0", "--release-delay-ms", f"{live.release_delay_ms:.3f}",
-            "--dispatch-overhead-ms", f"{live.overhead_ms:.3f}",
+            "--poll-interval-s",
+            "0",
+            "--release-delay-ms",
+            f"{live.release_delay_ms:.3f}",
+            "--dispatch-overhead-ms",
+            f"{live.overhead_ms:.3f}",
         ]
         if scenario.processors is None:
             calibrated_args += ["--scale-up-lag-s", f"{live.boot_lag_s:.2f}"]
         calibrated = run_simulated(scenario, start, calibrated_args)
-        verdicts.append(report(scenario.name, live, {"simulated (defaults)": engine_params,
-                                                      "simulated (calibrated)": calibrated}))
+        verdicts.append(
+            report(
+                scenario.name,
+                live,
+                {"simulated (defaults)": engine_params, "simulated (calibrated)": calibrated},
+            )
+        )
     server.shutdown()
     print(f"\nload average after: {os.getloadavg()[0]:.2f}; all within goal and agreeing: {all(verdicts)}")
 

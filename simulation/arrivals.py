@@ -69,6 +69,9 @@ class Arrivals:
     duration_us: np.ndarray
     type_names: tuple[str, ...]
     retries: Retries = field(default_factory=Retries)
+    # Immediate tasks (`rate_per_min`): created while the distributor sleeps, so they wait for
+    # its next poll; scheduled ones it knows ahead (None: none are immediate).
+    immediate: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scheduled_us)
@@ -103,6 +106,7 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     until = window.end - timedelta(seconds=1)
     times: list[np.ndarray] = []
     types: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
     held = 0
     for index, task in enumerate(workload.tasks):
         if task.schedule is not None:
@@ -123,10 +127,12 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         times.append(due)
         types.append(np.full(len(due), type_index[task.task_type], dtype=np.int32))
+        kinds.append(np.full(len(due), task.rate_per_min is not None, dtype=bool))
     scheduled = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
     type_ids = np.concatenate(types) if types else np.zeros(0, dtype=np.int32)
     order = np.argsort(scheduled, kind="stable")
     scheduled, type_ids = scheduled[order], type_ids[order]
+    immediate = np.concatenate(kinds)[order] if kinds else np.zeros(0, dtype=bool)
     durations = np.zeros(len(scheduled), dtype=np.int64)
     extra: dict[int, tuple[int, ...]] = {}
     failed = 0
@@ -144,4 +150,11 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
                 if runs:
                     extra[position] = tuple(runs)
             failed += int(failed_last.sum())
-    return Arrivals(scheduled, type_ids, durations, type_names, Retries(extra, failed))
+    return Arrivals(
+        scheduled,
+        type_ids,
+        durations,
+        type_names,
+        Retries(extra, failed),
+        immediate if immediate.any() else None,
+    )

@@ -91,12 +91,22 @@ class Outcome:
 
 
 def release_times(
-    scheduled_us: np.ndarray, poll_interval_us: int, release_delay_us: int = 0
+    scheduled_us: np.ndarray,
+    poll_interval_us: int,
+    release_delay_us: int = 0,
+    immediate: np.ndarray | None = None,
 ) -> np.ndarray:
-    """When the distributor hands each task to the broker: at the first poll at or after it is
-    due, polls falling on whole multiples of the interval from the window start, plus a fixed
-    `release_delay_us`. `release_times([0, 1, 1_000_000], 1_000_000) == [0, 1_000_000,
-    1_000_000]`."""
+    """When the distributor hands each task to the broker, plus a fixed `release_delay_us`.
+
+    The engine's distributor sleeps until the next due row it knows of, or the poll interval,
+    whichever is sooner: a task scheduled ahead (cron, run_at) is released when due. An
+    `immediate` task is created while it sleeps, so it waits for the next poll (polls on whole
+    multiples of the interval from the window start; on PostgreSQL a NOTIFY wakes the
+    distributor at once: model that with a poll interval of 0). Without `immediate` every task
+    waits for a poll, the model of a distributor that does not know when rows are due.
+    `release_times([0, 1, 1_000_000], 1_000_000) == [0, 1_000_000, 1_000_000]`, and with
+    `immediate=[False, False, True]` it is `[0, 1, 1_000_000]`."""
     if poll_interval_us > 0:
-        scheduled_us = -(-scheduled_us // poll_interval_us) * poll_interval_us
+        polled = -(-scheduled_us // poll_interval_us) * poll_interval_us
+        scheduled_us = polled if immediate is None else np.where(immediate, polled, scheduled_us)
     return scheduled_us + release_delay_us if release_delay_us else scheduled_us

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -217,28 +217,37 @@ def simulate_arrivals(
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     dispatch = scenario.dispatch
+    immediate = arrivals.immediate
     release = release_times(
-        arrivals.scheduled_us, dispatch.poll_interval_us, dispatch.release_delay_us
+        arrivals.scheduled_us,
+        dispatch.poll_interval_us,
+        dispatch.release_delay_us,
+        immediate if immediate is not None else np.zeros(len(arrivals), dtype=bool),
     )
+    durations, extra = arrivals.duration_us, arrivals.retries.extra_us
+    order = None
+    if len(release) > 1 and bool(np.any(np.diff(release) < 0)):
+        # Immediate tasks polled later than scheduled ones due after them: the broker's queue
+        # is in release order.
+        order = np.argsort(release, kind="stable")
+        release, durations = release[order], durations[order]
+        if extra:
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            extra = {int(rank[task]): runs for task, runs in extra.items()}
     if scenario.engine_used is Engine.FAST:
-        return simulate_fast(
-            release,
-            arrivals.duration_us,
-            plan,
-            dispatch,
-            scenario.window.length_us,
-            progress,
-            arrivals.retries.extra_us,
+        outcome = simulate_fast(
+            release, durations, plan, dispatch, scenario.window.length_us, progress, extra
         )
-    return simulate_simpy(
-        release,
-        arrivals.duration_us,
-        plan,
-        dispatch,
-        scenario.window.length_us,
-        progress,
-        arrivals.retries.extra_us,
-    )
+    else:
+        outcome = simulate_simpy(
+            release, durations, plan, dispatch, scenario.window.length_us, progress, extra
+        )
+    if order is None:
+        return outcome
+    start_us = np.empty_like(outcome.start_us)
+    start_us[order] = outcome.start_us
+    return replace(outcome, start_us=start_us)
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
