@@ -15,8 +15,8 @@ Inputs are plain arrays (the database reading lives in `simulation.calibrate_db`
   attempts per run.
 - **Dispatch** (`fit_dispatch`): the effective release delay is the median time from due to
   queued (the distributor's reaction, not its poll interval: it sleeps until the next row is
-  due); the dispatch overhead is the median gap between a waiting task's start and the last
-  attempt that finished before it (a waiting task starts when a slot frees), or, when few
+  due); the dispatch overhead is the mean gap between a waiting task's start and the attempt
+  that freed its slot (`slot_gaps`: a waiting task starts when a slot frees), or, when few
   tasks waited, the 10th percentile of queued to started over first attempts.
 """
 
@@ -143,6 +143,23 @@ class DispatchFit:
     rows: int
 
 
+def slot_gaps(starts_ms: np.ndarray, finishes_ms: np.ndarray) -> np.ndarray:
+    """Each start (ascending) matched with the latest finish before it not matched yet (a slot
+    frees once), and the gap between them. Under any one-to-one matching the gaps sum to the
+    same total, so their mean is the mean time from a slot freeing to its next start, even when
+    slots free in a tie and the pairs cross. `slot_gaps([5, 6], [0, 1])` is [4, 6]."""
+    gaps = []
+    free: list[float] = []
+    index = 0
+    for start in starts_ms.tolist():
+        while index < len(finishes_ms) and finishes_ms[index] <= start:
+            free.append(float(finishes_ms[index]))
+            index += 1
+        if free:
+            gaps.append(start - free.pop())
+    return np.array(gaps)
+
+
 def fit_dispatch(
     queued_after_due_ms: np.ndarray,
     started_after_queued_ms: np.ndarray,
@@ -151,11 +168,11 @@ def fit_dispatch(
 ) -> DispatchFit:
     """Release delay and dispatch overhead, in ms, from first attempts (see the module
     docstring). With `first_starts_ms` (the same attempts' starts) and `finishes_ms` (every
-    attempt's start + elapsed), the overhead is the median, over the tasks that waited at least
-    `WAITED_MS` for a slot, of the time from the last finish before their start to the start:
-    a waiting task starts when a slot frees, so that gap is what dispatch costs even when every
-    task waited (a burst). With fewer than `MIN_WAITED` such tasks it is the 10th percentile of
-    queued to started. Negative values (clock skew between hosts) count as 0.
+    attempt's start + elapsed), the overhead is the mean `slot_gaps` of the tasks that waited
+    at least `WAITED_MS` for a slot: a waiting task starts when a slot frees, so that gap is
+    what dispatch costs even when every task waited (a burst). With fewer than `MIN_WAITED`
+    such tasks it is the 10th percentile of queued to started. Negative values (clock skew
+    between hosts) count as 0.
     `fit_dispatch([3, 5, 400], [4, 6, 8, 90, 900])` is (5 ms, 4.8 ms)."""
     due = np.clip(np.asarray(queued_after_due_ms, dtype=np.float64), 0, None)
     queued = np.clip(np.asarray(started_after_queued_ms, dtype=np.float64), 0, None)
@@ -163,10 +180,8 @@ def fit_dispatch(
         raise ValueError("no started first attempts to calibrate dispatch from")
     overhead = float(np.percentile(queued, OVERHEAD_QUANTILE))
     if first_starts_ms is not None and finishes_ms is not None:
-        waited = np.asarray(first_starts_ms, dtype=np.float64)[queued >= WAITED_MS]
-        ends = np.sort(np.asarray(finishes_ms, dtype=np.float64))
-        before = np.searchsorted(ends, waited, side="right") - 1
-        gaps = waited[before >= 0] - ends[before[before >= 0]]
+        waited = np.sort(np.asarray(first_starts_ms, dtype=np.float64)[queued >= WAITED_MS])
+        gaps = slot_gaps(waited, np.sort(np.asarray(finishes_ms, dtype=np.float64)))
         if len(gaps) >= MIN_WAITED:
-            overhead = float(np.median(gaps))
+            overhead = float(np.mean(gaps))
     return DispatchFit(float(np.median(due)), overhead, len(queued))

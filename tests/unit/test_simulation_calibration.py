@@ -11,6 +11,7 @@ from simulation.calibration import (
     fit_durations,
     ks_distance,
     lognormal_from_logs,
+    slot_gaps,
 )
 from simulation.durations import DurationKind, duration_model
 
@@ -103,4 +104,11 @@ def test_in_a_burst_the_overhead_is_the_gap_after_a_slot_frees():
     finishes = starts + 250
     fit = fit_dispatch(np.full(200, 2.0), starts, starts, finishes)
     assert fit.dispatch_overhead_ms == pytest.approx(40)
+    # Slots that free a little apart (jitter up to 30 ms) still average out to the overhead.
+    jitter = np.random.default_rng(9).uniform(0, 30, 200)
+    finishes = starts + 250 + jitter
+    starts_after = np.sort(finishes)[:-4] + 40  # each freed slot starts the next task 40 ms on
+    gaps = slot_gaps(starts_after, np.sort(finishes))
+    assert gaps.mean() == pytest.approx(40)
+    assert slot_gaps(np.array([5.0, 6.0]), np.array([0.0, 1.0])).tolist() == [4.0, 6.0]
     assert fit_dispatch(np.full(200, 2.0), starts).dispatch_overhead_ms > 1_000
