@@ -137,21 +137,22 @@ def poisson(start: datetime, minutes: int, rng: np.random.Generator) -> Scenario
     return Scenario("Poisson, exponential 1 s, 80 % of 2x2", 2, 2, types, tasks, minutes + 1)
 
 
-def cron_fleet(minutes: int) -> Scenario:
-    """Lognormal types under the formula: 5 syncs every minute (7,500 ms planned: 1 instance)
-    and 12 reports every other minute (+9,600 ms: 2 instances on even minutes)."""
-    types: dict[str, dict[str, float | str]] = {
-        "sync": {"model": "lognormal", "mean_ms": 1_500, "p95_ms": 4_000},
-        "report": {"model": "lognormal", "mean_ms": 800, "p95_ms": 2_000},
-    }
-    tasks = [
-        TaskDef(f"sync{i}", "sync", "model=lognormal&mean=1500&p95=4000&seed=1", cron="* * * * *")
-        for i in range(5)
-    ]
-    tasks += [
-        TaskDef(f"report{i}", "report", "model=lognormal&mean=800&p95=2000&seed=2", cron="*/2 * * * *")
-        for i in range(12)
-    ]
+def cron_fleet(minutes: int, rng: np.random.Generator) -> Scenario:
+    """Cron tasks with lognormal durations under the formula: 5 syncs every minute (lognormal
+    mean 1.5 s, p95 4 s) and 12 reports every other minute (mean 0.8 s, p95 2 s). Each task's
+    duration is drawn once and kept for its every fire (its own type, planned at that
+    duration), so both sides run the same work and plan the same fleet: about 1 processor on
+    odd minutes and 2 to 3 on even ones."""
+    sync = duration_model("lognormal", mean_ms=1_500, p95_ms=4_000)
+    report = duration_model("lognormal", mean_ms=800, p95_ms=2_000)
+    types: dict[str, dict[str, float | str]] = {}
+    tasks = []
+    for prefix, model, count, cron in (("sync", sync, 5, "* * * * *"), ("report", report, 12, "*/2 * * * *")):
+        for index, drawn_us in enumerate(model.sample_us(rng, count).tolist()):
+            duration = max(1, round(drawn_us / 1_000))
+            name = f"{prefix}{index}"
+            types[name] = {"model": "fixed", "mean_ms": duration}
+            tasks.append(TaskDef(name, name, f"ms={duration}", cron=cron))
     return Scenario("cron fleet, lognormal, formula (1 slot)", 1, None, types, tasks, minutes)
 
 
@@ -439,7 +440,7 @@ def main() -> None:
         return poisson(due, stream_minutes, rng), due
 
     def fleet() -> tuple[Scenario, datetime]:
-        return cron_fleet(2 if options.short else 4), next_minute()
+        return cron_fleet(2 if options.short else 4, rng), next_minute()
 
     def slots() -> tuple[Scenario, datetime]:
         due = at_lead()
