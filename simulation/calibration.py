@@ -15,7 +15,7 @@ Inputs are plain arrays (the database reading lives in `simulation.calibrate_db`
   attempts per run.
 - **Dispatch** (`fit_dispatch`): the effective release delay is the median time from due to
   queued (the distributor's reaction, not its poll interval: it sleeps until the next row is
-  due); the dispatch overhead is the mean gap between a waiting task's start and the attempt
+  due); the dispatch overhead is the median gap between a waiting task's start and the attempt
   that freed its slot (`slot_gaps`: a waiting task starts when a slot frees), or, when few
   tasks waited, the 10th percentile of queued to started over first attempts.
 """
@@ -147,7 +147,8 @@ def slot_gaps(starts_ms: np.ndarray, finishes_ms: np.ndarray) -> np.ndarray:
     """Each start (ascending) matched with the latest finish before it not matched yet (a slot
     frees once), and the gap between them. Under any one-to-one matching the gaps sum to the
     same total, so their mean is the mean time from a slot freeing to its next start, even when
-    slots free in a tie and the pairs cross. `slot_gaps([5, 6], [0, 1])` is [4, 6]."""
+    slots free in a tie and the pairs cross (and the crossings spread the gaps about evenly
+    either side, so the median stays close). `slot_gaps([5, 6], [0, 1])` is [4, 6]."""
     gaps = []
     free: list[float] = []
     index = 0
@@ -168,9 +169,10 @@ def fit_dispatch(
 ) -> DispatchFit:
     """Release delay and dispatch overhead, in ms, from first attempts (see the module
     docstring). With `first_starts_ms` (the same attempts' starts) and `finishes_ms` (every
-    attempt's start + elapsed), the overhead is the mean `slot_gaps` of the tasks that waited
+    attempt's start + elapsed), the overhead is the median `slot_gaps` of the tasks that waited
     at least `WAITED_MS` for a slot: a waiting task starts when a slot frees, so that gap is
-    what dispatch costs even when every task waited (a burst). With fewer than `MIN_WAITED`
+    what dispatch costs even when every task waited (a burst); the median, because a task
+    that waited for a new processor to boot has no freed slot before it. With fewer than `MIN_WAITED`
     such tasks it is the 10th percentile of queued to started. Negative values (clock skew
     between hosts) count as 0.
     `fit_dispatch([3, 5, 400], [4, 6, 8, 90, 900])` is (5 ms, 4.8 ms)."""
@@ -183,5 +185,5 @@ def fit_dispatch(
         waited = np.sort(np.asarray(first_starts_ms, dtype=np.float64)[queued >= WAITED_MS])
         gaps = slot_gaps(waited, np.sort(np.asarray(finishes_ms, dtype=np.float64)))
         if len(gaps) >= MIN_WAITED:
-            overhead = float(np.mean(gaps))
+            overhead = float(np.median(gaps))
     return DispatchFit(float(np.median(due)), overhead, len(queued))

@@ -170,6 +170,7 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
         "/scheduled-tasks-summary",
         "/task-summary",
         "/forecast",
+        "/forecast/accuracy",
         "/health",
         "/metrics",
     }
