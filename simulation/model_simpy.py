@@ -2,7 +2,8 @@
 
 This is the reference for every case, and the test oracle for `simulation.fast`.
 
-- The distributor releases due tasks at each poll (`outcome.release_times`), in due order.
+- The distributor releases tasks at their release times (`outcome.release_times`: when due,
+  or at the next poll for immediate tasks), in that order.
 - The broker keeps a FIFO queue and hands messages round-robin to processors that hold fewer
   than `concurrency x prefetch` unacknowledged tasks; a processor acknowledges a task when it
   finishes it.
