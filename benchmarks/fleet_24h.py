@@ -28,6 +28,7 @@ from simulation.run import (  # noqa: E402
     simulate,
     simulate_arrivals,
 )
+from simulation.scenarios import SINGLE_SLOT  # noqa: E402
 from simulation.workload import parse_workload  # noqa: E402
 
 FLEET = """
@@ -53,7 +54,9 @@ def main() -> None:
     parser.add_argument("--instances", default="formula")
     options = parser.parse_args()
     workload = parse_workload(FLEET, "fleet_24h")
-    day = Scenario(window_for(START, 24), instances=options.instances, seed=1)
+    day = Scenario(
+        window_for(START, 24), instances=options.instances, dispatch=SINGLE_SLOT, seed=1
+    )
 
     began = time.perf_counter()
     result = simulate(workload, day)

@@ -9,6 +9,7 @@ page = st.navigation(
         st.Page("app_pages/new_task.py", title="New task", icon=":material/add_circle:"),
         st.Page("app_pages/capacity.py", title="Capacity", icon=":material/monitoring:"),
         st.Page("app_pages/metrics.py", title="Metrics", icon=":material/timer:"),
+        st.Page("app_pages/forecast_accuracy.py", title="Forecast accuracy", icon=":material/insights:"),
     ]
 )
 page.run()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, demo, dlq, task
+from engine.commands import cron, db, demo, dlq, forecast, task
 from engine.commands.api import api
 from engine.commands.dashboard import dashboard
 from engine.commands.distributor import distributor
-from engine.commands.forecast import forecast
 from engine.commands.processor import processor
 from engine.commands.scheduler import scheduler
 from engine.commands.up import up
+from simulation.calibrate_cli import calibrate
 from simulation.cli import simulate
 
 app = typer.Typer(
@@ -24,11 +24,12 @@ app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(demo.app, name="demo")
-app.command("forecast")(forecast)
+app.add_typer(forecast.app, name="forecast")
 app.command("scheduler")(scheduler)
 app.command("api")(api)
 app.command("dashboard")(dashboard)
 app.command("simulate")(simulate)
+app.command("calibrate")(calibrate)
 app.command("distributor")(distributor)
 app.command("processor")(processor)
 app.command("up")(up)

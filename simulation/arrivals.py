@@ -10,13 +10,14 @@ Ties keep workload order, so `count` copies of a cron task are due in a row.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
+from simulation.attempts import Retries, draw_attempts
 from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
 from simulation.workload import Workload
 
@@ -67,6 +68,10 @@ class Arrivals:
     type_ids: np.ndarray
     duration_us: np.ndarray
     type_names: tuple[str, ...]
+    retries: Retries = field(default_factory=Retries)
+    # Immediate tasks (`rate_per_min`): created while the distributor sleeps, so they wait for
+    # its next poll; scheduled ones it knows ahead (None: none are immediate).
+    immediate: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scheduled_us)
@@ -101,6 +106,7 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     until = window.end - timedelta(seconds=1)
     times: list[np.ndarray] = []
     types: list[np.ndarray] = []
+    kinds: list[np.ndarray] = []
     held = 0
     for index, task in enumerate(workload.tasks):
         if task.schedule is not None:
@@ -121,12 +127,34 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         times.append(due)
         types.append(np.full(len(due), type_index[task.task_type], dtype=np.int32))
+        kinds.append(np.full(len(due), task.rate_per_min is not None, dtype=bool))
     scheduled = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
     type_ids = np.concatenate(types) if types else np.zeros(0, dtype=np.int32)
     order = np.argsort(scheduled, kind="stable")
     scheduled, type_ids = scheduled[order], type_ids[order]
+    immediate = np.concatenate(kinds)[order] if kinds else np.zeros(0, dtype=bool)
     durations = np.zeros(len(scheduled), dtype=np.int64)
+    extra: dict[int, tuple[int, ...]] = {}
+    failed = 0
     for index, name in enumerate(type_names):
         mask = type_ids == index
         durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
-    return Arrivals(scheduled, type_ids, durations, type_names)
+        attempts = workload.attempts.get(name)
+        if attempts is not None and attempts.can_fail:
+            positions = np.flatnonzero(mask)
+            first, later, failed_last = draw_attempts(
+                rng, workload.types[name], attempts, durations[positions]
+            )
+            durations[positions] = first
+            for position, runs in zip(positions.tolist(), later, strict=True):
+                if runs:
+                    extra[position] = tuple(runs)
+            failed += int(failed_last.sum())
+    return Arrivals(
+        scheduled,
+        type_ids,
+        durations,
+        type_names,
+        Retries(extra, failed),
+        immediate if immediate.any() else None,
+    )

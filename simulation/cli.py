@@ -19,8 +19,12 @@ from engine.commands.common import DEFAULT_DATABASE_URL, BufferOption, CapacityO
 
 if TYPE_CHECKING:
     from simulation.run import Engine, Result, Scenario
+    from simulation.workload import Workload
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+# The engine's defaults (`simulation.defaults.ENGINE_DEFAULTS`, read from Settings) are written
+# out on the options below so that `headway --help` loads no pydantic;
+# tests/unit/test_simulation_defaults.py fails if the two drift.
 # Large enough that short runs (tests, the example) finish before a bar would even draw.
 _PROGRESS_MIN_TASKS = 200_000
 
@@ -58,6 +62,22 @@ def simulate(
         ),
     ] = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Fit durations, failures and dispatch to the database's recorded runs "
+            "(headway calibrate) and simulate with them.",
+            envvar="HEADWAY_SIM_CALIBRATE",
+        ),
+    ] = False,
+    calibrate_hours: Annotated[
+        float,
+        typer.Option(
+            help="--calibrate: runs started this many hours before --start.",
+            envvar="HEADWAY_SIM_CALIBRATE_HOURS",
+        ),
+    ] = 168.0,
     instances: Annotated[
         str,
         typer.Option(
@@ -89,23 +109,49 @@ def simulate(
     poll_interval_s: Annotated[
         float,
         typer.Option(
-            help="Distributor poll interval (engine default 1 s).",
+            help="Distributor poll interval (the engine's default).",
             envvar="HEADWAY_SIM_POLL_INTERVAL_S",
         ),
-    ] = 1.0,
+    ] = 0.5,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            help="Worker slots per instance (processor; the engine's default).",
+            envvar="HEADWAY_SIM_CONCURRENCY",
+        ),
+    ] = 4,
     prefetch: Annotated[
         int,
         typer.Option(
-            help="Tasks a processor holds (engine default 1).", envvar="HEADWAY_SIM_PREFETCH"
+            help="Unacknowledged tasks per slot (the engine's default).",
+            envvar="HEADWAY_SIM_PREFETCH",
         ),
     ] = 1,
     dispatch_overhead_ms: Annotated[
         float,
         typer.Option(
-            help="Per task: broker delivery, ack and status update.",
+            help="Per task: broker delivery and the start transaction (see headway calibrate).",
             envvar="HEADWAY_SIM_DISPATCH_OVERHEAD_MS",
         ),
     ] = 5.0,
+    release_delay_ms: Annotated[
+        float,
+        typer.Option(
+            help="Per task: due (after the poll) to the broker; headway calibrate measures it.",
+            envvar="HEADWAY_SIM_RELEASE_DELAY_MS",
+        ),
+    ] = 0.0,
+    retry_base_ms: Annotated[
+        int,
+        typer.Option(
+            help="Backoff before a failed task's second attempt (the engine's default).",
+            envvar="HEADWAY_SIM_RETRY_BASE_MS",
+        ),
+    ] = 1_000,
+    retry_max_ms: Annotated[
+        int,
+        typer.Option(help="Longest backoff (the engine's default).", envvar="HEADWAY_SIM_RETRY_MAX_MS"),
+    ] = 300_000,
     start: Annotated[
         str | None,
         typer.Option(
@@ -177,7 +223,14 @@ def simulate(
             buffer=buffer,
             limits=Limits(min_instances, max_instances),
             dispatch=Dispatch.from_units(
-                poll_interval_s, prefetch, dispatch_overhead_ms, scale_up_lag_s
+                poll_interval_s,
+                prefetch,
+                dispatch_overhead_ms,
+                scale_up_lag_s,
+                concurrency,
+                retry_base_ms,
+                retry_max_ms,
+                release_delay_ms,
             ),
             target_s=target_s,
             tail_z=tail_z,
@@ -187,7 +240,7 @@ def simulate(
         )
     except ScenarioError as error:
         raise _fail_input(f"{error.option}: {error.message}") from error
-    result = _run(workload, from_db, database_url, scenario)
+    result = _run(workload, from_db, database_url, scenario, calibrate_hours if calibrate else None)
     if result.summary.tasks == 0:
         typer.echo(f"warning: no task is due in {_window_text(scenario)}", err=True)
     _write_outputs(result, scenario, as_json, csv, report)
@@ -210,7 +263,13 @@ def _window_text(scenario: Scenario) -> str:
     return f"{window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC"
 
 
-def _run(workload: Path | None, from_db: bool, database_url: str, scenario: Scenario) -> Result:
+def _run(
+    workload: Path | None,
+    from_db: bool,
+    database_url: str,
+    scenario: Scenario,
+    calibrate_hours: float | None,
+) -> Result:
     from simulation.limits import LimitExceeded
     from simulation.progress import progress_bar
     from simulation.run import simulate as run_simulation
@@ -226,11 +285,31 @@ def _run(workload: Path | None, from_db: bool, database_url: str, scenario: Scen
             loaded = load_workload(workload)
     except WorkloadError as error:
         raise _fail_input(str(error)) from error
+    if calibrate_hours is not None:
+        loaded, scenario = _calibrated(loaded, scenario, database_url, calibrate_hours)
     try:
         with progress_bar(_PROGRESS_MIN_TASKS) as sink:
             return run_simulation(loaded, scenario, sink)
     except LimitExceeded as error:
         raise _fail_input(str(error)) from error
+
+
+def _calibrated(
+    workload: Workload, scenario: Scenario, database_url: str, hours: float
+) -> tuple[Workload, Scenario]:
+    """The workload and scenario with the fit of the runs before the window (on stderr)."""
+    from dataclasses import replace
+
+    from engine.commands.common import database
+    from simulation.calibrate_cli import check_hours
+    from simulation.calibrate_db import apply_calibration, calibrate, format_calibration
+
+    check_hours(hours)
+    with database(database_url) as engine:
+        calibration = calibrate(engine, scenario.window.start, hours)
+    typer.echo(format_calibration(calibration), err=True)
+    workload, dispatch = apply_calibration(calibration, workload, scenario.dispatch)
+    return workload, replace(scenario, dispatch=dispatch)
 
 
 def result_json(result: Result, scenario: Scenario) -> dict[str, Any]:

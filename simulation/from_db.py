@@ -19,12 +19,16 @@ from sqlalchemy import bindparam, text
 from engine.adapters.database import read_connection
 from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
+from simulation.attempts import AttemptModel
+from simulation.defaults import DEFAULT_MAX_ATTEMPTS
 from simulation.durations import DurationError, DurationModel, duration_model
 from simulation.workload import TaskSpec, Workload, WorkloadError
 
 HISTORY = timedelta(days=365)
 
-_TYPES = text("SELECT name, expected_duration_ms FROM task_types ORDER BY name")
+_TYPES = text(
+    "SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name"
+)
 _TASKS = text(
     "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at "
     "FROM tasks t WHERE t.active AND (t.kind <> 'immediate' OR NOT EXISTS "
@@ -67,7 +71,7 @@ def _instant(value: Any) -> datetime:
 
 def _read(
     engine: sqlalchemy.Engine, now: datetime, source: str
-) -> tuple[dict[str, int | None], list[Any], dict[str, list[int]]]:
+) -> tuple[dict[str, int | None], list[Any], dict[str, list[int]], dict[str, AttemptModel]]:
     """Expected durations by type, the active tasks, and elapsed times by type in the year."""
     with read_connection(engine) as connection:
         tables = set(sqlalchemy.inspect(connection).get_table_names())
@@ -75,13 +79,23 @@ def _read(
             raise WorkloadError(
                 source, 0, "(database)", "no Headway schema: run `headway db upgrade` first"
             )
-        expected = {row.name: row.expected_duration_ms for row in connection.execute(_TYPES)}
+        type_rows = list(connection.execute(_TYPES))
+        expected = {row.name: row.expected_duration_ms for row in type_rows}
+        # Timeouts and attempts as the engine has them; failures need --calibrate.
+        attempts = {
+            row.name: AttemptModel(
+                0.0,
+                DEFAULT_MAX_ATTEMPTS if row.max_attempts is None else int(row.max_attempts),
+                None if row.timeout_ms is None else int(row.timeout_ms),
+            )
+            for row in type_rows
+        }
         tasks = list(connection.execute(_TASKS))
         history: dict[str, list[int]] = defaultdict(list)
         runs = connection.execute(_RUNS, {"since": now - HISTORY, "until": now})
         for task_type, elapsed_ms in runs:
             history[task_type].append(int(elapsed_ms))
-    return expected, tasks, history
+    return expected, tasks, history, attempts
 
 
 def load_from_database(url: str, now: datetime) -> Workload:
@@ -90,7 +104,7 @@ def load_from_database(url: str, now: datetime) -> Workload:
     try:
         engine = _connect(url, source)
         try:
-            expected, tasks, history = _read(engine, now, source)
+            expected, tasks, history, attempts = _read(engine, now, source)
         finally:
             engine.dispose()
     except WorkloadError:
@@ -120,7 +134,9 @@ def load_from_database(url: str, now: datetime) -> Workload:
             specs.append(TaskSpec(row.name, row.task_type, run_at=now))
         else:
             raise WorkloadError(source, 0, f"{where}.kind", f"unknown kind {row.kind!r}")
-    return Workload(types, tuple(specs))
+    return Workload(
+        types, tuple(specs), {name: attempts[name] for name in types if name in attempts}
+    )
 
 
 def _model(

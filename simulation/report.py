@@ -19,8 +19,10 @@ def format_summary(result: Result, scenario: Scenario) -> str:
         f"Window      {window.start:%Y-%m-%d %H:%M} UTC + {window.minutes} min"
         f"   instances: {scenario.instances}   engine: {result.engine.value}"
         f"   replications: {runs}",
-        f"Dispatch    poll {dispatch.poll_interval_us / 1e6:g} s, prefetch {dispatch.prefetch}, "
-        f"overhead {dispatch.overhead_us / 1e3:g} ms, scale-up lag "
+        f"Dispatch    poll {dispatch.poll_interval_us / 1e6:g} s, concurrency "
+        f"{dispatch.concurrency}, prefetch {dispatch.prefetch}, "
+        f"overhead {dispatch.overhead_us / 1e3:g} ms, release delay "
+        f"{dispatch.release_delay_us / 1e3:g} ms, scale-up lag "
         f"{dispatch.scale_up_lag_us / 1e6:g} s",
         f"Tasks       {s.tasks:,}" + (f" ({runs} replications pooled)" if runs > 1 else ""),
         f"On time     {s.on_time_pct:.3f} % within {s.target_s:g} s",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -82,6 +82,12 @@ class Scenario:
         self._check_fleet()
         if self.engine is Engine.FAST and self.dispatch.prefetch != 1:
             raise ScenarioError("engine", "the fast path is exact only for prefetch 1; use simpy")
+        fixed = self.instances not in ("formula", "corrected")
+        if self.engine is Engine.FAST and self.dispatch.concurrency > 1 and not fixed:
+            raise ScenarioError(
+                "engine",
+                "the fast path takes concurrency > 1 with a fixed fleet only; use simpy",
+            )
         if self.replications < 1:
             raise ScenarioError("replications", f"must be at least 1, got {self.replications}")
         if self.seed < 0:
@@ -92,6 +98,7 @@ class Scenario:
         check_within("poll_interval_s", dispatch.poll_interval_us / 1e6, MAX_SECONDS, "s")
         check_within("dispatch_overhead_ms", dispatch.overhead_us / 1e3, MAX_SECONDS * 1e3, "ms")
         check_within("scale_up_lag_s", dispatch.scale_up_lag_us / 1e6, MAX_SECONDS, "s")
+        check_within("release_delay_ms", dispatch.release_delay_us / 1e3, MAX_SECONDS * 1e3, "ms")
         if dispatch.prefetch < 1:
             raise ScenarioError("prefetch", f"must be at least 1, got {dispatch.prefetch}")
         if not isinstance(self.capacity_ms, int) or self.capacity_ms < 1:
@@ -138,9 +145,14 @@ class Scenario:
 
     @property
     def engine_used(self) -> Engine:
-        if self.engine is Engine.AUTO:
-            return Engine.FAST if self.dispatch.prefetch == 1 else Engine.SIMPY
-        return self.engine
+        """The engine that runs this scenario: the fast path where it is exact (prefetch 1,
+        and one slot per instance unless the fleet is fixed), else SimPy."""
+        if self.engine is not Engine.AUTO:
+            return self.engine
+        fast = self.dispatch.prefetch == 1 and (
+            self.dispatch.concurrency == 1 or self.instances not in ("formula", "corrected")
+        )
+        return Engine.FAST if fast else Engine.SIMPY
 
     @property
     def rule(self) -> BurstRule:
@@ -205,27 +217,37 @@ def simulate_arrivals(
     progress: Callable[[int], None] | None = None,
 ) -> Outcome:
     dispatch = scenario.dispatch
-    release = release_times(arrivals.scheduled_us, dispatch.poll_interval_us)
-    if scenario.engine_used is Engine.FAST:
-        return simulate_fast(
-            release,
-            arrivals.duration_us,
-            plan,
-            dispatch.scale_up_lag_us,
-            dispatch.overhead_us,
-            scenario.window.length_us,
-            progress,
-        )
-    return simulate_simpy(
-        release,
-        arrivals.duration_us,
-        plan,
-        dispatch.scale_up_lag_us,
-        dispatch.overhead_us,
-        dispatch.prefetch,
-        scenario.window.length_us,
-        progress,
+    immediate = arrivals.immediate
+    release = release_times(
+        arrivals.scheduled_us,
+        dispatch.poll_interval_us,
+        dispatch.release_delay_us,
+        immediate if immediate is not None else np.zeros(len(arrivals), dtype=bool),
     )
+    durations, extra = arrivals.duration_us, arrivals.retries.extra_us
+    order = None
+    if len(release) > 1 and bool(np.any(np.diff(release) < 0)):
+        # Immediate tasks polled later than scheduled ones due after them: the broker's queue
+        # is in release order.
+        order = np.argsort(release, kind="stable")
+        release, durations = release[order], durations[order]
+        if extra:
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            extra = {int(rank[task]): runs for task, runs in extra.items()}
+    if scenario.engine_used is Engine.FAST:
+        outcome = simulate_fast(
+            release, durations, plan, dispatch, scenario.window.length_us, progress, extra
+        )
+    else:
+        outcome = simulate_simpy(
+            release, durations, plan, dispatch, scenario.window.length_us, progress, extra
+        )
+    if order is None:
+        return outcome
+    start_us = np.empty_like(outcome.start_us)
+    start_us[order] = outcome.start_us
+    return replace(outcome, start_us=start_us)
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
@@ -249,8 +271,7 @@ def simulate(
             progress.add_total(len(arrivals))
         advance = progress.advance if progress is not None else None
         outcome = simulate_arrivals(arrivals, plan, scenario, advance)
-        last_finish = int((outcome.start_us + arrivals.duration_us).max()) if len(arrivals) else 0
-        curve = fleet_curve(outcome, max(scenario.window.length_us, last_finish))
+        curve = fleet_curve(outcome, max(scenario.window.length_us, outcome.last_finish_us))
         summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s)
         rows = series_minutes(curve.until_us, scenario.window.minutes)
         edges = np.arange(rows, dtype=np.int64) * US_PER_MIN

@@ -16,7 +16,7 @@ points at the line of the offending key (or of the mapping missing it).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -33,8 +33,10 @@ from pydantic import (
 )
 
 from engine.core.cron import CronError, CronSchedule, parse_schedule
+from simulation.attempts import AttemptModel
+from simulation.defaults import DEFAULT_MAX_ATTEMPTS
 from simulation.durations import DurationError, DurationModel, duration_model
-from simulation.limits import MAX_TASKS
+from simulation.limits import MAX_DURATION_MS, MAX_TASKS
 
 
 class WorkloadError(ValueError):
@@ -63,8 +65,13 @@ class TaskSpec:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
+    """Task types (their durations, and how their attempts fail) and the tasks.
+
+    A type missing from `attempts` never fails and has no timeout."""
+
     types: Mapping[str, DurationModel]
     tasks: tuple[TaskSpec, ...]
+    attempts: Mapping[str, AttemptModel] = field(default_factory=dict)
 
 
 def _not_bool(value: object) -> object:
@@ -90,6 +97,9 @@ class _Duration(BaseModel):
 class _TaskType(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duration: _Duration
+    failure_probability: Float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    max_attempts: Int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100)
+    timeout_ms: Int | None = Field(None, gt=0, le=MAX_DURATION_MS)
 
 
 class _Task(BaseModel):
@@ -237,8 +247,14 @@ def parse_workload(text: str, source: str = "<workload>") -> Workload:
             types[name] = duration_model(d.model, d.mean_ms, d.p95_ms, tuple(d.samples_ms))
         except DurationError as error:
             raise fail(("task_types", name, "duration", error.field), error.message) from error
+    attempts = {
+        name: AttemptModel(spec.failure_probability, spec.max_attempts, spec.timeout_ms)
+        for name, spec in parsed.task_types.items()
+    }
     return Workload(
-        types, tuple(_task(parsed, index, types, fail) for index in range(len(parsed.tasks)))
+        types,
+        tuple(_task(parsed, index, types, fail) for index in range(len(parsed.tasks))),
+        attempts,
     )
 
 

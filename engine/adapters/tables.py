@@ -150,3 +150,21 @@ scheduled_tasks_summary = Table(
     Column("total_compute_ms", BigInteger),
     Column("required_instances", BigInteger),
 )
+
+forecast_snapshot_minutes = Table(
+    "forecast_snapshot_minutes",
+    metadata,
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("lead_minutes", Integer, primary_key=True),
+    Column("taken_at", UTCDateTime, nullable=False),
+)
+
+forecast_snapshots = Table(
+    "forecast_snapshots",
+    metadata,
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("lead_minutes", Integer, primary_key=True),
+    Column("task_type", Text, primary_key=True),
+    Column("task_count", Integer, nullable=False),
+    Column("compute_ms", BigInteger, nullable=False),
+)

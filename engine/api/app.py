@@ -16,7 +16,7 @@ from engine.adapters.database import create_db_engine
 from engine.api.auth import BearerTokenMiddleware, bearer_scheme
 from engine.api.deps import ApiContext, ScalingDefaults
 from engine.api.errors import UNAUTHORIZED, install_error_handlers
-from engine.api.routes import capacity, health, metrics, scaling, task_types, tasks
+from engine.api.routes import capacity, forecast_accuracy, health, metrics, scaling, task_types, tasks
 from engine.settings import Settings, normalize_database_url
 
 # Bodies are small JSON objects; anything larger is refused with 413 before it is read in full.
@@ -83,7 +83,14 @@ def create_app(
     protected: dict[str, Any] = (
         {"dependencies": [Depends(bearer_scheme)], "responses": UNAUTHORIZED} if token else {}
     )
-    for router in (tasks.router, task_types.router, capacity.router, scaling.router, metrics.router):
+    for router in (
+        tasks.router,
+        task_types.router,
+        capacity.router,
+        forecast_accuracy.router,
+        scaling.router,
+        metrics.router,
+    ):
         app.include_router(router, **protected)
     app.include_router(health.router)
     if token:

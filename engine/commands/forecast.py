@@ -18,9 +18,17 @@ from engine.commands.common import (
     setting_option,
     utc_now,
 )
+from engine.commands.forecast_accuracy import accuracy
+
+app = typer.Typer(
+    help="Required instances per minute, and how right past forecasts were (accuracy).",
+    invoke_without_command=True,
+)
 
 
+@app.callback()
 def forecast(
+    ctx: typer.Context,
     hours: Annotated[
         float, setting_option("--hours", "HEADWAY_FORECAST_HOURS", "How far ahead, in hours (at most 168).")
     ] = 3.0,
@@ -32,8 +40,11 @@ def forecast(
     """Per minute from now: scheduled tasks, compute ms and required instances.
 
     Counts the schedule rows in the database, so run the Scheduler first; a note on stderr
-    says when part of the window has no rows yet.
+    says when part of the window has no rows yet. `headway forecast accuracy` compares past
+    forecasts with what ran.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from engine.adapters.database import read_connection
     from engine.adapters.forecast_store import load_schedule_coverage
     from engine.services.forecast import forecast as compute_forecast
@@ -70,6 +81,9 @@ def forecast(
             )
     busy = sum(1 for m in series if m.task_count)
     typer.echo(f"{len(series)} minutes, {busy} with tasks; peak {peak} instances")
+
+
+app.command("accuracy")(accuracy)
 
 
 def _note_gaps(unmaterialised: int, covered: datetime | None, last_minute: datetime) -> None:

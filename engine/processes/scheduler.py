@@ -100,8 +100,11 @@ def run_forever(
     stop: threading.Event | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress | None = None,
+    after_pass: Callable[[datetime], None] | None = None,
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
+    After each successful pass `after_pass(now)` runs (default: the forecast snapshots of
+    `engine.services.forecast_accuracy.SnapshotStep`, at most once a minute).
 
     A failed pass is logged and retried, the first time after `PICKUP_INTERVAL_S`, then after
     twice as long each time up to `interval_s`, so that a database that is down for a while
@@ -110,12 +113,17 @@ def run_forever(
     is told to `progress`. The loop ends when `stop` is set.
     """
     stop = stop or threading.Event()
+    if after_pass is None:
+        from engine.services.forecast_accuracy import SnapshotStep
+
+        after_pass = SnapshotStep(engine)
     next_full = 0.0
     failures = 0
     while not stop.is_set():
         full = time.monotonic() >= next_full
+        now = clock()
         try:
-            result = run_pass(engine, clock(), forecast_hours, window_hours, only_unmaterialised=not full)
+            result = run_pass(engine, now, forecast_hours, window_hours, only_unmaterialised=not full)
         except SQLAlchemyError as error:
             failures += 1
             log.error("pass failed, rolled back; retrying: %s", describe_database_error(error))
@@ -136,6 +144,7 @@ def run_forever(
                 )
             if full:
                 next_full = time.monotonic() + interval_s
+            after_pass(now)
         if progress is not None:
             progress(failures == 0)
         stop.wait(retry_delay_s(failures, interval_s))

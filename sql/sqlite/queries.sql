@@ -49,3 +49,36 @@ SELECT m.scheduled_time,
 FROM per_minute m
 CROSS JOIN divisor d
 ORDER BY m.scheduled_time;
+
+-- name: sum_runs_per_minute_and_type
+-- What happened to the schedule rows with :window_start <= scheduled_time < :window_end, per
+-- UTC minute and task type: rows due, rows that ran (at least one attempt), attempts, and
+-- the compute their attempts used (forecast accuracy compares it with the snapshots).
+SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS minute,
+       t.task_type,
+       COUNT(DISTINCT s.id) AS due_count,
+       COUNT(DISTINCT r.schedule_id) AS run_count,
+       COUNT(r.id) AS attempts,
+       COALESCE(SUM(r.elapsed_ms), 0) AS compute_ms
+FROM task_schedule s
+JOIN tasks t ON t.id = s.task_id
+LEFT JOIN task_runs r ON r.schedule_id = s.id
+WHERE s.scheduled_time >= :window_start
+  AND s.scheduled_time < :window_end
+GROUP BY 1, 2;
+
+-- name: sum_runs_per_task
+-- The same, per task over the whole window (which tasks used more or less than planned).
+SELECT t.id AS task_id,
+       t.name,
+       t.task_type,
+       COUNT(DISTINCT s.id) AS due_count,
+       COUNT(DISTINCT r.schedule_id) AS run_count,
+       COUNT(r.id) AS attempts,
+       COALESCE(SUM(r.elapsed_ms), 0) AS compute_ms
+FROM task_schedule s
+JOIN tasks t ON t.id = s.task_id
+LEFT JOIN task_runs r ON r.schedule_id = s.id
+WHERE s.scheduled_time >= :window_start
+  AND s.scheduled_time < :window_end
+GROUP BY t.id, t.name, t.task_type;

@@ -77,7 +77,9 @@ def test_exit_codes_gate_a_release(tmp_path: Path) -> None:
     assert list(document["start_delay_s"]) == ["mean", "p50", "p95", "p99", "max"]
     assert (document["verdict"], document["on_time_pct"]) == ("pass", 100.0)
 
-    failing = headway("simulate", str(EXAMPLE), "--start", START, "--instances", "20", "--json")
+    failing = headway(
+        "simulate", str(EXAMPLE), "--start", START, "--instances", "20", "--concurrency", "1", "--json"
+    )
     assert failing.returncode == 1
     assert json.loads(failing.stdout)["verdict"] == "fail"
 
@@ -149,7 +151,7 @@ def test_from_db_on_a_database_built_with_the_cli(db_url: str, tmp_path: Path) -
 
     night = headway(
         "simulate", "--from-db", "--start", iso(start.replace(hour=1)), "--hours", "1",
-        "--instances", "1", "--json", env=env,
+        "--instances", "1", "--concurrency", "1", "--json", env=env,
     )  # fmt: skip
     # 02:30 in Berlin is 01:30 UTC: on one instance it waits 20 or 40 s for the minutely run.
     assert night.returncode == 1

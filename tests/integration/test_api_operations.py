@@ -172,6 +172,7 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
         "/task-summary",
         "/forecast",
         "/scaling/processors",
+        "/forecast/accuracy",
         "/health",
         "/livez",
         "/readyz",

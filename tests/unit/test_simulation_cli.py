@@ -47,7 +47,9 @@ def test_pass_exits_zero_and_prints_a_summary(small):
 
 
 def test_fail_exits_one(small):
-    result = run(str(small), "--start", START, "--hours", "0.5", "--instances", "2")
+    result = run(
+        str(small), "--start", START, "--hours", "0.5", "--instances", "2", "--concurrency", "1"
+    )
     assert result.exit_code == 1
     assert "Verdict     FAIL" in result.output
 
@@ -63,13 +65,15 @@ def test_json_has_the_documented_fields(small):
     assert document["peak_instances"] == 5  # 100 x 450 ms = 45,000 ms = 5 x 9,000
     assert document["target_s"] == 10.0
     assert document["verdict"] == "pass"
-    assert document["engine"] == "fast"
+    # The formula's fleet changes, and processors have the engine's 4 slots: SimPy.
+    assert document["engine"] == "simpy"
     assert len(document["replications"]) == 2
 
 
 def test_options_are_read_from_the_environment(small):
     env = {
         "HEADWAY_SIM_INSTANCES": "2",
+        "HEADWAY_SIM_CONCURRENCY": "1",
         "HEADWAY_SIM_HOURS": "0.5",
         "HEADWAY_SIM_START": START,
         "HEADWAY_SIM_JSON": "1",
@@ -154,7 +158,7 @@ def test_bad_yaml_names_line_and_field_on_stderr(tmp_path):
         (["--buffer", "1.5"], "--buffer"),
         (["--buffer", "nan"], "--buffer"),
         (["--capacity-ms", "0"], "--capacity-ms"),
-        (["--target-s", "1", "--instances", "corrected"], "--target-s"),
+        (["--target-s", "0.5", "--instances", "corrected"], "--target-s"),
         (["--target-s", "0"], "--target-s"),
         (["--target-s", "nan"], "--target-s"),
         (["--target-s", "inf"], "--target-s"),
@@ -166,6 +170,10 @@ def test_bad_yaml_names_line_and_field_on_stderr(tmp_path):
         (["--dispatch-overhead-ms", "inf"], "--dispatch-overhead-ms"),
         (["--dispatch-overhead-ms", "-5"], "--dispatch-overhead-ms"),
         (["--prefetch", "0"], "--prefetch"),
+        (["--concurrency", "0"], "--concurrency"),
+        (["--concurrency", "1001"], "--concurrency"),
+        (["--engine", "fast", "--concurrency", "2"], "--engine"),
+        (["--retry-base-ms", "-1"], "--retry-base-ms"),
         (["--tail-z", "nan", "--instances", "corrected"], "--tail-z"),
         (["--tail-z", "-1"], "--tail-z"),
         (["--seed", "-1"], "--seed"),

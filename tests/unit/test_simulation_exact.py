@@ -7,21 +7,26 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from simulation.arrivals import window_for
+from simulation.arrivals import expand, window_for
 from simulation.capacity import CapacityPlan, fixed_plan
 from simulation.fast import simulate_fast
 from simulation.model_simpy import simulate_simpy
-from simulation.outcome import Dispatch
-from simulation.run import Engine, Scenario, simulate
+from simulation.outcome import Dispatch, release_times
+from simulation.run import Engine, Scenario, replication_seeds, simulate, simulate_arrivals
 from simulation.workload import parse_workload
 
-IDEAL = Dispatch(poll_interval_us=0, prefetch=1, overhead_us=0)
+# Instances that run one task at a time: the textbook multi-server queue.
+IDEAL = Dispatch(poll_interval_us=0, prefetch=1, overhead_us=0, concurrency=1)
 START = datetime(2026, 12, 1, 8, tzinfo=UTC)
 
 
+def single(lag=0, overhead=0, prefetch=1):
+    return Dispatch(prefetch=prefetch, overhead_us=overhead, scale_up_lag_us=lag, concurrency=1)
+
+
 def both(release, duration, plan, lag=0, overhead=0):
-    fast = simulate_fast(release, duration, plan, lag, overhead)
-    reference = simulate_simpy(release, duration, plan, lag, overhead)
+    fast = simulate_fast(release, duration, plan, single(lag, overhead))
+    reference = simulate_simpy(release, duration, plan, single(lag, overhead))
     assert np.array_equal(fast.start_us, reference.start_us)
     return fast.start_us
 
@@ -106,8 +111,8 @@ def test_simpy_and_fast_agree_under_ties_lags_and_changing_targets():
         times = np.unique(np.concatenate([[0], rng.integers(1, 30, int(rng.integers(1, 6))) * 10]))
         plan = CapacityPlan(times.astype(np.int64), rng.integers(1, 6, len(times)).astype(np.int64))
         lag, overhead = int(rng.integers(0, 4)) * 10, int(rng.integers(0, 2)) * 10
-        fast = simulate_fast(release, duration, plan, lag, overhead, 300)
-        reference = simulate_simpy(release, duration, plan, lag, overhead, 1, 300)
+        fast = simulate_fast(release, duration, plan, single(lag, overhead), 300)
+        reference = simulate_simpy(release, duration, plan, single(lag, overhead), 300)
         assert np.array_equal(fast.start_us, reference.start_us), seed
         for mine, theirs in [
             (fast.requested_us, reference.requested_us),
@@ -131,7 +136,7 @@ tasks:
   - {name: pings, task_type: ping, rate_per_min: 20}
 """
     )
-    dispatch = Dispatch(scale_up_lag_us=20_000_000)
+    dispatch = Dispatch(scale_up_lag_us=20_000_000, concurrency=1)
     scenario = Scenario(window_for(START, 0.5), instances, dispatch=dispatch, seed=5)
     fast = simulate(workload, replace(scenario, engine=Engine.FAST))
     reference = simulate(workload, replace(scenario, engine=Engine.SIMPY))
@@ -142,16 +147,57 @@ tasks:
 def test_prefetch_makes_a_processor_hoard_work():
     release = np.zeros(4, dtype=np.int64)
     duration = np.array([10, 1, 1, 1], dtype=np.int64) * 1_000_000
-    hoarding = simulate_simpy(release, duration, fixed_plan(2), prefetch=2)
+    hoarding = simulate_simpy(release, duration, fixed_plan(2), single(prefetch=2))
     assert hoarding.start_us.tolist() == [0, 0, 10_000_000, 1_000_000]
     assert both(release, duration, fixed_plan(2)).tolist() == [0, 0, 1_000_000, 2_000_000]
 
 
-def test_poll_interval_delays_release_to_the_next_poll():
+def test_poll_interval_delays_only_immediate_tasks():
+    # The distributor sleeps until the next row it knows is due: a one-off due at 0.3 s is
+    # released then. Immediate tasks appear while it sleeps and wait for the next poll.
     workload = parse_workload(
         "task_types:\n  r: {duration: {model: fixed, mean_ms: 10}}\n"
         "tasks:\n  - {name: a, task_type: r, run_at: '2026-12-01T08:00:00.300Z'}\n"
+        "  - {name: b, task_type: r, rate_per_min: 20}\n"
     )
-    dispatch = Dispatch(poll_interval_us=1_000_000, overhead_us=5_000)
-    result = simulate(workload, Scenario(window_for(START, 0.1), "1", dispatch=dispatch))
-    assert result.summary.start_delay_s.max == pytest.approx(0.705)
+    dispatch = Dispatch(poll_interval_us=1_000_000, overhead_us=5_000, concurrency=1)
+    scenario = Scenario(window_for(START, 0.1), "3", dispatch=dispatch, seed=2)
+    arrivals = expand(workload, scenario.window, np.random.default_rng(replication_seeds(2, 1)[0]))
+    outcome = simulate_arrivals(arrivals, fixed_plan(3), scenario)
+    delay_us = outcome.start_us - arrivals.scheduled_us
+    assert arrivals.immediate is not None and arrivals.immediate.sum() == len(arrivals) - 1
+    [one_off] = np.flatnonzero(~arrivals.immediate)
+    assert delay_us[one_off] == 5_000
+    polled = arrivals.immediate
+    expected = -(-arrivals.scheduled_us[polled] // 1_000_000) * 1_000_000 + 5_000
+    assert np.array_equal(outcome.start_us[polled], expected)  # 3 instances: nobody waits
+    assert release_times(np.array([0, 1, 1_000_000]), 1_000_000).tolist() == [0, 1_000_000, 1_000_000]
+    immediate = np.array([False, False, True])
+    assert release_times(np.array([0, 1, 1_000_000]), 1_000_000, 0, immediate).tolist() == [
+        0,
+        1,
+        1_000_000,
+    ]
+
+
+def test_tasks_are_queued_in_release_order_and_answered_in_due_order():
+    # One instance, 1 s poll: an immediate task due at 0.2 s is released at 1 s, after a
+    # one-off due at 0.5 s; the one-off runs first, and the results keep due order.
+    workload = parse_workload(
+        "task_types:\n  r: {duration: {model: fixed, mean_ms: 2000}}\n"
+        "tasks:\n  - {name: a, task_type: r, run_at: '2026-12-01T08:00:00.500Z'}\n"
+    )
+    scenario = Scenario(
+        window_for(START, 0.1), "1", dispatch=Dispatch(1_000_000, 1, 0, 0, concurrency=1)
+    )
+    arrivals = expand(workload, scenario.window, np.random.default_rng(0))
+    arrivals = replace(
+        arrivals,
+        scheduled_us=np.array([200_000, 500_000]),
+        type_ids=np.zeros(2, dtype=np.int32),
+        duration_us=np.array([2_000_000, 2_000_000]),
+        immediate=np.array([True, False]),
+    )
+    for engine in (Engine.FAST, Engine.SIMPY):
+        outcome = simulate_arrivals(arrivals, fixed_plan(1), replace(scenario, engine=engine))
+        assert outcome.start_us.tolist() == [2_500_000, 500_000]

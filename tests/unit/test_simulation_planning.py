@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 import pytest
 
 from simulation.arrivals import window_for
-from simulation.outcome import Dispatch
 from simulation.planning import (
     EXAMPLE_WORKLOAD,
     REQUIRED,
@@ -21,6 +20,7 @@ from simulation.planning import (
     workload_frame,
 )
 from simulation.run import Engine, Scenario
+from simulation.scenarios import SINGLE_SLOT
 from simulation.workload import load_workload, parse_workload
 
 # 100 tasks of 900 ms every five minutes. On c instances task k starts at
@@ -34,7 +34,7 @@ tasks:
   - {name: reports, task_type: report, cron: "*/5 * * * *", count: 100}
 """
 )
-SCENARIO = Scenario(window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.5))
+SCENARIO = Scenario(window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.5), dispatch=SINGLE_SLOT)
 
 
 def test_rules_side_by_side_on_the_same_tasks():
@@ -105,7 +105,7 @@ tasks:
 
 
 def test_the_bisection_refuses_prefetch_above_one():
-    hoarding = replace(SCENARIO, dispatch=Dispatch(prefetch=4), engine=Engine.SIMPY)
+    hoarding = replace(SCENARIO, dispatch=replace(SINGLE_SLOT, prefetch=4), engine=Engine.SIMPY)
     with pytest.raises(ValueError, match="prefetch 1"):
         smallest_passing_fleet(BURSTS, hoarding, 20)
 

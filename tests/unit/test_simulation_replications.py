@@ -8,6 +8,7 @@ import pytest
 from simulation.arrivals import expand, window_for
 from simulation.report import format_summary
 from simulation.run import Scenario, capacity_plan, simulate, simulate_arrivals
+from simulation.scenarios import SINGLE_SLOT
 from simulation.workload import parse_workload
 
 # Heavy-tailed bursts on the formula's 5 instances, plus random pings: some seeds start a task
@@ -23,7 +24,10 @@ tasks:
 """
 )
 SCENARIO = Scenario(
-    window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.25), replications=4, seed=1
+    window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.25),
+    dispatch=SINGLE_SLOT,
+    replications=4,
+    seed=1,
 )
 
 
