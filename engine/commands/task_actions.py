@@ -131,15 +131,7 @@ def activate(
     """Schedule an inactive task again: a cron task from its next fire time on (runs missed
     while inactive are not made up), an immediate task once more, a once task at its time,
     which must still be ahead."""
-    from engine.services.tasks import set_active
-
-    identifier = parse_task_id(task_id)
-    with database(database_url) as engine, refusals():
-        task = set_active(engine, identifier, utc_now())
-    if as_json:
-        echo_json(task_json(task))
-    else:
-        typer.echo(f"task {task.id} ({task.name}) is active")
+    _switch(task_id, True, as_json, database_url)
 
 
 def deactivate(
@@ -149,12 +141,16 @@ def deactivate(
 ) -> None:
     """Stop scheduling a task: its planned runs are removed; runs already queued or running
     finish, and its history stays."""
-    from engine.services.tasks import set_inactive
+    _switch(task_id, False, as_json, database_url)
+
+
+def _switch(task_id: str, active: bool, as_json: bool, database_url: str) -> None:
+    from engine.services.tasks import set_active, set_inactive
 
     identifier = parse_task_id(task_id)
     with database(database_url) as engine, refusals():
-        task = set_inactive(engine, identifier, utc_now())
+        task = (set_active if active else set_inactive)(engine, identifier, utc_now())
     if as_json:
         echo_json(task_json(task))
     else:
-        typer.echo(f"task {task.id} ({task.name}) is inactive")
+        typer.echo(f"task {task.id} ({task.name}) is {'active' if active else 'inactive'}")

@@ -83,17 +83,8 @@ def _values(spec: TaskInput) -> dict[str, Any]:
 
 
 def _values_of(task: Task) -> dict[str, Any]:
-    """A stored task as `TaskInput` fields (the `kind` as its text)."""
-    return {
-        "name": task.name,
-        "task_type": task.task_type,
-        "kind": task.kind.value,
-        "cron_expression": task.cron_expression,
-        "timezone": task.timezone,
-        "run_at": task.run_at,
-        "payload": task.payload,
-        "active": task.active,
-    }
+    """A stored task as `TaskInput` fields (the `kind` as its text, as `_values` has it)."""
+    return {field: getattr(task, field) for field in TaskInput.model_fields} | {"kind": task.kind.value}
 
 
 def _check_task_type(connection: Connection, task_type: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 from engine.adapters.database import create_db_engine
 from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
 from tests.acceptance.test_cli import headway
+from tests.handler_plugin import write_plugin_metadata
 
 pytestmark = pytest.mark.acceptance
 
@@ -47,16 +48,6 @@ def write(url: str, statement: Any) -> None:
     with engine.begin() as connection:
         connection.execute(statement)
     engine.dispose()
-
-
-def install_plugin(directory: Path, handler: str) -> dict[str, str]:
-    """The environment of a machine where a package registers `handler` through the
-    `headway.handlers` entry point (its metadata only: registering imports nothing)."""
-    info = directory / "headway_test_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: headway-test-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[headway.handlers]\n{handler} = headway_test_plugin:handle\n")
-    return {"PYTHONPATH": str(directory)}
 
 
 def test_a_task_shown_edited_stopped_restarted_and_run_now(db_url: str) -> None:
@@ -154,7 +145,7 @@ def test_task_types_added_from_a_plugin_handler_edited_and_used(db_url: str, tmp
     unregistered = headway(*add, database_url=db_url)
     assert unregistered.returncode == 2
     assert unregistered.stderr.startswith("error: handler: no handler named 'billing_run' is registered")
-    plugin = install_plugin(tmp_path, "billing_run")
+    plugin = {"PYTHONPATH": str(write_plugin_metadata(tmp_path, "billing_run"))}
     created = json.loads(
         headway(*add, "--retry-base-ms", "500", "--json", database_url=db_url, env=plugin, check=True).stdout
     )

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from engine.adapters.tables import task_types
+from tests.handler_plugin import write_plugin_metadata
 from tests.integration.conftest import Clock, make_app
 
 pytestmark = pytest.mark.integration
@@ -36,16 +37,6 @@ def api(db_engine: Engine, clock: Clock) -> Iterator[TestClient]:
 def stored(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(select(task_types).order_by(task_types.c.name))]
-
-
-def install_plugin(directory: Path, handler: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make `handler` a registered `headway.handlers` entry point, as an installed package
-    declaring it would (its metadata only: registration does not import the plug-in)."""
-    info = directory / "headway_test_plugin-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: headway-test-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[headway.handlers]\n{handler} = headway_test_plugin:handle\n")
-    monkeypatch.syspath_prepend(str(directory))
 
 
 def test_create_returns_201_with_the_type_and_its_location(api: TestClient) -> None:
@@ -77,7 +68,7 @@ def test_a_handler_registered_through_the_entry_point_is_accepted(
     refused = api.post("/task-types", json=body)
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "handler"]
-    install_plugin(tmp_path, "billing_run", monkeypatch)
+    monkeypatch.syspath_prepend(str(write_plugin_metadata(tmp_path, "billing_run")))
     assert api.post("/task-types", json=body).json()["handler"] == "billing_run"
 
 
