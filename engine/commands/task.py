@@ -95,9 +95,11 @@ def edit(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Change what is given, keep the rest. --cron, --at or --now also change the kind (a
-    cron task given --at becomes a once task); --tz alone moves a cron task to another zone.
-    A changed schedule replaces the task's pending runs; a new name, type or payload does not."""
+    """Change a task: what is given changes, the rest stays.
+
+    --cron, --at or --now also change the kind (a cron task given --at becomes a once task);
+    --tz alone moves a cron task to another zone. A changed schedule replaces the task's
+    planned runs; a new name, type or payload does not."""
     from engine.services.tasks import edit_task
 
     identifier = parse_task_id(task_id)

@@ -38,8 +38,9 @@ def show(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """A task's fields, its next 5 runs (from its schedule itself, not only the rows already
-    planned) and its last 5 attempts."""
+    """Show a task: its fields, next 5 runs and last 5 attempts.
+
+    The next runs come from the schedule itself, not only from the rows already planned."""
     from engine.services.runs import list_runs
     from engine.services.tasks import get_task, next_runs
 
@@ -88,7 +89,9 @@ def runs(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """A task's attempts, latest first: started, attempt, status, outcome, elapsed, error."""
+    """List a task's attempts, latest first.
+
+    Each with its start, attempt number, status, outcome, elapsed time and error excerpt."""
     from engine.services.runs import list_runs
 
     identifier = parse_task_id(task_id)
@@ -109,8 +112,9 @@ def run(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Run an active task now, once more, besides its schedule (as `POST /tasks/ID/run`). A
-    running `headway up` or distributor picks the run up."""
+    """Run an active task now, once, besides its schedule.
+
+    As `POST /tasks/ID/run`: a running `headway up` or distributor picks the run up."""
     from engine.services.tasks import run_now
 
     identifier = parse_task_id(task_id)
@@ -128,9 +132,10 @@ def activate(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Schedule an inactive task again: a cron task from its next fire time on (runs missed
-    while inactive are not made up), an immediate task once more, a once task at its time,
-    which must still be ahead."""
+    """Schedule an inactive task again.
+
+    A cron task from its next fire time on (runs missed while inactive are not made up), an
+    immediate task once more, a once task at its time, which must still be ahead."""
     _switch(task_id, True, as_json, database_url)
 
 
@@ -139,8 +144,9 @@ def deactivate(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Stop scheduling a task: its planned runs are removed; runs already queued or running
-    finish, and its history stays."""
+    """Stop scheduling a task.
+
+    Its planned runs are removed; runs already queued or running finish; its history stays."""
     _switch(task_id, False, as_json, database_url)
 
 

@@ -17,7 +17,9 @@ from engine.commands.task_common import (
     refusals,
 )
 
-app = typer.Typer(help="Task types: handler, expected duration, timeout, attempts, retry, config.")
+app = typer.Typer(
+    help="Task types: handler, expected duration, timeout, attempts, retry, config.", no_args_is_help=True
+)
 
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Task type name, e.g. invoice.")]
 DescriptionOption = Annotated[str | None, typer.Option("--description", help="What the type does.")]
@@ -132,9 +134,11 @@ def edit(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Change what is given, keep the rest. --config replaces the whole config (the retry
-    options are then applied to it); --retry-base-ms and --retry-max-ms alone change only
-    those keys."""
+    """Change a task type: what is given changes, the rest stays.
+
+    --config replaces the whole config (the retry options are then applied to it);
+    --retry-base-ms and --retry-max-ms alone change only those keys. A changed handler must be
+    registered here."""
     from engine.adapters.handlers import registered_handler_names
     from engine.services.task_types import edit_task_type, vars_of
 
