@@ -1,6 +1,7 @@
 """`headway task show|edit|activate|deactivate|run|runs` and `headway task-type list|add|edit`
-as users run them, in a subprocess, on SQLite and PostgreSQL. Future instants come from the
-clock the command reads (the real one), never from a literal date."""
+as users run them, in a subprocess, on SQLite and PostgreSQL. Future instants are computed
+from the clock the commands read (the `created_at` a command gave a task it just created),
+never from a literal date or the test's own clock."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ pytestmark = pytest.mark.acceptance
 
 def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def clock_of(task: dict[str, Any]) -> datetime:
+    """The instant the command's clock read when it created `task`."""
+    return datetime.fromisoformat(task["created_at"].replace("Z", "+00:00"))
 
 
 def as_json(*args: str, database_url: str) -> Any:
@@ -51,7 +57,6 @@ def write(url: str, statement: Any) -> None:
 
 
 def test_a_task_shown_edited_stopped_restarted_and_run_now(db_url: str) -> None:
-    before = datetime.now(UTC)
     task = as_json(
         "task",
         "add",
@@ -69,7 +74,7 @@ def test_a_task_shown_edited_stopped_restarted_and_run_now(db_url: str) -> None:
     assert {key: shown[key] for key in task} == task
     assert len(shown["next_runs"]) == 5 and shown["last_runs"] == []
     firsts = [datetime.fromisoformat(text.replace("Z", "+00:00")) for text in shown["next_runs"]]
-    assert all(moment > before and moment.minute % 5 == 0 and moment.second == 0 for moment in firsts)
+    assert all(moment > clock_of(task) and moment.minute % 5 == 0 and moment.second == 0 for moment in firsts)
     assert [b - a for a, b in zip(firsts, firsts[1:], strict=False)] == [timedelta(minutes=5)] * 4
 
     moved = as_json("task", "edit", str(task["id"]), "--tz", "Asia/Kolkata", database_url=db_url)
@@ -79,7 +84,7 @@ def test_a_task_shown_edited_stopped_restarted_and_run_now(db_url: str) -> None:
         "digest",
         {"url": "u"},
     )
-    at = instant(datetime.now(UTC) + timedelta(hours=2))
+    at = instant(clock_of(task) + timedelta(hours=2))
     once = as_json("task", "edit", str(task["id"]), "--at", at, "--name", "one digest", database_url=db_url)
     assert (once["kind"], once["cron_expression"], once["timezone"], once["run_at"], once["name"]) == (
         "once",
@@ -200,12 +205,12 @@ def assert_refused(url: str, cases: list[tuple[list[str], int, str]]) -> None:
 
 def test_refusals_by_the_database_side_name_the_field_and_write_nothing(db_url: str) -> None:
     cron = as_json("task", "add", "--name", "c", "--type", "http", "--cron", "0 * * * *", database_url=db_url)
-    later = instant(datetime.now(UTC) + timedelta(hours=3))
+    later = instant(clock_of(cron) + timedelta(hours=3))
     once = as_json("task", "add", "--name", "o", "--type", "http", "--at", later, database_url=db_url)
     as_json("task", "deactivate", str(once["id"]), database_url=db_url)
     # The once task's time passes while it is inactive (set in the database: the commands
     # refuse a past --at themselves).
-    passed = datetime.now(UTC) - timedelta(minutes=1)
+    passed = clock_of(cron) - timedelta(minutes=1)
     write(db_url, update(tasks).where(tasks.c.id == once["id"]).values(run_at=passed))
     c, o = str(cron["id"]), str(once["id"])
     assert_refused(
@@ -250,7 +255,6 @@ def test_refusals_by_the_database_side_name_the_field_and_write_nothing(db_url: 
 
 def test_refusals_of_the_command_line_itself(sqlite_url: str) -> None:
     # Checked before the database is asked: one dialect is enough.
-    past = instant(datetime.now(UTC) - timedelta(minutes=1))
     add_type = ("task-type", "add", "x", "--handler", "http")
     assert_refused(
         sqlite_url,
@@ -271,7 +275,7 @@ def test_refusals_of_the_command_line_itself(sqlite_url: str) -> None:
             (["task", "show", "abc"], 2, "error: ID: 'abc' is not a task id"),
             (["task", "deactivate", "0"], 2, "error: ID: 0 is not a task id"),
             (["task", "runs", "1", "--limit", "0"], 2, "error: --limit: must be between 1 and 500"),
-            (["task", "add", "--type", "http", "--at", past], 2, "error: --name: required"),
+            (["task", "add", "--type", "http", "--now"], 2, "error: --name: required"),
             (
                 ["task-type", "add", "Bad", "--handler", "http", "--expected-duration-ms", "1"],
                 2,
