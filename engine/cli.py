@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.commands import cron, db, demo, dlq, forecast, task
+from engine.commands import cron, db, demo, dlq, forecast, task, task_type
 from engine.commands.api import api
 from engine.commands.dashboard import dashboard
 from engine.commands.distributor import distributor
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(cron.app, name="cron")
 app.add_typer(task.app, name="task")
+app.add_typer(task_type.app, name="task-type")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(demo.app, name="demo")
 app.add_typer(forecast.app, name="forecast")

@@ -27,6 +27,7 @@ from engine.ports import Handler
 log = logging.getLogger("headway.handlers")
 
 ENTRY_POINT_GROUP = "headway.handlers"
+BUILTIN_HANDLERS = ("http", "reminder", "notification", "noop")
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,9 @@ def load_handlers(settings: HandlerSettings) -> dict[str, Handler]:
             # One broken plug-in must not stop the processor from running every other type.
             log.exception("handler %s (%s) failed to load", entry.name, entry.value)
     return handlers
+
+
+def registered_handler_names() -> frozenset[str]:
+    """The names a task type's `handler` may take: the built-ins and every installed entry
+    point of the group, read from the packages' metadata without importing any plug-in."""
+    return frozenset(BUILTIN_HANDLERS) | {entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}

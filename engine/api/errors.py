@@ -13,11 +13,15 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.api.models import ErrorMessage
 from engine.services.schemas import FieldProblem
+from engine.services.task_types import TaskTypeExists, TaskTypeNotFound
 from engine.services.tasks import TaskInactive, TaskNotFound
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "Unknown id"}}
 INACTIVE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorMessage, "description": "The task is inactive"}
+}
+DUPLICATE: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorMessage, "description": "The name is taken"}
 }
 BAD_BODY: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body could not be parsed"},
@@ -33,6 +37,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FieldProblem, _field_problem)
     app.add_exception_handler(TaskNotFound, _not_found)
     app.add_exception_handler(TaskInactive, _conflict)
+    app.add_exception_handler(TaskTypeNotFound, _not_found)
+    app.add_exception_handler(TaskTypeExists, _conflict)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
 

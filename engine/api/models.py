@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from engine.core.types import TaskKind
-from engine.services.schemas import TaskInput
+from engine.services.schemas import TaskInput, TaskTypeDefinition, TaskTypeInput
 
 TASK_EXAMPLES: list[JsonValue] = [
     {
@@ -93,6 +93,29 @@ class RunRequested(BaseModel):
     scheduled_time: datetime
 
 
+TASK_TYPE_EXAMPLE: dict[str, JsonValue] = {
+    "description": "Posts the invoice run to the billing service",
+    "handler": "http",
+    "expected_duration_ms": 2500,
+    "timeout_ms": 60000,
+    "max_attempts": 5,
+    "config": {"retry_base_ms": 2000, "retry_max_ms": 60000},
+}
+
+
+class TaskTypeCreate(TaskTypeInput):
+    """A new task type. `handler` must be registered (a built-in or a `headway.handlers`
+    entry point); retry backoff goes in `config` as `retry_base_ms` and `retry_max_ms`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "invoice", **TASK_TYPE_EXAMPLE}]})
+
+
+class TaskTypeUpdate(TaskTypeDefinition):
+    """A task type's whole new definition (PUT replaces it; the name is the path's)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TASK_TYPE_EXAMPLE]})
+
+
 class TaskTypePublic(Public):
     name: str
     description: str
@@ -100,6 +123,9 @@ class TaskTypePublic(Public):
     expected_duration_ms: int
     timeout_ms: int
     max_attempts: int
+    config: dict[str, Any] = Field(
+        description="handler settings and retry backoff (retry_base_ms, retry_max_ms)"
+    )
 
 
 class MinuteSummaryPublic(Public):

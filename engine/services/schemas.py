@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -222,3 +223,95 @@ class FieldProblem(ValueError):
 def check_run_at_in_future(run_at: datetime | None, now: datetime) -> None:
     if run_at is not None and run_at <= now:
         raise FieldProblem("run_at", f"run_at {run_at.isoformat()} is not in the future")
+
+
+# Task types: the same limits as the schema's CHECKs (sql/<dialect>/0001_schema.sql), so a
+# refusal names the field instead of surfacing as a constraint violation.
+TASK_TYPE_NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
+MAX_DESCRIPTION_LENGTH = 1_000
+MAX_HANDLER_LENGTH = 200
+MAX_INT32 = 2**31 - 1
+MAX_ATTEMPTS_LIMIT = 1_000
+# Keys of a task type's config that Headway itself reads, with what each must hold.
+RETRY_CONFIG_KEYS = ("retry_base_ms", "retry_max_ms")
+TEXT_CONFIG_KEYS = ("url", "method")
+
+
+def check_task_type_name(value: str) -> str:
+    if re.fullmatch(TASK_TYPE_NAME_PATTERN, value) is None:
+        raise PydanticCustomError(
+            "task_type_name", "must be a lower-case letter followed by up to 63 of a-z, 0-9, _, . and -"
+        )
+    return value
+
+
+TaskTypeName = Annotated[
+    str,
+    StringConstraints(strict=True),
+    AfterValidator(check_task_type_name),
+    Field(json_schema_extra={"pattern": TASK_TYPE_NAME_PATTERN}, examples=["invoice"]),
+]
+DescriptionText = Annotated[
+    str, StringConstraints(strict=True, max_length=MAX_DESCRIPTION_LENGTH), AfterValidator(check_storable)
+]
+HandlerText = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_HANDLER_LENGTH),
+    AfterValidator(check_storable),
+]
+
+
+def check_task_type_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config is bounded like a payload; the keys Headway reads must hold what it expects:
+    `retry_base_ms` and `retry_max_ms` whole milliseconds, not negative, the base no larger
+    than the cap; `url` and `method` text; `headers` an object of text. Other keys are the
+    handler's own business and are kept as given.
+
+    Example: `{"retry_base_ms": 500, "retry_max_ms": 10_000}` makes the delays before the 2nd,
+    3rd and 4th attempts 500, 1000 and 2000 ms.
+    """
+    check_payload(config)
+    for key in RETRY_CONFIG_KEYS:
+        value = config.get(key)
+        if key in config and (type(value) is not int or not 0 <= value <= MAX_INT32):
+            raise _config_problem(key, f"must be a whole number of milliseconds from 0 to {MAX_INT32}")
+    if config.get("retry_max_ms", MAX_INT32) < config.get("retry_base_ms", 0):
+        raise _config_problem("retry_max_ms", "must not be smaller than retry_base_ms")
+    for key in TEXT_CONFIG_KEYS:
+        if key in config and (not isinstance(config[key], str) or not config[key]):
+            raise _config_problem(key, "must be non-empty text")
+    headers = config.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(value, str) for value in headers.values()):
+        raise _config_problem("headers", "must be an object of text values")
+    return config
+
+
+def _config_problem(key: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("task_type_config", "{key} {message}", {"key": key, "message": message})
+
+
+class TaskTypeDefinition(BaseModel):
+    """What a task type is, apart from its name: the body of `PUT /task-types/{name}`, which
+    replaces it (omitted optional fields take their defaults).
+
+    `handler` names a registered handler (a built-in or a `headway.handlers` entry point);
+    `expected_duration_ms` is what capacity planning assumes until runs are measured;
+    `timeout_ms` bounds one attempt; `max_attempts` counts the first one. Retry backoff is
+    set in `config` (`retry_base_ms`, `retry_max_ms`), as are an endpoint handler's `url`,
+    `method` and `headers`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: DescriptionText = ""
+    handler: HandlerText
+    expected_duration_ms: Annotated[int, Field(strict=True, ge=0, le=MAX_INT32)]
+    timeout_ms: Annotated[int, Field(strict=True, ge=1, le=MAX_INT32)]
+    max_attempts: Annotated[int, Field(strict=True, ge=1, le=MAX_ATTEMPTS_LIMIT)] = 3
+    config: Annotated[dict[str, Any], AfterValidator(check_task_type_config)] = Field(default_factory=dict)
+
+
+class TaskTypeInput(TaskTypeDefinition):
+    """A new task type (`POST /task-types`): its name and its definition."""
+
+    name: TaskTypeName

@@ -3,10 +3,12 @@ dashboard change tasks. Every function runs in one transaction and takes `now` a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -16,6 +18,7 @@ from engine.core.cron import CronSchedule
 from engine.core.next_runs import upcoming_runs
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
+from engine.services.validation import field_problems
 
 MAX_PAGE_SIZE = 500
 
@@ -79,6 +82,11 @@ def _values(spec: TaskInput) -> dict[str, Any]:
     }
 
 
+def _values_of(task: Task) -> dict[str, Any]:
+    """A stored task as `TaskInput` fields (the `kind` as its text, as `_values` has it)."""
+    return {field: getattr(task, field) for field in TaskInput.model_fields} | {"kind": task.kind.value}
+
+
 def _check_task_type(connection: Connection, task_type: str) -> None:
     found = connection.execute(select(task_types.c.name).where(task_types.c.name == task_type)).first()
     if found is None:
@@ -126,6 +134,66 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
             .values(active=False, updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
+        return _get(connection, task_id)
+
+
+SCHEDULE_FIELDS = ("kind", "cron_expression", "timezone", "run_at")
+
+
+def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: datetime) -> Task:
+    """Change only the fields in `changes` (`TaskInput` field -> value); the rest keep their
+    stored values, checked again as a whole in the same transaction.
+
+    A change of `kind` drops the fields of the old kind: a cron task given
+    `{"kind": "once", "run_at": t}` loses its expression and zone. When a schedule field
+    changes, the task is rescheduled as `update_task` does; when only the name, type or
+    payload change, its `Scheduled` rows stay (an immediate task is not run again).
+    `run_at` must be in the future only when it is given.
+
+    Example: `edit_task(engine, 7, {"timezone": "Europe/Paris"}, now)` moves the cron task
+    7 to Paris time and keeps its expression, name, type and payload.
+    """
+    with engine.begin() as connection:
+        _lock_existing(connection, task_id)
+        stored = _values_of(_get(connection, task_id))
+        current = dict(stored)
+        if changes.get("kind", current["kind"]) != current["kind"]:
+            current |= {"cron_expression": None, "timezone": None, "run_at": None}
+        try:
+            spec = TaskInput.model_validate(current | dict(changes))
+        except ValidationError as error:
+            raise field_problems(error)[0] from None
+        if "run_at" in changes:
+            check_run_at_in_future(spec.run_at, now)
+        if "task_type" in changes:
+            _check_task_type(connection, spec.task_type)
+        values = _values(spec)
+        if any(values[name] != stored[name] for name in SCHEDULE_FIELDS):
+            values["materialized_until"] = None
+            _delete_scheduled_rows(connection, task_id)
+        connection.execute(update(tasks).where(tasks.c.id == task_id).values(**values, updated_at=now))
+        return _get(connection, task_id)
+
+
+def set_active(engine: Engine, task_id: int, now: datetime) -> Task:
+    """Schedule an inactive task again from `now` on: a cron task fires at its next times
+    after `now` (runs missed while inactive are not made up), an immediate task runs once
+    more, a once task runs at its `run_at`, which must still be ahead (FieldProblem on
+    `run_at` otherwise: give it a new time with an edit). An active task is left as it is.
+    """
+    with engine.begin() as connection:
+        if _lock_existing(connection, task_id):
+            return _get(connection, task_id)
+        task = _get(connection, task_id)
+        if task.kind is TaskKind.ONCE and task.run_at is not None and task.run_at <= now:
+            raise FieldProblem(
+                "run_at", f"run_at {task.run_at.isoformat()} has passed; give the task a new run_at first"
+            )
+        connection.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id, tasks.c.active.is_(False))
+            .values(active=True, updated_at=now, materialized_until=None)
+        )
         return _get(connection, task_id)
 
 

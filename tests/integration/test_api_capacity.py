@@ -28,6 +28,7 @@ def test_task_types_are_listed_with_their_limits(api: TestClient) -> None:
         "expected_duration_ms": 1000,
         "timeout_ms": 30000,
         "max_attempts": 3,
+        "config": {},
     }
 
 

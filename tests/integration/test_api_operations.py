@@ -168,6 +168,7 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
         "/tasks/{task_id}/run",
         "/tasks/{task_id}/runs",
         "/task-types",
+        "/task-types/{name}",
         "/scheduled-tasks-summary",
         "/task-summary",
         "/forecast",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine.adapters import handlers as handlers_module
-from engine.adapters.handlers import HandlerSettings, load_handlers
+from engine.adapters.handlers import HandlerSettings, load_handlers, noop, registered_handler_names
 from engine.core.execution import TaskContext, TaskFailed
 
 
@@ -39,3 +39,12 @@ def test_endpoint_handler_without_an_endpoint_fails_for_good() -> None:
     with pytest.raises(TaskFailed) as caught:
         reminder(TaskContext(1, 1, "reminder", 1, 3, 5.0))
     assert caught.value.outcome == "no_endpoint" and not caught.value.retryable
+
+
+def test_registered_names_are_the_handlers_the_processor_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Task types are checked against the names; the processor runs what load_handlers gives.
+    plugins = [FakeEntryPoint("invoice", noop), FakeEntryPoint("broken", ImportError("no module"))]
+    monkeypatch.setattr(handlers_module, "entry_points", lambda group: plugins)
+    names = registered_handler_names()
+    assert names == {"http", "reminder", "notification", "noop", "invoice", "broken"}
+    assert set(load_handlers(HandlerSettings())) == names - {"broken"}  # registered, fails to load
