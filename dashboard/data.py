@@ -80,9 +80,11 @@ def load_task_page(
     name_contains: str | None,
     limit: int,
     offset: int,
+    now: datetime,
 ) -> TaskPage:
+    """Pass `live_instant(now)`: next runs are as of that instant."""
     task_filter = TaskFilter(task_type=task_type, kind=kind, active=active, name_contains=name_contains)
-    return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset)
+    return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset, now=now)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

@@ -38,6 +38,16 @@ def clock(instant: datetime, now: datetime) -> str:
     return f"{instant:%Y-%m-%d %H:%M} UTC"
 
 
+def due(instant: datetime | None, now: datetime) -> str:
+    """When a next run comes: `in 14 min`, or `overdue 3 min` once it is past and nothing
+    started it; empty without a run."""
+    if instant is None:
+        return ""
+    if instant < now - timedelta(minutes=1):
+        return f"overdue {from_now(now, instant).removeprefix('in ')}"
+    return from_now(instant, now)
+
+
 def from_now(instant: datetime, now: datetime) -> str:
     """`in 14 min`, `in 2 h 5 min`, `in 1 h`, or `now` for the current minute."""
     minutes = int((instant - now + timedelta(seconds=59)) // timedelta(minutes=1))

@@ -55,6 +55,7 @@ def load_page(number: int) -> TaskPage:
         name_contains.strip() or None,
         page_size,
         (number - 1) * page_size,
+        data.live_instant(now),
     )
 
 
@@ -80,6 +81,7 @@ grid = st.dataframe(
         "schedule": [describe_schedule(t) for t in task_page.items],
         "active": [t.active for t in task_page.items],
         "next run": [t.next_run for t in task_page.items],
+        "due": [ui.due(t.next_run, now) for t in task_page.items],
         "last outcome": [t.last_run_status or "" for t in task_page.items],
         "last finished": [t.last_run_at for t in task_page.items],
     },
@@ -160,7 +162,13 @@ if notice:
     st.success(notice)
 st.subheader(f"#{task.id} {task.name}")
 next_column, outcome_column, inactive_column, run_column = st.columns([3, 3, 2, 2])
-next_column.metric("Next run", ui.clock(task.next_run, now) if task.next_run else "none scheduled")
+next_column.metric(
+    "Next run",
+    ui.clock(task.next_run, now) if task.next_run else "none ahead",
+    delta=ui.due(task.next_run, now) or None,
+    delta_color="inverse" if task.next_run and task.next_run < now else "off",
+    delta_arrow="off",
+)
 outcome_column.metric("Last outcome", task.last_run_status or "no run yet")
 inactive_column.button("Set inactive", on_click=deactivate, disabled=not task.active, key="tasks.deactivate")
 run_column.button("Run now", on_click=run_once_now, key="tasks.run_now")

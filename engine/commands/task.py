@@ -100,7 +100,7 @@ def list_(
     from engine.services.tasks import list_tasks
 
     with database(database_url) as engine:
-        page = list_tasks(engine, limit=limit, offset=offset)
+        page = list_tasks(engine, limit=limit, offset=offset, now=utc_now())
     if as_json:
         items = [
             {

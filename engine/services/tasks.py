@@ -3,7 +3,7 @@ dashboard change tasks. Every function runs in one transaction and takes `now` a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from engine.adapters.database import read_connection
 from engine.adapters.tables import task_schedule, task_types, tasks
 from engine.core.cron import CronSchedule
-from engine.core.next_runs import upcoming_runs
+from engine.core.next_runs import next_run, upcoming_runs
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
 
@@ -47,6 +47,8 @@ class Task:
     active: bool
     created_at: datetime
     updated_at: datetime
+    # As of the instant the task was read with (see `engine.core.next_runs.next_run`); before
+    # it, the run is overdue. Read without an instant: the earliest pending schedule row.
     next_run: datetime | None = None
     last_run_status: str | None = None
     last_run_at: datetime | None = None
@@ -96,7 +98,7 @@ def create_task(engine: Engine, spec: TaskInput, now: datetime) -> Task:
             .values(**_values(spec), created_at=now, updated_at=now, materialized_until=None)
             .returning(tasks.c.id)
         ).scalar_one()
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) -> Task:
@@ -113,7 +115,7 @@ def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) ->
             .values(**_values(spec), updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
@@ -126,7 +128,7 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
             .values(active=False, updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def run_now(engine: Engine, task_id: int, now: datetime) -> int:
@@ -150,21 +152,40 @@ def run_now(engine: Engine, task_id: int, now: datetime) -> int:
         )
 
 
-def get_task(engine: Engine, task_id: int) -> Task:
+def get_task(engine: Engine, task_id: int, now: datetime | None = None) -> Task:
+    """One task; with `now`, its `next_run` as of `now` (from its definition and rows)."""
     with read_connection(engine) as connection:
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def next_runs(task: Task, now: datetime, count: int = 5) -> list[datetime]:
     """The task's next `count` runs after `now` (see `engine.core.next_runs`)."""
-    cron = (
-        CronSchedule(task.cron_expression, task.timezone or "UTC")
-        if task.kind is TaskKind.CRON and task.cron_expression is not None
-        else None
-    )
     return upcoming_runs(
-        task.kind, task.active, now, cron=cron, run_at=task.run_at, pending_run=task.next_run, count=count
+        task.kind,
+        task.active,
+        now,
+        cron=_cron(task),
+        run_at=task.run_at,
+        pending_run=task.next_run,
+        count=count,
     )
+
+
+def _cron(task: Task) -> CronSchedule | None:
+    if task.kind is TaskKind.CRON and task.cron_expression is not None:
+        return CronSchedule(task.cron_expression, task.timezone or "UTC")
+    return None
+
+
+def _as_of(task: Task, now: datetime | None) -> Task:
+    """`task` with `next_run` as of `now`: its earliest pending row (`task.next_run` as
+    read) or, if earlier, its next run from the definition."""
+    if now is None:
+        return task
+    upcoming = next_run(
+        task.kind, task.active, now, cron=_cron(task), run_at=task.run_at, pending_run=task.next_run
+    )
+    return replace(task, next_run=upcoming)
 
 
 def list_tasks(
@@ -172,8 +193,10 @@ def list_tasks(
     task_filter: TaskFilter = TaskFilter(),
     limit: int = 50,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> TaskPage:
-    """A page of tasks, newest id first, each with its next scheduled run and last outcome."""
+    """A page of tasks, newest id first, each with its next run as of `now` (without it:
+    its earliest pending schedule row) and last outcome."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise FieldProblem("limit", f"limit must be between 1 and {MAX_PAGE_SIZE}")
     if offset < 0:
@@ -197,7 +220,7 @@ def list_tasks(
             count_query = count_query.where(where)
             page_query = page_query.where(where)
         total = connection.execute(count_query).scalar_one()
-        items = [_to_task(row) for row in connection.execute(page_query).mappings()]
+        items = [_as_of(_to_task(row), now) for row in connection.execute(page_query).mappings()]
     return TaskPage(items=items, total=int(total))
 
 
@@ -230,11 +253,11 @@ def _task_query() -> Any:
     )
 
 
-def _get(connection: Connection, task_id: int) -> Task:
+def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
     row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
-    return _to_task(row)
+    return _as_of(_to_task(row), now)
 
 
 def _lock_existing(connection: Connection, task_id: int) -> bool:

@@ -184,3 +184,14 @@ def test_outdated_schema_says_how_to_fix_it(open_dashboard: OpenDashboard, tmp_p
     assert "no Headway schema" in errors
     assert any("headway db upgrade" in str(code.value) for code in app.code)
     assert not app.dataframe
+
+
+def test_a_run_nobody_started_shows_as_overdue(
+    open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
+) -> None:
+    seed(db_engine)
+    app = open_dashboard(db_url, now=NOW.replace(hour=12))
+    by_name = app.dataframe[0].value.set_index("name")
+    assert by_name.loc["nightly-report", "next run"] == NOW.replace(hour=11, minute=30, second=0)
+    assert by_name.loc["nightly-report", "due"] == "overdue 31 min"
+    assert by_name.loc["launch", "due"] == "in 22 h"
