@@ -5,7 +5,8 @@ import streamlit as st
 st.set_page_config(page_title="Headway", page_icon=":material/schedule:", layout="wide")
 page = st.navigation(
     [
-        st.Page("app_pages/tasks.py", title="Tasks", icon=":material/list_alt:", default=True),
+        st.Page("app_pages/on_time.py", title="On time", icon=":material/timer_10:", default=True),
+        st.Page("app_pages/tasks.py", title="Tasks", icon=":material/list_alt:"),
         st.Page("app_pages/new_task.py", title="New task", icon=":material/add_circle:"),
         st.Page("app_pages/capacity.py", title="Capacity", icon=":material/monitoring:"),
         st.Page("app_pages/metrics.py", title="Metrics", icon=":material/timer:"),

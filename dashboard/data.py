@@ -26,6 +26,7 @@ from engine.services.metrics import (
     run_counts,
     task_type_metrics,
 )
+from engine.services.on_time import OnTimeReport, on_time_report
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
 from engine.settings import Settings
 
@@ -117,6 +118,12 @@ def load_run_counts(database_url: str, since: datetime) -> list[RunCount]:
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def load_recent_runs(database_url: str, limit: int) -> list[RecentRun]:
     return recent_runs(get_engine(database_url), limit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_on_time(database_url: str, now: datetime, hours: float) -> OnTimeReport:
+    """Pass `live_instant(now)`."""
+    return on_time_report(get_engine(database_url), now, hours)
 
 
 def forget_task_reads() -> None:

@@ -38,6 +38,18 @@ def clock(instant: datetime, now: datetime) -> str:
     return f"{instant:%Y-%m-%d %H:%M} UTC"
 
 
+def duration(seconds: float) -> str:
+    """`45 s`, `12 min 5 s`, `3 h 20 min`: an age or a wait, to the second below an hour."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def due(instant: datetime | None, now: datetime) -> str:
     """When a next run comes: `in 14 min`, or `overdue 3 min` once it is past and nothing
     started it; empty without a run."""

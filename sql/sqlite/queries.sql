@@ -49,3 +49,48 @@ SELECT m.scheduled_time,
 FROM per_minute m
 CROSS JOIN divisor d
 ORDER BY m.scheduled_time;
+
+-- name: summarize_start_lag_per_minute
+-- Per UTC minute of scheduled_time in [:window_start, :window_end): the rows that started,
+-- how many within :target_ms, and the largest lag.
+SELECT substr(scheduled_time, 1, 17) || '00.000000' AS minute,
+       COUNT(*) AS started_count,
+       SUM(CASE WHEN start_lag_ms <= :target_ms THEN 1 ELSE 0 END) AS on_time_count,
+       MAX(start_lag_ms) AS max_lag_ms
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
+  AND start_lag_ms IS NOT NULL
+GROUP BY 1
+ORDER BY 1;
+
+-- name: count_start_lags_per_minute_and_bucket
+-- The same rows counted per minute and lag bucket (engine.core.on_time.lag_bucket_ms).
+-- Integer division truncates toward zero, as on PostgreSQL.
+SELECT substr(scheduled_time, 1, 17) || '00.000000' AS minute,
+       CASE
+           WHEN abs(start_lag_ms) < 1000 THEN start_lag_ms / 10 * 10
+           WHEN abs(start_lag_ms) < 10000 THEN start_lag_ms / 100 * 100
+           WHEN abs(start_lag_ms) < 100000 THEN start_lag_ms / 1000 * 1000
+           ELSE start_lag_ms / 10000 * 10000
+       END AS bucket_ms,
+       COUNT(*) AS run_count
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
+  AND start_lag_ms IS NOT NULL
+GROUP BY 1, 2;
+
+-- name: summarize_waiting_rows_by_type
+-- Rows due at or before :now still Scheduled or Queued, per task type: how many, how many
+-- were due before :late_before, and the oldest scheduled time.
+SELECT t.task_type,
+       COUNT(*) AS due_count,
+       SUM(CASE WHEN s.scheduled_time < :late_before THEN 1 ELSE 0 END) AS late_count,
+       MIN(s.scheduled_time) AS oldest
+FROM task_schedule s
+JOIN tasks t ON t.id = s.task_id
+WHERE s.status IN ('Scheduled', 'Queued')
+  AND s.scheduled_time <= :now
+GROUP BY t.task_type
+ORDER BY t.task_type;

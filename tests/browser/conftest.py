@@ -44,6 +44,8 @@ RENDER_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1440, "height": 1000}
 
 pytestmark = pytest.mark.acceptance
+# Pages render in a second or two, slower while the rest of the suite shares the machine.
+expect.set_options(timeout=RENDER_TIMEOUT_MS)
 
 
 def launch_chromium(playwright_api: object) -> Browser:

@@ -16,7 +16,7 @@ def test_the_tasks_page_renders_in_chromium(page: Page, dashboard: Dashboard) ->
     create_task(
         dashboard.engine, TaskInput(name="harness-check", task_type="http", kind=TaskKind.IMMEDIATE), NOW
     )
-    open_page(page, dashboard)
+    open_page(page, dashboard, "tasks")
     expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
     expect(page.get_by_text("1 tasks")).to_be_visible()
     [row] = grid_rows(page)

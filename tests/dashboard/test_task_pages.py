@@ -36,7 +36,7 @@ def test_grid_shows_tasks_with_next_run(
     open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
 ) -> None:
     seed(db_engine)
-    app = open_dashboard(db_url)
+    app = open_dashboard(db_url, "tasks")
     grid = app.dataframe[0].value
     assert sorted(grid["name"]) == ["launch", "nightly-report", "welcome"]
     by_name = grid.set_index("name")
@@ -53,7 +53,7 @@ def test_filters_and_pages(open_dashboard: OpenDashboard, sqlite_url: str, sqlit
         create_task(
             sqlite_engine, TaskInput(name=f"bulk-{index}", task_type="http", kind=TaskKind.IMMEDIATE), NOW
         )
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.kind").set_value("cron").run()
     assert list(app.dataframe[0].value["name"]) == ["nightly-report"]
     app.selectbox(key="tasks.kind").set_value("any").run()
@@ -143,7 +143,7 @@ def test_set_inactive_removes_scheduled_runs(
 ) -> None:
     report = seeded["nightly-report"]
     assert schedule_rows(sqlite_engine, report.id)
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.selected").set_value(report.id).run()
     app.button(key="tasks.deactivate").click().run()
     assert any("inactive" in text for text in texts(app, "success"))
@@ -157,7 +157,7 @@ def test_edit_a_task(
     open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
 ) -> None:
     report = seeded["nightly-report"]
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.selected").set_value(report.id).run()
     prefix = f"edit.{report.id}.{report.updated_at.timestamp()}"
     assert app.text_input(key=f"{prefix}.cron_expression").value == "30 12 * * *"
@@ -190,7 +190,7 @@ def test_a_run_nobody_started_shows_as_overdue(
     open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
 ) -> None:
     seed(db_engine)
-    app = open_dashboard(db_url, now=NOW.replace(hour=12))
+    app = open_dashboard(db_url, "tasks", now=NOW.replace(hour=12))
     by_name = app.dataframe[0].value.set_index("name")
     assert by_name.loc["nightly-report", "next run"] == NOW.replace(hour=11, minute=30, second=0)
     assert by_name.loc["nightly-report", "due"] == "overdue 31 min"

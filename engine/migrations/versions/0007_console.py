@@ -1,0 +1,16 @@
+"""Rows due and not yet started, by scheduled time: the dashboard's overdue count.
+
+Revision ID: 0007_console
+Revises: 0005_status_indexes
+"""
+
+from engine.migrations.sql_files import run_sql_file
+
+revision = "0007_console"
+down_revision = "0005_status_indexes"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    run_sql_file("0007_console.sql")
