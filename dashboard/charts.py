@@ -18,6 +18,8 @@ from engine.core.scale_points import ScalePlan
 UTC_AXIS = alt.Axis(format="%H:%M", title="minute (UTC)", labelOverlap=True)
 REQUIRED = "required"
 FLEET = "planned fleet"
+RUNNING = "worker slots now"
+CAPACITY_LINES = (REQUIRED, FLEET, RUNNING)
 
 
 def _minute_axis() -> alt.X:
@@ -48,11 +50,14 @@ def capacity_chart(
     height: int = 320,
 ) -> alt.LayerChart:
     """Required instances per minute (a step line), the fleet the plan would run (dashed),
-    the instances running now (a red rule) and the first shortfall (a marked point)."""
+    the worker slots running now (red) and the first shortfall (a marked point), with a
+    legend naming the three lines. An instance of the formula runs one task at a time: one
+    worker slot."""
     frame = forecast_frame(series, plan)
+    frame[RUNNING] = plan.current_instances
     long = frame.melt(
         id_vars=["minute", "utc", "task_count", "total_compute_ms"],
-        value_vars=[REQUIRED, FLEET],
+        value_vars=list(CAPACITY_LINES),
         var_name="line",
         value_name="instances",
     )
@@ -70,20 +75,21 @@ def capacity_chart(
             x=_minute_axis(),
             y=alt.Y("instances:Q", title="instances"),
             color=alt.Color(
-                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=["#1f77b4", "#9467bd"])
+                "line:N",
+                title="instances",
+                sort=list(CAPACITY_LINES),
+                scale=alt.Scale(domain=list(CAPACITY_LINES), range=["#1f77b4", "#9467bd", "#d62728"]),
+                legend=alt.Legend(orient="top", labelLimit=300),
             ),
             strokeDash=alt.StrokeDash(
-                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=[[1, 0], [5, 3]]), legend=None
+                "line:N",
+                scale=alt.Scale(domain=list(CAPACITY_LINES), range=[[1, 0], [5, 3], [2, 2]]),
+                legend=None,
             ),
             tooltip=tooltip,
         )
     )
-    now_rule = (
-        alt.Chart(pd.DataFrame({"running now": [plan.current_instances]}))
-        .mark_rule(color="#d62728", strokeWidth=2)
-        .encode(y="running now:Q", tooltip=[alt.Tooltip("running now:Q")])
-    )
-    layers: list[alt.Chart] = [lines, now_rule]
+    layers: list[alt.Chart] = [lines]
     if plan.first_shortfall is not None:
         first = plan.first_shortfall
         marker = pd.DataFrame(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
 from engine.services.capacity import CapacityOutlook, capacity_outlook
 from engine.services.metrics import (
@@ -26,8 +27,15 @@ from engine.services.metrics import (
     run_counts,
     task_type_metrics,
 )
-from engine.services.on_time import OnTimeReport, on_time_report
+from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
+from engine.services.workers import (
+    LiveProcessor,
+    ThroughputMinute,
+    live_processors,
+    throughput_per_minute,
+    worker_slots,
+)
 from engine.settings import Settings
 
 LIVE_TTL_S = 10
@@ -99,10 +107,28 @@ def load_capacity(
     cooldown_minutes: int,
 ) -> CapacityOutlook:
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
-    changes reuse the result and heartbeats are at most a few seconds old."""
-    return capacity_outlook(
-        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
-    )
+    changes reuse the result and heartbeats are at most a few seconds old. The fleet is
+    counted in worker slots (`worker_slots`), the formula's instances."""
+    engine = get_engine(database_url)
+    slots = worker_slots(live_processors(engine, now))
+    return capacity_outlook(engine, now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes, slots)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_waiting(database_url: str, now: datetime) -> list[WaitingType]:
+    """Pass `live_instant(now)`."""
+    return waiting_by_type(get_engine(database_url), now)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_processors(database_url: str, now: datetime) -> list[LiveProcessor]:
+    """Pass `live_instant(now)`."""
+    return live_processors(get_engine(database_url), now)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_throughput(database_url: str, start: datetime, end: datetime) -> list[ThroughputMinute]:
+    return throughput_per_minute(get_engine(database_url), start, end)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

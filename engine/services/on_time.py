@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Engine, Integer, Text, TextClause, bindparam, text
+from sqlalchemy import BigInteger, Connection, Engine, Integer, Text, TextClause, bindparam, text
 
 from engine.adapters.database import read_connection
 from engine.adapters.sql_queries import named_query
@@ -28,6 +28,23 @@ class OnTimeReport:
 def _query(dialect: str, name: str, *instants: str) -> TextClause:
     binds = [bindparam(instant, type_=UTCDateTime()) for instant in instants]
     return text(named_query(dialect, name)).bindparams(*binds)
+
+
+def waiting_by_type(engine: Engine, now: datetime, target_ms: int = TARGET_MS) -> list[WaitingType]:
+    """Rows due by `now` that no processor has started (Scheduled or Queued), per type: the
+    queue depth, in the database's words."""
+    with read_connection(engine) as connection:
+        return _waiting(connection, now, target_ms)
+
+
+def _waiting(connection: Connection, now: datetime, target_ms: int) -> list[WaitingType]:
+    rows = connection.execute(
+        _query(connection.dialect.name, "summarize_waiting_rows_by_type", "now", "late_before").columns(
+            task_type=Text(), due_count=BigInteger(), late_count=BigInteger(), oldest=UTCDateTime()
+        ),
+        {"now": now, "late_before": now - timedelta(milliseconds=target_ms)},
+    )
+    return [WaitingType(row.task_type, int(row.due_count), int(row.late_count), row.oldest) for row in rows]
 
 
 def on_time_report(
@@ -64,15 +81,6 @@ def on_time_report(
             window,
         )
         counts = {(row.minute, int(row.bucket_ms)): int(row.run_count) for row in buckets}
-        waiting_rows = connection.execute(
-            _query(dialect, "summarize_waiting_rows_by_type", "now", "late_before").columns(
-                task_type=Text(), due_count=BigInteger(), late_count=BigInteger(), oldest=UTCDateTime()
-            ),
-            {"now": now, "late_before": now - timedelta(milliseconds=target_ms)},
-        )
-        waiting = [
-            WaitingType(row.task_type, int(row.due_count), int(row.late_count), row.oldest)
-            for row in waiting_rows
-        ]
+        waiting = _waiting(connection, now, target_ms)
     minutes = lag_minutes(summary_rows, counts)
     return OnTimeReport(start, target_ms, minutes, waiting, judge(minutes, waiting, now, target_ms))

@@ -97,3 +97,27 @@ WHERE s.status IN ('Scheduled', 'Queued')
   AND s.scheduled_time <= :now
 GROUP BY t.task_type
 ORDER BY t.task_type;
+
+-- name: count_running_rows_per_processor
+-- Rows Running now per claiming processor. A run started before :started_after has passed
+-- every type's timeout, so the range scan of task_schedule_started stays short; no index
+-- looks Running rows up by status (0005).
+SELECT claimed_by AS processor_id, COUNT(*) AS running_count
+FROM task_schedule
+WHERE started_at >= :started_after
+  AND status = 'Running'
+GROUP BY claimed_by;
+
+-- name: count_finished_runs_per_minute
+-- Attempts started in [:window_start, :window_end) and finished, per UTC minute of their
+-- finish and outcome class: the throughput the Workers page draws. The window is on
+-- started_at, a range scan of task_runs_started (0007).
+SELECT date_trunc('minute', finished_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS succeeded_count,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count
+FROM task_runs
+WHERE started_at >= :window_start
+  AND started_at < :window_end
+  AND finished_at IS NOT NULL
+GROUP BY 1
+ORDER BY 1;

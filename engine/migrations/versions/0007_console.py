@@ -1,4 +1,4 @@
-"""Rows due and not yet started, by scheduled time: the dashboard's overdue count.
+"""Indexes behind the dashboard: rows due and not started, attempts by start time.
 
 Revision ID: 0007_console
 Revises: 0005_status_indexes
