@@ -28,6 +28,7 @@ from engine.services.metrics import (
     task_type_metrics,
 )
 from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
+from engine.services.runs import RunPage, list_runs
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
 from engine.services.workers import (
     LiveProcessor,
@@ -90,9 +91,12 @@ def load_task_page(
     limit: int,
     offset: int,
     now: datetime,
+    last_outcome: str | None = None,
 ) -> TaskPage:
     """Pass `live_instant(now)`: next runs are as of that instant."""
-    task_filter = TaskFilter(task_type=task_type, kind=kind, active=active, name_contains=name_contains)
+    task_filter = TaskFilter(
+        task_type=task_type, kind=kind, active=active, name_contains=name_contains, last_outcome=last_outcome
+    )
     return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset, now=now)
 
 
@@ -152,7 +156,13 @@ def load_on_time(database_url: str, now: datetime, hours: float) -> OnTimeReport
     return on_time_report(get_engine(database_url), now, hours)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_runs(database_url: str, task_id: int, limit: int) -> RunPage:
+    return list_runs(get_engine(database_url), task_id, limit)
+
+
 def forget_task_reads() -> None:
     """After a write: the next read of tasks and of the forecast goes to the database."""
     load_task_page.clear()
     load_capacity.clear()
+    load_runs.clear()

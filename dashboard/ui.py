@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import streamlit as st
+from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from sqlalchemy.engine import make_url
 
 from dashboard import data
+from engine.core.cron_parse import MACROS
 
 
 def require_database() -> str:
@@ -29,6 +31,23 @@ def shown_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as given; it holds no parsed secret
         return url
+
+
+def cron_in_words(expression: str) -> str:
+    """The expression in English (cron-descriptor), 24-hour clock: `30 12 * * *` is
+    `At 12:30`; `@daily` is said as `0 0 * * *`. Empty when it cannot be described."""
+    options = Options()
+    options.use_24hour_time_format = True
+    expression = MACROS.get(expression.strip().lower(), expression)
+    try:
+        return str(ExpressionDescriptor(expression, options).get_description())
+    except (FormatError, MissingFieldError, WrongArgumentError, ValueError, KeyError):
+        return ""
+
+
+def shown_instant(instant: datetime | None) -> str:
+    """`2026-03-02 11:30 UTC` for a grid cell; empty when there is none."""
+    return f"{instant:%Y-%m-%d %H:%M} UTC" if instant is not None else ""
 
 
 def clock(instant: datetime, now: datetime) -> str:

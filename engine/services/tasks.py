@@ -66,8 +66,11 @@ class TaskFilter:
     kind: TaskKind | None = None
     active: bool | None = None
     name_contains: str | None = None
+    # The status of the latest finished schedule row (Succeeded, Failed, Dead), or NO_RUN_YET.
+    last_outcome: str | None = None
 
 
+NO_RUN_YET = "none"
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -212,6 +215,10 @@ def list_tasks(
         # Literal and case-insensitive: the user's % and _ are escaped, not wildcards. On
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
+    if task_filter.last_outcome is not None:
+        last = select(task_schedule.c.status).where(task_schedule.c.id == _last_row()).scalar_subquery()
+        wanted = task_filter.last_outcome
+        conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
@@ -234,15 +241,7 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
-    last_row = (
-        select(task_schedule.c.id)
-        .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
-        .order_by(task_schedule.c.scheduled_time.desc())
-        .limit(1)
-        .correlate(tasks)
-        .scalar_subquery()
-    )
+    last_row = _last_row()
     last_status = select(task_schedule.c.status).where(task_schedule.c.id == last_row).scalar_subquery()
     last_at = select(task_schedule.c.finished_at).where(task_schedule.c.id == last_row).scalar_subquery()
     return select(
@@ -250,6 +249,19 @@ def _task_query() -> Any:
         next_run.label("next_run"),
         last_status.label("last_run_status"),
         last_at.label("last_run_at"),
+    )
+
+
+def _last_row() -> Any:
+    """The id of the task's latest finished schedule row, correlated to `tasks`."""
+    finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
+    return (
+        select(task_schedule.c.id)
+        .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
+        .order_by(task_schedule.c.scheduled_time.desc())
+        .limit(1)
+        .correlate(tasks)
+        .scalar_subquery()
     )
 
 
