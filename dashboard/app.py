@@ -10,6 +10,8 @@ page = st.navigation(
         st.Page("app_pages/new_task.py", title="New task", icon=":material/add_circle:"),
         st.Page("app_pages/capacity.py", title="Capacity", icon=":material/monitoring:"),
         st.Page("app_pages/metrics.py", title="Metrics", icon=":material/timer:"),
+        st.Page("app_pages/dead_letters.py", title="Dead letters", icon=":material/report:"),
+        st.Page("app_pages/workers.py", title="Workers", icon=":material/memory:"),
     ]
 )
 page.run()

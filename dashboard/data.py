@@ -17,7 +17,9 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
 from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
+from engine.ports import Broker
 from engine.services.capacity import CapacityOutlook, capacity_outlook
+from engine.services.dead_letters import DeadRow, list_dead_rows
 from engine.services.metrics import (
     RecentRun,
     RunCount,
@@ -28,6 +30,7 @@ from engine.services.metrics import (
     task_type_metrics,
 )
 from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
+from engine.services.run_stats import FailureHour, TypeDurations, failures_per_hour, type_durations
 from engine.services.runs import RunPage, list_runs
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
 from engine.services.workers import (
@@ -161,8 +164,37 @@ def load_runs(database_url: str, task_id: int, limit: int) -> RunPage:
     return list_runs(get_engine(database_url), task_id, limit)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_type_durations(database_url: str, start: datetime, end: datetime) -> list[TypeDurations]:
+    return type_durations(get_engine(database_url), start, end)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_failures(database_url: str, start: datetime, end: datetime) -> list[FailureHour]:
+    return failures_per_hour(get_engine(database_url), start, end)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_dead_rows(database_url: str, limit: int) -> list[DeadRow]:
+    return list_dead_rows(get_engine(database_url), limit)
+
+
+def open_broker(url: str, queue: str, queue_type: str) -> Broker:
+    """The broker of `url` for one action. memory:// (`headway up`) keeps its dead letters in
+    that process, so an empty one stands in: replay then resets the rows by id, as
+    `headway dlq replay` does."""
+    if url.startswith("memory://"):
+        from engine.adapters.memory_broker import MemoryBroker
+
+        return MemoryBroker()
+    from engine.adapters.rabbitmq import RabbitMQBroker
+
+    return RabbitMQBroker(url, queue, queue_type)
+
+
 def forget_task_reads() -> None:
     """After a write: the next read of tasks and of the forecast goes to the database."""
     load_task_page.clear()
     load_capacity.clear()
     load_runs.clear()
+    load_dead_rows.clear()

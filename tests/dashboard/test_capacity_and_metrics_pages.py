@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, update
 
-from engine.adapters.tables import processor_heartbeats
+from engine.adapters.tables import processor_heartbeats, task_runs
 from engine.core.types import TaskKind
 from engine.processes.scheduler import run_pass
 from engine.services.schemas import TaskInput
@@ -118,14 +118,20 @@ def test_metrics_page_shows_averages_counts_and_recent_runs(
     for elapsed_ms in (100, 200, 400):
         record_run(sqlite_engine, "http", now - timedelta(hours=1), elapsed_ms)
     record_run(sqlite_engine, "reminder", now - timedelta(days=3), 50)
+    with sqlite_engine.begin() as connection:
+        connection.execute(update(task_runs).where(task_runs.c.elapsed_ms == 400).values(outcome="timeout"))
     app = open_dashboard(sqlite_url, "metrics", now=None)
     averages = app.dataframe[0].value.set_index("task type")
-    assert averages.loc["http", "average ms"] == 233
+    # The formula's average takes every attempt; the one over successes is shown beside it.
+    assert averages.loc["http", "avg ms, all attempts (year)"] == "233"
+    assert averages.loc["http", "avg ms, successes (24 h)"] == "150"
+    assert (averages.loc["http", "p50 ms (24 h)"], averages.loc["http", "p95 ms (24 h)"]) == ("209", "400")
+    assert averages.loc["reminder", "avg ms, successes (24 h)"] == ""  # no attempt in 24 h
     assert averages.loc["http", "runs (past year)"] == 3
     assert averages.loc["http", "forecast uses ms"] == 233
     assert averages.loc["notification", "forecast uses ms"] == 800  # expected duration, no history
     counts = app.dataframe[1].value
-    assert counts.loc["http", "succeeded"] == 3
+    assert (counts.loc["http", "succeeded"], counts.loc["http", "timeout"]) == (2, 1)
     assert "reminder" not in counts.index  # older than 24 hours
     recent = app.dataframe[2].value
     assert len(recent) == 4
