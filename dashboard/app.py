@@ -2,7 +2,11 @@
 
 import streamlit as st
 
+from dashboard import ui
+
 st.set_page_config(page_title="Headway", page_icon=":material/schedule:", layout="wide")
+if not ui.signed_in():
+    st.stop()
 page = st.navigation(
     [
         st.Page("app_pages/on_time.py", title="On time", icon=":material/timer_10:", default=True),

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 from datetime import datetime, timedelta
 
 import streamlit as st
 from cron_descriptor import ExpressionDescriptor, FormatError, MissingFieldError, Options, WrongArgumentError
 from sqlalchemy.engine import make_url
 
-from dashboard import data
+from dashboard import LOGIN_VARIABLE, data
 from engine.core.cron_parse import MACROS
+
+
+def signed_in() -> bool:
+    """True when no login is asked for (loopback), or this session gave the API token.
+    Otherwise draws the login form and returns False: the caller stops."""
+    if os.environ.get(LOGIN_VARIABLE) != "token" or st.session_state.get("auth.signed_in"):
+        return True
+    st.title("Headway")
+    with st.form("auth.form"):
+        entered = st.text_input("API token", type="password", key="auth.token")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        expected = data.settings().api_token or ""
+        if expected and hmac.compare_digest(entered.encode(), expected.encode()):
+            st.session_state["auth.signed_in"] = True
+            st.rerun()
+        st.error("**token**: not the API token (HEADWAY_API_TOKEN of this dashboard)", icon=":material/lock:")
+    return False
 
 
 def require_database() -> str:
