@@ -100,11 +100,15 @@ def due(instant: datetime | None, now: datetime) -> str:
 
 
 def from_now(instant: datetime, now: datetime) -> str:
-    """`in 14 min`, `in 2 h 5 min`, `in 1 h`, or `now` for the current minute."""
+    """`in 14 min`, `in 2 h 5 min`, `in 1 h`, `in 3 d 4 h` from 48 h on, or `now` for the
+    current minute."""
     minutes = int((instant - now + timedelta(seconds=59)) // timedelta(minutes=1))
     if minutes <= 0:
         return "now"
     hours, rest = divmod(minutes, 60)
     if not hours:
         return f"in {rest} min"
+    if hours >= 48:
+        days, hours = divmod(hours, 24)
+        return f"in {days} d {hours} h" if hours else f"in {days} d"
     return f"in {hours} h {rest} min" if rest else f"in {hours} h"

@@ -93,25 +93,24 @@ grid = st.dataframe(
         "next run": [ui.shown_instant(t.next_run) for t in task_page.items],
         "due": [ui.due(t.next_run, now) for t in task_page.items],
         "last outcome": [t.last_run_status or "" for t in task_page.items],
-        "last finished": [ui.shown_instant(t.last_run_at) for t in task_page.items],
     },
     hide_index=True,
     key="tasks.grid",
     on_select="rerun",
     selection_mode="single-row",
     column_config={
-        "id": st.column_config.NumberColumn(width=60),
-        "name": st.column_config.TextColumn(width=170),
-        "type": st.column_config.TextColumn(width=90),
-        "schedule": st.column_config.TextColumn(width=190),
-        "in words": st.column_config.TextColumn(width=230),
-        "active": st.column_config.CheckboxColumn(width=55),
-        "next run": st.column_config.TextColumn(width=150),
+        # Together under the 950 px a 1440 px wide window leaves beside the navigation.
+        "id": st.column_config.NumberColumn(width=50),
+        "name": st.column_config.TextColumn(width=140),
+        "type": st.column_config.TextColumn(width=75),
+        "schedule": st.column_config.TextColumn(width=125),
+        "in words": st.column_config.TextColumn(width=165),
+        "active": st.column_config.CheckboxColumn(width=50),
+        "next run": st.column_config.TextColumn(width=135),
         "due": st.column_config.TextColumn(
-            width=120, help="When the next run comes, or how long it is overdue"
+            width=95, help="When the next run comes, or how long it is overdue"
         ),
-        "last outcome": st.column_config.TextColumn(width=95),
-        "last finished": st.column_config.TextColumn(width=150),
+        "last outcome": st.column_config.TextColumn(width=85),
     },
 )
 
@@ -122,6 +121,10 @@ clicked = task_page.items[rows[0]].id if rows and rows[0] < len(task_page.items)
 if clicked is not None and clicked != st.session_state.get("tasks.clicked"):
     st.session_state["tasks.selected"] = clicked
 st.session_state["tasks.clicked"] = clicked
+# A change renames the picker's option, and Streamlit resets a picker whose options change:
+# the task just changed is picked again.
+if st.session_state.get("tasks.reselect") in by_id:
+    st.session_state["tasks.selected"] = st.session_state.pop("tasks.reselect")
 if st.session_state.get("tasks.selected") not in by_id:
     st.session_state.pop("tasks.selected", None)
 if not by_id:
@@ -149,6 +152,7 @@ def save_changes() -> None:
 
     if task_form.submit(prefix, save) is not None:
         st.session_state["tasks.notice"] = f"Saved task #{task.id}."
+        st.session_state["tasks.reselect"] = task.id
 
 
 def _act_on_task(change: Callable[[], object], done: str) -> None:
@@ -160,6 +164,7 @@ def _act_on_task(change: Callable[[], object], done: str) -> None:
         return
     data.forget_task_reads()
     st.session_state["tasks.notice"] = done
+    st.session_state["tasks.reselect"] = task.id
 
 
 def deactivate() -> None:
@@ -203,7 +208,13 @@ next_column.metric(
     delta_color="inverse" if task.next_run and task.next_run < now else "off",
     delta_arrow="off",
 )
-outcome_column.metric("Last outcome", task.last_run_status or "no run yet")
+outcome_column.metric(
+    "Last outcome",
+    task.last_run_status or "no run yet",
+    delta=f"finished {ui.clock(task.last_run_at, now)}" if task.last_run_at else None,
+    delta_color="off",
+    delta_arrow="off",
+)
 if inactive_column.button("Set inactive…", disabled=not task.active, key="tasks.deactivate"):
     confirm_deactivate()
 run_column.button("Run now", on_click=run_once_now, key="tasks.run_now")

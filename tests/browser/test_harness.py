@@ -20,5 +20,5 @@ def test_the_tasks_page_renders_in_chromium(page: Page, dashboard: Dashboard) ->
     expect(page.get_by_role("heading", name="Tasks")).to_be_visible()
     expect(page.get_by_text("1 tasks")).to_be_visible()
     [row] = grid_rows(page)
-    assert (row["name"], row["type"], row["kind"]) == ("harness-check", "http", "immediate")
+    assert (row["name"], row["type"], row["schedule"]) == ("harness-check", "http", "as soon as possible")
     assert stored_tasks(dashboard.engine).total == 1

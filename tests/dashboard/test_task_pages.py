@@ -47,7 +47,7 @@ def test_grid_shows_tasks_with_next_run(
     assert by_name.loc["nightly-report", "next run"] == "2026-03-02 11:30 UTC"
     assert by_name.loc["launch", "next run"] == "2026-03-03 10:00 UTC"
     # Empty cells read as empty: no run has finished, an immediate task has no words.
-    assert by_name.loc["launch", "last finished"] == "" and by_name.loc["welcome", "in words"] == ""
+    assert by_name.loc["launch", "last outcome"] == "" and by_name.loc["welcome", "in words"] == ""
     assert any("3 tasks" in text for text in texts(app, "markdown"))
 
 
