@@ -66,7 +66,7 @@ SELECT 1 + g % :tasks, t,
        CASE WHEN t <= :now - interval '2 minutes' AND g % 200 = 0 THEN 'HTTP 500' END
 FROM (
     SELECT g, :start + g * :step AS t,
-           CASE WHEN g % 50 = 0 THEN 10000 + g % 20000 ELSE 50 + (g * 7919) % 900 END AS lag
+           CASE WHEN g % 50 = 0 THEN 10000 + g % 20000 ELSE 50 + (g::bigint * 7919) % 900 END AS lag
     FROM generate_series(1, :rows) AS g
 ) AS rows
 """
