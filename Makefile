@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser tests drive Debian's Chromium; installed once, here and so in CI.
+CHROMIUM := /usr/bin/chromium
 export HEADWAY_DATABASE_URL ?= sqlite:///./headway.db
 
 # The commands whose rules read the real clock ("must be in the future"), run again with every
@@ -22,11 +24,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CHROMIUM):
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
 run: $(STAMP)
 	$(BIN)/headway db upgrade
 	$(BIN)/headway up
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 	$(CLOCK_AHEAD) $(BIN)/python -m pytest -n 2 -p no:cacheprovider -W ignore::pytest.PytestAssertRewriteWarning \
 		$(CLOCK_SENSITIVE)

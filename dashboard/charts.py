@@ -12,11 +12,14 @@ import altair as alt
 import pandas as pd
 
 from engine.core.forecast import ForecastMinute
+from engine.core.on_time import LagMinute
 from engine.core.scale_points import ScalePlan
 
 UTC_AXIS = alt.Axis(format="%H:%M", title="minute (UTC)", labelOverlap=True)
 REQUIRED = "required"
 FLEET = "planned fleet"
+RUNNING = "worker slots now"
+CAPACITY_LINES = (REQUIRED, FLEET, RUNNING)
 
 
 def _minute_axis() -> alt.X:
@@ -47,11 +50,14 @@ def capacity_chart(
     height: int = 320,
 ) -> alt.LayerChart:
     """Required instances per minute (a step line), the fleet the plan would run (dashed),
-    the instances running now (a red rule) and the first shortfall (a marked point)."""
+    the worker slots running now (red) and the first shortfall (a marked point), with a
+    legend naming the three lines. An instance of the formula runs one task at a time: one
+    worker slot."""
     frame = forecast_frame(series, plan)
+    frame[RUNNING] = plan.current_instances
     long = frame.melt(
         id_vars=["minute", "utc", "task_count", "total_compute_ms"],
-        value_vars=[REQUIRED, FLEET],
+        value_vars=list(CAPACITY_LINES),
         var_name="line",
         value_name="instances",
     )
@@ -69,20 +75,21 @@ def capacity_chart(
             x=_minute_axis(),
             y=alt.Y("instances:Q", title="instances"),
             color=alt.Color(
-                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=["#1f77b4", "#9467bd"])
+                "line:N",
+                title="instances",
+                sort=list(CAPACITY_LINES),
+                scale=alt.Scale(domain=list(CAPACITY_LINES), range=["#1f77b4", "#9467bd", "#d62728"]),
+                legend=alt.Legend(orient="top", labelLimit=300),
             ),
             strokeDash=alt.StrokeDash(
-                "line:N", scale=alt.Scale(domain=[REQUIRED, FLEET], range=[[1, 0], [5, 3]]), legend=None
+                "line:N",
+                scale=alt.Scale(domain=list(CAPACITY_LINES), range=[[1, 0], [5, 3], [2, 2]]),
+                legend=None,
             ),
             tooltip=tooltip,
         )
     )
-    now_rule = (
-        alt.Chart(pd.DataFrame({"running now": [plan.current_instances]}))
-        .mark_rule(color="#d62728", strokeWidth=2)
-        .encode(y="running now:Q", tooltip=[alt.Tooltip("running now:Q")])
-    )
-    layers: list[alt.Chart] = [lines, now_rule]
+    layers: list[alt.Chart] = [lines]
     if plan.first_shortfall is not None:
         first = plan.first_shortfall
         marker = pd.DataFrame(
@@ -121,3 +128,58 @@ def compare_chart(
         )
         .properties(height=height, width=width)
     )
+
+
+LAG_LINES = ("p50", "p95", "p99", "max")
+
+
+def start_lag_chart(
+    minutes: Sequence[LagMinute],
+    target_ms: int,
+    width: int | Literal["container"] = "container",
+    height: int = 300,
+) -> alt.LayerChart:
+    """Start lag per scheduled minute, p50/p95/p99/max in seconds (a symmetric log scale, so
+    that 0.2 s and 3 min both read), against the target as a red rule."""
+    frame = pd.DataFrame(
+        {
+            "minute": pd.to_datetime([m.minute for m in minutes], utc=True),
+            "utc": [f"{m.minute:%Y-%m-%d %H:%M}" for m in minutes],
+            "started": [m.started for m in minutes],
+            "p50": [m.p50_ms / 1000 for m in minutes],
+            "p95": [m.p95_ms / 1000 for m in minutes],
+            "p99": [m.p99_ms / 1000 for m in minutes],
+            "max": [m.max_ms / 1000 for m in minutes],
+        }
+    )
+    long = frame.melt(
+        id_vars=["minute", "utc", "started"], value_vars=list(LAG_LINES), var_name="lag", value_name="s"
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=_minute_axis(),
+            y=alt.Y("s:Q", title="start lag (s)", scale=alt.Scale(type="symlog")),
+            color=alt.Color(
+                "lag:N",
+                title="start lag",
+                sort=list(LAG_LINES),
+                scale=alt.Scale(domain=list(LAG_LINES), range=["#1f77b4", "#ff7f0e", "#9467bd", "#7f7f7f"]),
+            ),
+            tooltip=[
+                alt.Tooltip("utc:N", title="scheduled minute (UTC)"),
+                alt.Tooltip("lag:N"),
+                alt.Tooltip("s:Q", title="seconds", format=".2f"),
+                alt.Tooltip("started:Q", title="runs started"),
+            ],
+        )
+    )
+    target = alt.Chart(
+        pd.DataFrame({"target (s)": [target_ms / 1000], "label": [f"target {target_ms / 1000:g} s"]})
+    )
+    rule = target.mark_rule(color="#d62728", strokeDash=[6, 3], strokeWidth=2).encode(y="target (s):Q")
+    label = target.mark_text(align="left", dx=4, dy=-6, color="#d62728").encode(
+        y="target (s):Q", x=alt.value(0), text="label:N"
+    )
+    return alt.LayerChart(layer=[lines, rule, label], height=height, width=width)

@@ -15,8 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
+from engine.ports import Broker
 from engine.services.capacity import CapacityOutlook, capacity_outlook
+from engine.services.dead_letters import DeadRow, list_dead_rows
 from engine.services.metrics import (
     RecentRun,
     RunCount,
@@ -26,7 +29,17 @@ from engine.services.metrics import (
     run_counts,
     task_type_metrics,
 )
+from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
+from engine.services.run_stats import FailureHour, TypeDurations, failures_per_hour, type_durations
+from engine.services.runs import RunPage, list_runs
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
+from engine.services.workers import (
+    LiveProcessor,
+    ThroughputMinute,
+    live_processors,
+    throughput_per_minute,
+    worker_slots,
+)
 from engine.settings import Settings
 
 LIVE_TTL_S = 10
@@ -80,9 +93,14 @@ def load_task_page(
     name_contains: str | None,
     limit: int,
     offset: int,
+    now: datetime,
+    last_outcome: str | None = None,
 ) -> TaskPage:
-    task_filter = TaskFilter(task_type=task_type, kind=kind, active=active, name_contains=name_contains)
-    return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset)
+    """Pass `live_instant(now)`: next runs are as of that instant."""
+    task_filter = TaskFilter(
+        task_type=task_type, kind=kind, active=active, name_contains=name_contains, last_outcome=last_outcome
+    )
+    return list_tasks(get_engine(database_url), task_filter, limit=limit, offset=offset, now=now)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -96,10 +114,28 @@ def load_capacity(
     cooldown_minutes: int,
 ) -> CapacityOutlook:
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
-    changes reuse the result and heartbeats are at most a few seconds old."""
-    return capacity_outlook(
-        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
-    )
+    changes reuse the result and heartbeats are at most a few seconds old. The fleet is
+    counted in worker slots (`worker_slots`), the formula's instances."""
+    engine = get_engine(database_url)
+    slots = worker_slots(live_processors(engine, now))
+    return capacity_outlook(engine, now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes, slots)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_waiting(database_url: str, now: datetime) -> list[WaitingType]:
+    """Pass `live_instant(now)`."""
+    return waiting_by_type(get_engine(database_url), now)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_processors(database_url: str, now: datetime) -> list[LiveProcessor]:
+    """Pass `live_instant(now)`."""
+    return live_processors(get_engine(database_url), now)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_throughput(database_url: str, start: datetime, end: datetime) -> list[ThroughputMinute]:
+    return throughput_per_minute(get_engine(database_url), start, end)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -117,7 +153,48 @@ def load_recent_runs(database_url: str, limit: int) -> list[RecentRun]:
     return recent_runs(get_engine(database_url), limit)
 
 
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_on_time(database_url: str, now: datetime, hours: float) -> OnTimeReport:
+    """Pass `live_instant(now)`."""
+    return on_time_report(get_engine(database_url), now, hours)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_runs(database_url: str, task_id: int, limit: int) -> RunPage:
+    return list_runs(get_engine(database_url), task_id, limit)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_type_durations(database_url: str, start: datetime, end: datetime) -> list[TypeDurations]:
+    return type_durations(get_engine(database_url), start, end)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_failures(database_url: str, start: datetime, end: datetime) -> list[FailureHour]:
+    return failures_per_hour(get_engine(database_url), start, end)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def load_dead_rows(database_url: str, limit: int) -> list[DeadRow]:
+    return list_dead_rows(get_engine(database_url), limit)
+
+
+def open_broker(url: str, queue: str, queue_type: str) -> Broker:
+    """The broker of `url` for one action. memory:// (`headway up`) keeps its dead letters in
+    that process, so an empty one stands in: replay then resets the rows by id, as
+    `headway dlq replay` does."""
+    if url.startswith("memory://"):
+        from engine.adapters.memory_broker import MemoryBroker
+
+        return MemoryBroker()
+    from engine.adapters.rabbitmq import RabbitMQBroker
+
+    return RabbitMQBroker(url, queue, queue_type)
+
+
 def forget_task_reads() -> None:
     """After a write: the next read of tasks and of the forecast goes to the database."""
     load_task_page.clear()
     load_capacity.clear()
+    load_runs.clear()
+    load_dead_rows.clear()

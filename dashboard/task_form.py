@@ -149,7 +149,12 @@ def _preview(expression: str, timezone: str) -> None:
     if timezone != "UTC":
         columns[timezone] = [t.astimezone(ZoneInfo(timezone)).strftime("%a %Y-%m-%d %H:%M") for t in times]
     columns["from now"] = [ui.from_now(t, now) for t in times]
-    st.caption(f"Next {PREVIEW_COUNT} fire times")
+    words = ui.cron_in_words(expression)
+    st.caption(
+        f"{words} ({timezone}). Next {PREVIEW_COUNT} fire times:"
+        if words
+        else f"Next {PREVIEW_COUNT} fire times"
+    )
     st.dataframe(columns, hide_index=True)
 
 

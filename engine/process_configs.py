@@ -67,6 +67,10 @@ class DashboardConfig:
     address: str
     port: int
     database_url: str
+    # Beyond loopback the dashboard asks for the API token before any page, unless told not to.
+    insecure_no_auth: bool
+    login: bool
+    token: str | None
 
 
 class ConfigError(ValueError):
@@ -138,8 +142,37 @@ def api_config(settings: Settings) -> ApiConfig:
     )
 
 
+def is_loopback(address: str) -> bool:
+    """Whether only this machine can reach `address`: `127.0.0.1`, `::1`, `localhost`."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 def dashboard_config(settings: Settings) -> DashboardConfig:
-    return DashboardConfig(settings.dashboard_address, settings.dashboard_port, settings.database_url)
+    """The dashboard's config; ConfigError when it would listen beyond loopback with no
+    credential to ask for, unless `dashboard_insecure_no_auth` says so explicitly."""
+    address = settings.dashboard_address
+    login = not is_loopback(address) and not settings.dashboard_insecure_no_auth
+    token = settings.api_token or None
+    if login and token is None:
+        raise ConfigError(
+            f"--address {address} reaches beyond this machine: set HEADWAY_API_TOKEN (the dashboard "
+            "asks for it) or pass --insecure-no-auth"
+        )
+    return DashboardConfig(
+        address,
+        settings.dashboard_port,
+        settings.database_url,
+        settings.dashboard_insecure_no_auth,
+        login,
+        token,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     demo: bool = Field(True, description="`headway up` adds the demo fleet to an empty database")
     dashboard_port: int = Field(8501, ge=1, le=65535, description="port of `headway dashboard`")
     dashboard_address: str = Field("127.0.0.1", description="interface `headway dashboard` listens on")
+    dashboard_insecure_no_auth: bool = Field(
+        False, description="serve the dashboard beyond loopback without asking for the API token"
+    )
 
     api_host: str = Field("127.0.0.1", description="address `headway api` listens on")
     api_port: int = Field(8000, ge=0, le=65535, description="port `headway api` listens on")

@@ -1,5 +1,8 @@
-"""Capacity: required instances per minute for the coming hours against the processors
-running now, and when to scale."""
+"""Capacity: required instances per minute for the coming hours against the worker slots
+running now, and what to do about it over the whole window.
+
+An instance of the formula runs one task at a time, so the fleet is counted in worker
+slots: the sum of the live processors' concurrency."""
 
 from datetime import datetime
 
@@ -54,22 +57,31 @@ with st.expander("Parameters", expanded=False):
     refresh = refresh_column.selectbox("Auto refresh", list(REFRESH_CHOICES_S), index=2)
 
 
-def call_out(outlook: CapacityOutlook, now: datetime) -> None:
+def headline(outlook: CapacityOutlook, now: datetime) -> str:
+    """What to do over the whole window: reach the peak by its minute, starting with the
+    first shortfall. Example: "Scale to 443 instances by 14:00 UTC (in 21 min), the peak of
+    the next 180 minutes; first short at 13:39 UTC (now): 1 needed, 0 worker slots running."
+    """
     plan = outlook.plan
-    first = plan.first_shortfall
-    if first is not None:
-        st.error(
-            f"**Scale up to {first.required_instances} instances by {ui.clock(first.minute, now)} "
-            f"({ui.from_now(first.minute, now)})**: {plan.current_instances} running now. "
-            f"The fleet is short in {plan.minutes_short} of the next {len(outlook.series)} minutes.",
-            icon=":material/trending_up:",
-        )
+    first, peak, minutes = plan.first_shortfall, plan.peak, len(outlook.series)
+    if first is None or peak is None:
+        needed = f"; the peak is {peak.required_instances} at {ui.clock(peak.minute, now)}" if peak else ""
+        covered = f"The {plan.current_instances} worker slots running now cover the next {minutes} minutes"
+        return f"{covered}{needed}."
+    return (
+        f"**Scale to {peak.required_instances} instances by {ui.clock(peak.minute, now)} "
+        f"({ui.from_now(peak.minute, now)})**, the peak of the next {minutes} minutes; first short at "
+        f"{ui.clock(first.minute, now)} ({ui.from_now(first.minute, now)}): {first.required_instances} "
+        f"needed, {plan.current_instances} worker slots running. Short in {plan.minutes_short} of "
+        f"{minutes} minutes."
+    )
+
+
+def call_out(outlook: CapacityOutlook, now: datetime) -> None:
+    if outlook.plan.first_shortfall is not None:
+        st.error(headline(outlook, now), icon=":material/trending_up:")
     else:
-        st.success(
-            f"The {plan.current_instances} instances running now cover the next "
-            f"{len(outlook.series)} minutes.",
-            icon=":material/check_circle:",
-        )
+        st.success(headline(outlook, now), icon=":material/check_circle:")
 
 
 def scale_table(outlook: CapacityOutlook, now: datetime) -> None:
@@ -102,27 +114,36 @@ def live_view() -> None:
     )
     plan = outlook.plan
     call_out(outlook, now)
-    running, first_column, peak_column, short_column = st.columns(4)
+    running, first_column, peak_column, short_column, queue_column = st.columns(5)
     running.metric(
-        "Running now", plan.current_instances, help="Processors with a heartbeat in the last minute"
+        "Worker slots now",
+        plan.current_instances,
+        help="The formula's instances running now: the concurrency of every processor with a "
+        "heartbeat in the last 30 s, added up (one slot runs one task at a time).",
     )
     first = plan.first_shortfall
     first_column.metric(
-        "Scale up by",
-        ui.clock(first.minute, now) if first else "not needed",
+        "First shortfall",
+        ui.clock(first.minute, now) if first else "none",
         delta=f"{first.required_instances} instances, {ui.from_now(first.minute, now)}" if first else None,
         delta_color="inverse",
         delta_arrow="up",
     )
     peak = plan.peak
     peak_column.metric(
-        "Peak",
-        f"{peak.required_instances} instances" if peak else "-",
+        "Peak needed",
+        f"{peak.required_instances} instances" if peak else "none",
         delta=f"at {ui.clock(peak.minute, now)}" if peak else None,
         delta_color="off",
         delta_arrow="off",
     )
     short_column.metric("Minutes short", plan.minutes_short)
+    waiting = data.load_waiting(database_url, data.live_instant(now))
+    queue_column.metric(
+        "Queue depth now",
+        sum(w.due for w in waiting),
+        help="Runs due now that no processor has started (Scheduled or Queued); see On time.",
+    )
     st.altair_chart(charts.capacity_chart(outlook.series, plan), width="stretch")
     st.subheader("Scale points")
     st.caption(

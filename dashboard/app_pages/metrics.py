@@ -1,4 +1,5 @@
-"""Metrics: average execution time per task type, run counts, and the latest runs."""
+"""Metrics: execution time per task type (what the forecast uses, and over successes),
+failure rate over time, run counts, and the latest runs."""
 
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ COUNT_WINDOWS = {
     "last 7 days": timedelta(days=7),
 }
 RECENT_LIMIT = 100
+DAY = timedelta(days=1)
 
 database_url = ui.require_database()
 now = data.utc_now()
@@ -22,32 +24,68 @@ st.title("Metrics")
 
 st.subheader("Execution time per task type")
 st.caption(
-    "Average elapsed time over the past year (the `average_elapsed_time_per_task_type` view). "
-    "The forecast counts each run at this average, or at the type's expected duration until it has history."
+    "**The forecast counts each run at `forecast uses ms`**: the average elapsed time over *all* "
+    "attempts of the past year, failed ones included (the `average_elapsed_time_per_task_type` "
+    "view), or the type's expected duration until it has history. Beside it, over the last 24 "
+    "hours: the average over successes only and the p50/p95 of all attempts."
 )
 type_metrics = data.load_type_metrics(database_url)
+durations = {
+    d.task_type: d for d in data.load_type_durations(database_url, data.live_instant(now - DAY), now)
+}
+
+
+def _ms(value: int | None) -> str:
+    return f"{value:,}" if value is not None else ""
+
+
 metrics_frame = pd.DataFrame(
     {
         "task type": [m.task_type for m in type_metrics],
-        "average ms": [m.avg_elapsed_ms for m in type_metrics],
+        "forecast uses ms": [m.planned_compute_ms for m in type_metrics],
+        "avg ms, all attempts (year)": [_ms(m.avg_elapsed_ms) for m in type_metrics],
+        "avg ms, successes (24 h)": [
+            _ms(durations[m.task_type].avg_succeeded_ms) if m.task_type in durations else ""
+            for m in type_metrics
+        ],
+        "p50 ms (24 h)": [
+            _ms(durations[m.task_type].p50_ms) if m.task_type in durations else "" for m in type_metrics
+        ],
+        "p95 ms (24 h)": [
+            _ms(durations[m.task_type].p95_ms) if m.task_type in durations else "" for m in type_metrics
+        ],
         "runs (past year)": [m.run_count for m in type_metrics],
         "expected ms": [m.expected_duration_ms for m in type_metrics],
-        "forecast uses ms": [m.planned_compute_ms for m in type_metrics],
     }
 )
-table_column, chart_column = st.columns([3, 2])
-table_column.dataframe(metrics_frame, hide_index=True)
-chart_column.altair_chart(
-    alt.Chart(metrics_frame)
-    .mark_bar()
-    .encode(
-        x=alt.X("forecast uses ms:Q", title="ms per run"),
-        y=alt.Y("task type:N", sort="-x"),
-        tooltip=list(metrics_frame.columns),
+st.dataframe(metrics_frame, hide_index=True)
+
+st.subheader("Failure rate per type, last 24 hours")
+failures = data.load_failures(database_url, data.live_instant(now - DAY), now)
+if failures:
+    failure_frame = pd.DataFrame(
+        {
+            "hour": pd.to_datetime([f.hour for f in failures], utc=True),
+            "task type": [f.task_type for f in failures],
+            "attempts": [f.attempts for f in failures],
+            "failed": [f.failed for f in failures],
+            "failure rate": [f.failed / f.attempts for f in failures],
+        }
     )
-    .properties(height=max(120, 40 * len(metrics_frame))),
-    width="stretch",
-)
+    st.altair_chart(
+        alt.Chart(failure_frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("hour:T", title="hour (UTC)", axis=alt.Axis(format="%H:%M"), scale=alt.Scale(type="utc")),
+            y=alt.Y("failure rate:Q", axis=alt.Axis(format="%"), title="attempts that failed"),
+            color=alt.Color("task type:N", title="task type", legend=alt.Legend(orient="top")),
+            tooltip=["task type:N", "attempts:Q", "failed:Q", alt.Tooltip("failure rate:Q", format=".1%")],
+        )
+        .properties(height=240),
+        width="stretch",
+    )
+else:
+    st.caption("No attempt finished in the last 24 hours.")
 
 st.subheader("Run counts")
 window = st.segmented_control("Window", list(COUNT_WINDOWS), default="last 24 hours", key="metrics.window")
@@ -79,7 +117,7 @@ if runs:
             "type": [r.task_type for r in runs],
             "attempt": [r.attempt for r in runs],
             "started": [r.started_at for r in runs],
-            "elapsed ms": [r.elapsed_ms for r in runs],
+            "elapsed ms": [f"{r.elapsed_ms:,}" if r.elapsed_ms is not None else "" for r in runs],
             "outcome": [r.outcome or "running" for r in runs],
             "error": [r.error or "" for r in runs],
         },

@@ -55,7 +55,10 @@ class TaskPublic(Public):
     active: bool
     created_at: datetime
     updated_at: datetime
-    next_run: datetime | None = Field(description="earliest `Scheduled` row, if any")
+    next_run: datetime | None = Field(
+        description="next run: from the cron expression or run_at, or an earlier `Scheduled` row "
+        "not yet started (then it lies in the past: overdue)"
+    )
     last_run_status: str | None = Field(description="status of the latest finished schedule row")
     last_run_at: datetime | None
 

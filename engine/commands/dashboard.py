@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from engine.commands.common import DEFAULT_DATABASE_URL, DatabaseUrlOption, command_settings, setting_option
+from engine.commands.common import (
+    DEFAULT_DATABASE_URL,
+    DatabaseUrlOption,
+    command_settings,
+    fail,
+    from_settings,
+    setting_option,
+)
 
 if TYPE_CHECKING:
     from engine.process_configs import DashboardConfig
@@ -20,11 +27,36 @@ def dashboard(
         setting_option("--address", "HEADWAY_DASHBOARD_ADDRESS", "Interface to listen on (0.0.0.0: all)."),
     ] = "127.0.0.1",
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+    api_token: Annotated[
+        str | None,
+        setting_option(
+            "--api-token",
+            "HEADWAY_API_TOKEN",
+            "The credential the dashboard asks for beyond loopback (prefer the variable: a command "
+            "line is visible to other users).",
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            envvar="HEADWAY_DASHBOARD_INSECURE_NO_AUTH",
+            help="Serve beyond loopback without asking for the API token (anyone who reaches the "
+            "port can change tasks).",
+            callback=from_settings,
+        ),
+    ] = False,
 ) -> None:
-    """Serve the dashboard (tasks, new task, capacity, metrics) at http://ADDRESS:PORT."""
-    from engine.process_configs import dashboard_config
+    """Serve the dashboard (on time, tasks, capacity, metrics, dead letters, workers) at
+    http://ADDRESS:PORT. Beyond loopback it asks for the API token (HEADWAY_API_TOKEN) first,
+    and refuses to start without one unless --insecure-no-auth."""
+    from engine.process_configs import ConfigError, dashboard_config
 
-    serve(dashboard_config(command_settings(ctx)))
+    try:
+        config = dashboard_config(command_settings(ctx))
+    except ConfigError as error:
+        fail(str(error))
+    serve(config)
 
 
 def serve(config: DashboardConfig) -> None:
@@ -45,6 +77,7 @@ def streamlit_command(config: DashboardConfig) -> tuple[list[str], dict[str, str
     from pathlib import Path
 
     import dashboard as dashboard_package
+    from dashboard import LOGIN_VARIABLE
 
     app_path = Path(dashboard_package.__file__).resolve().parent / "app.py"
     command = [
@@ -66,4 +99,11 @@ def streamlit_command(config: DashboardConfig) -> tuple[list[str], dict[str, str
         "--client.toolbarMode",
         "minimal",
     ]
-    return command, {**os.environ, "HEADWAY_DATABASE_URL": config.database_url}
+    environment = {
+        **os.environ,
+        "HEADWAY_DATABASE_URL": config.database_url,
+        LOGIN_VARIABLE: "token" if config.login else "off",
+    }
+    if config.token is not None:  # `headway up --api-token` may not have come from the variable
+        environment["HEADWAY_API_TOKEN"] = config.token
+    return command, environment

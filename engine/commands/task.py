@@ -131,7 +131,7 @@ def list_(
     from engine.services.tasks import list_tasks
 
     with database(database_url) as engine:
-        page = list_tasks(engine, limit=limit, offset=offset)
+        page = list_tasks(engine, limit=limit, offset=offset, now=utc_now())
     if as_json:
         echo_json({"items": [task_json(task) for task in page.items], "total": page.total})
         return

@@ -24,6 +24,7 @@ from engine.commands.common import (
     bool_setting_option,
     command_settings,
     fail,
+    from_settings,
     open_broker,
     open_database,
     setting_option,
@@ -80,6 +81,15 @@ def up(
     dashboard_address: Annotated[
         str, setting_option("--dashboard-address", "HEADWAY_DASHBOARD_ADDRESS", "Dashboard address.")
     ] = "127.0.0.1",
+    dashboard_insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard-insecure-no-auth",
+            envvar="HEADWAY_DASHBOARD_INSECURE_NO_AUTH",
+            help="Serve the dashboard beyond loopback without asking for the API token.",
+            callback=from_settings,
+        ),
+    ] = False,
     demo: Annotated[
         bool,
         bool_setting_option(

@@ -41,3 +41,29 @@ def upcoming_runs(
     if kind is TaskKind.ONCE:
         return [run_at.astimezone(UTC)] if run_at is not None and run_at > now else []
     return [pending_run.astimezone(UTC)] if pending_run is not None else []
+
+
+def next_run(
+    kind: TaskKind,
+    active: bool,
+    now: datetime,
+    *,
+    cron: CronSchedule | None = None,
+    run_at: datetime | None = None,
+    pending_run: datetime | None = None,
+) -> datetime | None:
+    """The instant the task runs next, UTC, as the task list shows it; None when nothing is
+    ahead of an inactive or finished task.
+
+    The earlier of the task's earliest pending `Scheduled` row (which may lie before `now`:
+    the run is overdue, nothing has started it yet) and its next run from the definition
+    (`upcoming_runs`). The schedule rows reach only the Scheduler's horizon, so a nightly
+    cron task past its day's last row still has a next run: `30 23 * * *` at 23:45 UTC
+    with no row left is 23:30 UTC tomorrow, while a row at 23:30 today nobody started makes
+    it 23:30 today (overdue).
+    """
+    if not active:
+        return None
+    ahead = upcoming_runs(kind, active, now, cron=cron, run_at=run_at, pending_run=pending_run, count=1)
+    candidates = [instant.astimezone(UTC) for instant in (*ahead, pending_run) if instant is not None]
+    return min(candidates, default=None)

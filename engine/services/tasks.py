@@ -4,7 +4,7 @@ dashboard change tasks. Every function runs in one transaction and takes `now` a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from engine.adapters.database import read_connection
 from engine.adapters.tables import task_schedule, task_types, tasks
 from engine.core.cron import CronSchedule
-from engine.core.next_runs import upcoming_runs
+from engine.core.next_runs import next_run, upcoming_runs
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
 from engine.services.validation import field_problems
@@ -50,6 +50,8 @@ class Task:
     active: bool
     created_at: datetime
     updated_at: datetime
+    # As of the instant the task was read with (see `engine.core.next_runs.next_run`); before
+    # it, the run is overdue. Read without an instant: the earliest pending schedule row.
     next_run: datetime | None = None
     last_run_status: str | None = None
     last_run_at: datetime | None = None
@@ -67,8 +69,11 @@ class TaskFilter:
     kind: TaskKind | None = None
     active: bool | None = None
     name_contains: str | None = None
+    # The status of the latest finished schedule row (Succeeded, Failed, Dead), or NO_RUN_YET.
+    last_outcome: str | None = None
 
 
+NO_RUN_YET = "none"
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -104,7 +109,7 @@ def create_task(engine: Engine, spec: TaskInput, now: datetime) -> Task:
             .values(**_values(spec), created_at=now, updated_at=now, materialized_until=None)
             .returning(tasks.c.id)
         ).scalar_one()
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) -> Task:
@@ -121,7 +126,7 @@ def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) ->
             .values(**_values(spec), updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
@@ -134,7 +139,7 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
             .values(active=False, updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 SCHEDULE_FIELDS = ("kind", "cron_expression", "timezone", "run_at")
@@ -155,7 +160,7 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
     """
     with engine.begin() as connection:
         _lock_existing(connection, task_id)
-        stored = _values_of(_get(connection, task_id))
+        stored = _values_of(_get(connection, task_id, now))
         current = dict(stored)
         if changes.get("kind", current["kind"]) != current["kind"]:
             current |= {"cron_expression": None, "timezone": None, "run_at": None}
@@ -172,7 +177,7 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
             values["materialized_until"] = None
             _delete_scheduled_rows(connection, task_id)
         connection.execute(update(tasks).where(tasks.c.id == task_id).values(**values, updated_at=now))
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def set_active(engine: Engine, task_id: int, now: datetime) -> Task:
@@ -183,8 +188,8 @@ def set_active(engine: Engine, task_id: int, now: datetime) -> Task:
     """
     with engine.begin() as connection:
         if _lock_existing(connection, task_id):
-            return _get(connection, task_id)
-        task = _get(connection, task_id)
+            return _get(connection, task_id, now)
+        task = _get(connection, task_id, now)
         if task.kind is TaskKind.ONCE and task.run_at is not None and task.run_at <= now:
             raise FieldProblem(
                 "run_at", f"run_at {task.run_at.isoformat()} has passed; give the task a new run_at first"
@@ -194,7 +199,7 @@ def set_active(engine: Engine, task_id: int, now: datetime) -> Task:
             .where(tasks.c.id == task_id, tasks.c.active.is_(False))
             .values(active=True, updated_at=now, materialized_until=None)
         )
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def run_now(engine: Engine, task_id: int, now: datetime) -> int:
@@ -218,21 +223,40 @@ def run_now(engine: Engine, task_id: int, now: datetime) -> int:
         )
 
 
-def get_task(engine: Engine, task_id: int) -> Task:
+def get_task(engine: Engine, task_id: int, now: datetime | None = None) -> Task:
+    """One task; with `now`, its `next_run` as of `now` (from its definition and rows)."""
     with read_connection(engine) as connection:
-        return _get(connection, task_id)
+        return _get(connection, task_id, now)
 
 
 def next_runs(task: Task, now: datetime, count: int = 5) -> list[datetime]:
     """The task's next `count` runs after `now` (see `engine.core.next_runs`)."""
-    cron = (
-        CronSchedule(task.cron_expression, task.timezone or "UTC")
-        if task.kind is TaskKind.CRON and task.cron_expression is not None
-        else None
-    )
     return upcoming_runs(
-        task.kind, task.active, now, cron=cron, run_at=task.run_at, pending_run=task.next_run, count=count
+        task.kind,
+        task.active,
+        now,
+        cron=_cron(task),
+        run_at=task.run_at,
+        pending_run=task.next_run,
+        count=count,
     )
+
+
+def _cron(task: Task) -> CronSchedule | None:
+    if task.kind is TaskKind.CRON and task.cron_expression is not None:
+        return CronSchedule(task.cron_expression, task.timezone or "UTC")
+    return None
+
+
+def _as_of(task: Task, now: datetime | None) -> Task:
+    """`task` with `next_run` as of `now`: its earliest pending row (`task.next_run` as
+    read) or, if earlier, its next run from the definition."""
+    if now is None:
+        return task
+    upcoming = next_run(
+        task.kind, task.active, now, cron=_cron(task), run_at=task.run_at, pending_run=task.next_run
+    )
+    return replace(task, next_run=upcoming)
 
 
 def list_tasks(
@@ -240,8 +264,10 @@ def list_tasks(
     task_filter: TaskFilter = TaskFilter(),
     limit: int = 50,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> TaskPage:
-    """A page of tasks, newest id first, each with its next scheduled run and last outcome."""
+    """A page of tasks, newest id first, each with its next run as of `now` (without it:
+    its earliest pending schedule row) and last outcome."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise FieldProblem("limit", f"limit must be between 1 and {MAX_PAGE_SIZE}")
     if offset < 0:
@@ -257,6 +283,10 @@ def list_tasks(
         # Literal and case-insensitive: the user's % and _ are escaped, not wildcards. On
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
+    if task_filter.last_outcome is not None:
+        last = select(task_schedule.c.status).where(task_schedule.c.id == _last_row()).scalar_subquery()
+        wanted = task_filter.last_outcome
+        conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
@@ -265,7 +295,7 @@ def list_tasks(
             count_query = count_query.where(where)
             page_query = page_query.where(where)
         total = connection.execute(count_query).scalar_one()
-        items = [_to_task(row) for row in connection.execute(page_query).mappings()]
+        items = [_as_of(_to_task(row), now) for row in connection.execute(page_query).mappings()]
     return TaskPage(items=items, total=int(total))
 
 
@@ -279,15 +309,7 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
-    last_row = (
-        select(task_schedule.c.id)
-        .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
-        .order_by(task_schedule.c.scheduled_time.desc())
-        .limit(1)
-        .correlate(tasks)
-        .scalar_subquery()
-    )
+    last_row = _last_row()
     last_status = select(task_schedule.c.status).where(task_schedule.c.id == last_row).scalar_subquery()
     last_at = select(task_schedule.c.finished_at).where(task_schedule.c.id == last_row).scalar_subquery()
     return select(
@@ -298,11 +320,24 @@ def _task_query() -> Any:
     )
 
 
-def _get(connection: Connection, task_id: int) -> Task:
+def _last_row() -> Any:
+    """The id of the task's latest finished schedule row, correlated to `tasks`."""
+    finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
+    return (
+        select(task_schedule.c.id)
+        .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
+        .order_by(task_schedule.c.scheduled_time.desc())
+        .limit(1)
+        .correlate(tasks)
+        .scalar_subquery()
+    )
+
+
+def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
     row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
-    return _to_task(row)
+    return _as_of(_to_task(row), now)
 
 
 def _lock_existing(connection: Connection, task_id: int) -> bool:

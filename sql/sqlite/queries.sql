@@ -82,3 +82,115 @@ LEFT JOIN task_runs r ON r.schedule_id = s.id
 WHERE s.scheduled_time >= :window_start
   AND s.scheduled_time < :window_end
 GROUP BY t.id, t.name, t.task_type;
+
+-- name: summarize_start_lag_per_minute
+-- Per UTC minute of scheduled_time in [:window_start, :window_end): the rows that started,
+-- how many within :target_ms, and the largest lag.
+SELECT substr(scheduled_time, 1, 17) || '00.000000' AS minute,
+       COUNT(*) AS started_count,
+       SUM(CASE WHEN start_lag_ms <= :target_ms THEN 1 ELSE 0 END) AS on_time_count,
+       MAX(start_lag_ms) AS max_lag_ms
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
+  AND start_lag_ms IS NOT NULL
+GROUP BY 1
+ORDER BY 1;
+
+-- name: count_start_lags_per_minute_and_bucket
+-- The same rows counted per minute and lag bucket (engine.core.on_time.lag_bucket_ms).
+-- Integer division truncates toward zero, as on PostgreSQL.
+SELECT substr(scheduled_time, 1, 17) || '00.000000' AS minute,
+       CASE
+           WHEN abs(start_lag_ms) < 1000 THEN start_lag_ms / 10 * 10
+           WHEN abs(start_lag_ms) < 10000 THEN start_lag_ms / 100 * 100
+           WHEN abs(start_lag_ms) < 100000 THEN start_lag_ms / 1000 * 1000
+           ELSE start_lag_ms / 10000 * 10000
+       END AS bucket_ms,
+       COUNT(*) AS run_count
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
+  AND start_lag_ms IS NOT NULL
+GROUP BY 1, 2;
+
+-- name: summarize_waiting_rows_by_type
+-- Rows due at or before :now still Scheduled or Queued, per task type: how many, how many
+-- were due before :late_before, and the oldest scheduled time.
+SELECT t.task_type,
+       COUNT(*) AS due_count,
+       SUM(CASE WHEN s.scheduled_time < :late_before THEN 1 ELSE 0 END) AS late_count,
+       MIN(s.scheduled_time) AS oldest
+FROM task_schedule s
+JOIN tasks t ON t.id = s.task_id
+WHERE s.status IN ('Scheduled', 'Queued')
+  AND s.scheduled_time <= :now
+GROUP BY t.task_type
+ORDER BY t.task_type;
+
+-- name: count_running_rows_per_processor
+-- Rows Running now per claiming processor, among those started at or after :started_after.
+SELECT claimed_by AS processor_id, COUNT(*) AS running_count
+FROM task_schedule
+WHERE started_at >= :started_after
+  AND status = 'Running'
+GROUP BY claimed_by;
+
+-- name: count_finished_runs_per_minute
+-- Attempts started in [:window_start, :window_end) and finished, per UTC minute of their
+-- finish and outcome class.
+SELECT substr(finished_at, 1, 17) || '00.000000' AS minute,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END) AS succeeded_count,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count
+FROM task_runs
+WHERE started_at >= :window_start
+  AND started_at < :window_end
+  AND finished_at IS NOT NULL
+GROUP BY 1
+ORDER BY 1;
+
+-- name: summarize_attempts_per_type
+-- Finished attempts started in [:window_start, :window_end), per task type: count, failed,
+-- average elapsed over all and over successes (rounded half up, as the view), longest.
+SELECT task_type,
+       COUNT(*) AS attempt_count,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count,
+       CAST(ROUND(AVG(elapsed_ms)) AS INTEGER) AS avg_elapsed_ms,
+       CAST(ROUND(AVG(CASE WHEN outcome = 'succeeded' THEN elapsed_ms END)) AS INTEGER) AS avg_succeeded_ms,
+       MAX(elapsed_ms) AS max_elapsed_ms
+FROM task_runs
+WHERE started_at >= :window_start
+  AND started_at < :window_end
+  AND elapsed_ms IS NOT NULL
+GROUP BY task_type
+ORDER BY task_type;
+
+-- name: count_durations_per_type_and_bucket
+-- The same attempts counted per type and elapsed-time bucket.
+SELECT task_type,
+       CASE
+           WHEN elapsed_ms < 1000 THEN elapsed_ms / 10 * 10
+           WHEN elapsed_ms < 10000 THEN elapsed_ms / 100 * 100
+           WHEN elapsed_ms < 100000 THEN elapsed_ms / 1000 * 1000
+           ELSE elapsed_ms / 10000 * 10000
+       END AS bucket_ms,
+       COUNT(*) AS run_count
+FROM task_runs
+WHERE started_at >= :window_start
+  AND started_at < :window_end
+  AND elapsed_ms IS NOT NULL
+GROUP BY 1, 2;
+
+-- name: count_attempts_per_hour_and_type
+-- Finished attempts started in [:window_start, :window_end) per UTC hour of their start and
+-- task type, and how many did not succeed. The hour is kept from the first 14 characters.
+SELECT substr(started_at, 1, 14) || '00:00.000000' AS hour,
+       task_type,
+       COUNT(*) AS attempt_count,
+       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count
+FROM task_runs
+WHERE started_at >= :window_start
+  AND started_at < :window_end
+  AND finished_at IS NOT NULL
+GROUP BY 1, 2
+ORDER BY 1, 2;

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
+from engine.adapters.tables import task_runs, task_schedule
 from engine.core.types import TaskKind
 from engine.processes.scheduler import run_pass
 from engine.services.schemas import TaskInput
@@ -36,14 +37,17 @@ def test_grid_shows_tasks_with_next_run(
     open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
 ) -> None:
     seed(db_engine)
-    app = open_dashboard(db_url)
+    app = open_dashboard(db_url, "tasks")
     grid = app.dataframe[0].value
     assert sorted(grid["name"]) == ["launch", "nightly-report", "welcome"]
     by_name = grid.set_index("name")
     assert by_name.loc["nightly-report", "schedule"] == "30 12 * * * (Europe/Berlin)"
     # 12:30 in Berlin (CET, UTC+1) is 11:30 UTC.
-    assert by_name.loc["nightly-report", "next run"] == NOW.replace(hour=11, minute=30, second=0)
-    assert by_name.loc["launch", "next run"] == NOW + timedelta(days=1)
+    assert by_name.loc["nightly-report", "in words"] == "At 12:30"
+    assert by_name.loc["nightly-report", "next run"] == "2026-03-02 11:30 UTC"
+    assert by_name.loc["launch", "next run"] == "2026-03-03 10:00 UTC"
+    # Empty cells read as empty: no run has finished, an immediate task has no words.
+    assert by_name.loc["launch", "last outcome"] == "" and by_name.loc["welcome", "in words"] == ""
     assert any("3 tasks" in text for text in texts(app, "markdown"))
 
 
@@ -53,7 +57,7 @@ def test_filters_and_pages(open_dashboard: OpenDashboard, sqlite_url: str, sqlit
         create_task(
             sqlite_engine, TaskInput(name=f"bulk-{index}", task_type="http", kind=TaskKind.IMMEDIATE), NOW
         )
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.kind").set_value("cron").run()
     assert list(app.dataframe[0].value["name"]) == ["nightly-report"]
     app.selectbox(key="tasks.kind").set_value("any").run()
@@ -143,9 +147,13 @@ def test_set_inactive_removes_scheduled_runs(
 ) -> None:
     report = seeded["nightly-report"]
     assert schedule_rows(sqlite_engine, report.id)
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.selected").set_value(report.id).run()
     app.button(key="tasks.deactivate").click().run()
+    # It asks first: nothing changed until the dialog is confirmed.
+    assert get_task(sqlite_engine, report.id).active is True
+    assert any("stops running" in text for text in texts(app, "markdown"))
+    app.button(key="tasks.deactivate.confirm").click().run()
     assert any("inactive" in text for text in texts(app, "success"))
     assert get_task(sqlite_engine, report.id).active is False
     assert schedule_rows(sqlite_engine, report.id) == []
@@ -157,7 +165,7 @@ def test_edit_a_task(
     open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
 ) -> None:
     report = seeded["nightly-report"]
-    app = open_dashboard(sqlite_url)
+    app = open_dashboard(sqlite_url, "tasks")
     app.selectbox(key="tasks.selected").set_value(report.id).run()
     prefix = f"edit.{report.id}.{report.updated_at.timestamp()}"
     assert app.text_input(key=f"{prefix}.cron_expression").value == "30 12 * * *"
@@ -184,3 +192,56 @@ def test_outdated_schema_says_how_to_fix_it(open_dashboard: OpenDashboard, tmp_p
     assert "no Headway schema" in errors
     assert any("headway db upgrade" in str(code.value) for code in app.code)
     assert not app.dataframe
+
+
+def test_a_run_nobody_started_shows_as_overdue(
+    open_dashboard: OpenDashboard, db_url: str, db_engine: Engine
+) -> None:
+    seed(db_engine)
+    app = open_dashboard(db_url, "tasks", now=NOW.replace(hour=12))
+    by_name = app.dataframe[0].value.set_index("name")
+    assert by_name.loc["nightly-report", "next run"] == "2026-03-02 11:30 UTC"
+    assert by_name.loc["nightly-report", "due"] == "overdue 31 min"
+    assert by_name.loc["launch", "due"] == "in 22 h"
+
+
+def test_filter_by_last_outcome_and_a_tasks_run_history(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
+) -> None:
+    report = seeded["nightly-report"]
+    with sqlite_engine.begin() as connection:
+        schedule_id = connection.execute(
+            insert(task_schedule)
+            .values(task_id=report.id, scheduled_time=NOW - timedelta(days=1), status="Failed", attempt=1)
+            .returning(task_schedule.c.id)
+        ).scalar_one()
+        connection.execute(
+            insert(task_runs).values(
+                schedule_id=schedule_id,
+                task_id=report.id,
+                task_type="http",
+                attempt=1,
+                started_at=NOW - timedelta(days=1),
+                finished_at=NOW - timedelta(days=1) + timedelta(seconds=2),
+                elapsed_ms=2_000,
+                outcome="http_status",
+                error="HTTP 503 from https://example.org",
+            )
+        )
+    app = open_dashboard(sqlite_url, "tasks")
+    app.selectbox(key="tasks.outcome").set_value("failed").run()
+    assert list(app.dataframe[0].value["name"]) == ["nightly-report"]
+    app.selectbox(key="tasks.selected").set_value(report.id).run()
+    history = app.dataframe[-1].value
+    assert history.to_dict("records") == [
+        {
+            "attempt": 1,
+            "status": "Failed",
+            "outcome": "http_status",
+            "started": "2026-03-01 10:00 UTC",
+            "elapsed ms": "2,000",
+            "error": "HTTP 503 from https://example.org",
+        }
+    ]
+    app.selectbox(key="tasks.outcome").set_value("no run yet").run()
+    assert sorted(app.dataframe[0].value["name"]) == ["launch", "welcome"]

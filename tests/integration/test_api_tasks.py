@@ -45,7 +45,7 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         "active": True,
         "created_at": "2026-06-01T10:00:30Z",
         "updated_at": "2026-06-01T10:00:30Z",
-        "next_run": None,
+        "next_run": "2026-06-01T10:15:00Z",  # from the expression: no schedule row yet
         "last_run_status": None,
         "last_run_at": None,
     }

@@ -24,7 +24,8 @@ def test_task_schedule_has_exactly_the_expected_indexes(db_engine: Engine) -> No
         for index in inspect(db_engine).get_indexes("task_schedule")
         if "duplicates_constraint" not in index  # PostgreSQL's UNIQUE (task_id, scheduled_time)
     }
-    assert set(indexes) == {
+    # Later revisions' own indexes are checked by their own tests.
+    assert set(indexes) - {"task_schedule_waiting"} == {
         "task_schedule_due",
         "task_schedule_by_time",
         "task_schedule_started",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from engine.core.cron import CronSchedule
-from engine.core.next_runs import upcoming_runs
+from engine.core.next_runs import next_run, upcoming_runs
 from engine.core.types import TaskKind
 
 NOW = datetime(2026, 3, 28, 23, 50, tzinfo=UTC)
@@ -45,3 +45,26 @@ def test_an_inactive_task_has_no_upcoming_runs() -> None:
 
 def test_a_stored_expression_that_no_longer_expands_gives_no_runs() -> None:
     assert upcoming_runs(TaskKind.CRON, True, NOW, cron=CronSchedule("* * * * *", "No/Such_Zone")) == []
+
+
+END_OF_DAY = datetime(2026, 3, 2, 23, 45, tzinfo=UTC)
+
+
+def test_next_run_of_a_nightly_task_after_the_days_last_row_is_tomorrow() -> None:
+    nightly = CronSchedule("30 23 * * *")
+    assert next_run(TaskKind.CRON, True, END_OF_DAY, cron=nightly) == datetime(2026, 3, 3, 23, 30, tzinfo=UTC)
+
+
+def test_next_run_is_an_overdue_pending_row_before_the_definitions_next_fire() -> None:
+    nightly = CronSchedule("30 23 * * *")
+    overdue = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    assert next_run(TaskKind.CRON, True, END_OF_DAY, cron=nightly, pending_run=overdue) == overdue
+
+
+def test_next_run_of_once_immediate_and_inactive_tasks() -> None:
+    later = END_OF_DAY + timedelta(minutes=30)
+    assert next_run(TaskKind.ONCE, True, END_OF_DAY, run_at=later) == later
+    assert next_run(TaskKind.ONCE, True, END_OF_DAY, run_at=END_OF_DAY - timedelta(hours=1)) is None
+    assert next_run(TaskKind.IMMEDIATE, True, END_OF_DAY, pending_run=END_OF_DAY) == END_OF_DAY
+    assert next_run(TaskKind.IMMEDIATE, True, END_OF_DAY) is None
+    assert next_run(TaskKind.CRON, False, END_OF_DAY, cron=CronSchedule("* * * * *")) is None

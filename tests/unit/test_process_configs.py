@@ -39,7 +39,8 @@ EXAMPLES = {
     "HEADWAY_DASHBOARD": "false",
     "HEADWAY_DEMO": "false",
     "HEADWAY_DASHBOARD_PORT": "8600",
-    "HEADWAY_DASHBOARD_ADDRESS": "0.0.0.0",
+    "HEADWAY_DASHBOARD_ADDRESS": "127.0.0.2",  # beyond loopback it would need a token
+    "HEADWAY_DASHBOARD_INSECURE_NO_AUTH": "true",
     "HEADWAY_API_HOST": "0.0.0.0",
     "HEADWAY_API_PORT": "8100",
     "HEADWAY_API_TOKEN": "s3cret",

@@ -49,6 +49,7 @@ def create_task(body: TaskCreate, engine: EngineDep, now: NowDep, response: Resp
 @router.get("/tasks")
 def list_tasks(
     engine: EngineDep,
+    now: NowDep,
     limit: Limit = 50,
     offset: Offset = 0,
     task_type: Annotated[TypeText | None, Query(description="exact task type")] = None,
@@ -56,12 +57,13 @@ def list_tasks(
     active: Annotated[bool | None, Query()] = None,
     q: Annotated[QueryText | None, Query(description="name contains (case-insensitive, literal)")] = None,
 ) -> TaskPage:
-    """Tasks, newest first, each with its next scheduled run and last outcome."""
+    """Tasks, newest first, each with its next run and last outcome."""
     page = tasks.list_tasks(
         engine,
         tasks.TaskFilter(task_type=task_type, kind=kind, active=active, name_contains=q),
         limit=limit,
         offset=offset,
+        now=now,
     )
     return TaskPage(items=[TaskPublic.model_validate(task) for task in page.items], total=page.total)
 
@@ -69,7 +71,7 @@ def list_tasks(
 @router.get("/tasks/{task_id}", responses=NOT_FOUND)
 def get_task(task_id: TaskId, engine: EngineDep, now: NowDep) -> TaskDetail:
     """One task, with its next 5 runs (UTC)."""
-    task = tasks.get_task(engine, task_id)
+    task = tasks.get_task(engine, task_id, now)
     return TaskDetail(**asdict(task), next_runs=tasks.next_runs(task, now, NEXT_RUN_COUNT))
 
 

@@ -1,0 +1,86 @@
+"""The On time report: start lag per minute against the target, rows due and not started,
+and whether the promise is broken now. Reads the named queries of `sql/<dialect>/queries.sql`;
+the maths is `engine.core.on_time`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Connection, Engine, Integer, Text, TextClause, bindparam, text
+
+from engine.adapters.database import read_connection
+from engine.adapters.sql_queries import named_query
+from engine.adapters.tables import UTCDateTime
+from engine.core.forecast import floor_minute
+from engine.core.on_time import TARGET_MS, LagMinute, OnTimeVerdict, WaitingType, judge, lag_minutes
+
+
+@dataclass(frozen=True, slots=True)
+class OnTimeReport:
+    window_start: datetime
+    target_ms: int
+    minutes: list[LagMinute]
+    waiting: list[WaitingType]
+    verdict: OnTimeVerdict
+
+
+def _query(dialect: str, name: str, *instants: str) -> TextClause:
+    binds = [bindparam(instant, type_=UTCDateTime()) for instant in instants]
+    return text(named_query(dialect, name)).bindparams(*binds)
+
+
+def waiting_by_type(engine: Engine, now: datetime, target_ms: int = TARGET_MS) -> list[WaitingType]:
+    """Rows due by `now` that no processor has started (Scheduled or Queued), per type: the
+    queue depth, in the database's words."""
+    with read_connection(engine) as connection:
+        return _waiting(connection, now, target_ms)
+
+
+def _waiting(connection: Connection, now: datetime, target_ms: int) -> list[WaitingType]:
+    rows = connection.execute(
+        _query(connection.dialect.name, "summarize_waiting_rows_by_type", "now", "late_before").columns(
+            task_type=Text(), due_count=BigInteger(), late_count=BigInteger(), oldest=UTCDateTime()
+        ),
+        {"now": now, "late_before": now - timedelta(milliseconds=target_ms)},
+    )
+    return [WaitingType(row.task_type, int(row.due_count), int(row.late_count), row.oldest) for row in rows]
+
+
+def on_time_report(
+    engine: Engine, now: datetime, hours: float = 3, target_ms: int = TARGET_MS
+) -> OnTimeReport:
+    """Runs scheduled from `hours` before the minute of `now` up to `now`: per minute, how
+    many started, how many within `target_ms`, lag p50/p95/p99/max; and the rows due by
+    `now` that no processor has started, per type.
+
+    Example: a row due at 10:00:00 that started at 10:00:12 counts in minute 10:00 as
+    started, not on time, max 12,000 ms; a row due at 10:01:00 still Queued at 10:01:30 is
+    one late waiting row, its oldest 30 s old."""
+    start = floor_minute(now) - timedelta(hours=hours)
+    window = {"window_start": start, "window_end": now, "target_ms": target_ms}
+    with read_connection(engine) as connection:
+        dialect = connection.dialect.name
+        summaries = connection.execute(
+            _query(dialect, "summarize_start_lag_per_minute", "window_start", "window_end").columns(
+                minute=UTCDateTime(),
+                started_count=BigInteger(),
+                on_time_count=BigInteger(),
+                max_lag_ms=Integer(),
+            ),
+            window,
+        )
+        summary_rows = [
+            (row.minute, int(row.started_count), int(row.on_time_count), int(row.max_lag_ms))
+            for row in summaries
+        ]
+        buckets = connection.execute(
+            _query(dialect, "count_start_lags_per_minute_and_bucket", "window_start", "window_end").columns(
+                minute=UTCDateTime(), bucket_ms=Integer(), run_count=BigInteger()
+            ),
+            window,
+        )
+        counts = {(row.minute, int(row.bucket_ms)): int(row.run_count) for row in buckets}
+        waiting = _waiting(connection, now, target_ms)
+    minutes = lag_minutes(summary_rows, counts)
+    return OnTimeReport(start, target_ms, minutes, waiting, judge(minutes, waiting, now, target_ms))

@@ -1,0 +1,178 @@
+"""The operations console in Chromium, against `headway dashboard` on PostgreSQL: tasks
+created, refused, edited and set inactive through the forms; the capacity headline and
+legend; a dead letter replayed from the page and then run by `headway up`.
+
+The dashboard reads the real clock, so expectations are computed from it by the core."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from sqlalchemy import insert, select
+
+from engine.adapters.tables import task_schedule
+from engine.core.cron import CronSchedule, next_fire_times
+from engine.services.tasks import get_task, list_tasks
+from tests.acceptance.faults import Headway, wait_for
+from tests.browser.conftest import Dashboard, grid_rows, open_page, settle
+from tests.integration.helpers import add_cron_task
+from tests.sink import running_sink
+
+# One worker runs the module, so its tests share one dashboard server.
+pytestmark = pytest.mark.xdist_group("browser-console")
+
+# Fires once a year: nothing created here comes due while the module runs.
+YEARLY = "0 0 1 1 *"
+
+
+def fill_field(page: Page, label: str, value: str) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(value)
+    field.press("Tab")  # Streamlit takes a text field's value when it loses focus
+    settle(page)
+
+
+def pick(page: Page, label: str, option: str, shows: Locator) -> None:
+    """Choose `option` in a select box until `shows` appears: a pick made while an earlier
+    run of the page is still finishing can be undone by it."""
+    for _ in range(3):
+        page.get_by_label(label).click()
+        with contextlib.suppress(PlaywrightTimeoutError):  # already picked: not offered again
+            page.get_by_role("option", name=option).click(timeout=5_000)
+        if page.get_by_role("listbox").count():
+            page.keyboard.press("Escape")  # a multiselect keeps its list open
+        settle(page)
+        try:
+            expect(shows).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    expect(shows).to_be_visible()
+
+
+def test_create_a_cron_task_and_see_its_next_run_in_the_grid(page: Page, dashboard: Dashboard) -> None:
+    open_page(page, dashboard, "new_task")
+    fill_field(page, "Name", "browser-yearly")
+    fill_field(page, "Cron expression", YEARLY)
+    expect(page.get_by_text("At 00:00, on day 1 of the month, only in January (UTC)")).to_be_visible()
+    page.get_by_role("button", name="Create task").click()
+    expect(page.get_by_text("Created task #")).to_be_visible()
+
+    open_page(page, dashboard, "tasks")
+    fill_field(page, "Name contains", "browser-yearly")
+    [row] = grid_rows(page)
+    [expected] = next_fire_times(CronSchedule(YEARLY), datetime.now(UTC), 1)
+    assert (row["name"], row["schedule"]) == ("browser-yearly", f"{YEARLY} (UTC)")
+    assert row["next run"] == f"{expected:%Y-%m-%d %H:%M} UTC"
+    assert row["due"].startswith("in ")
+
+
+def test_a_bad_cron_shows_the_field_error_and_stores_nothing(page: Page, dashboard: Dashboard) -> None:
+    before = list_tasks(dashboard.engine).total
+    open_page(page, dashboard, "new_task")
+    fill_field(page, "Name", "browser-bad-cron")
+    fill_field(page, "Cron expression", "61 * * * *")
+    page.get_by_role("button", name="Create task").click()
+    settle(page)
+    expect(page.get_by_text("Not saved. cron_expression:")).to_be_visible()
+    expect(
+        page.locator("[data-testid='stAlertContentError']", has_text="cron_expression").first
+    ).to_be_visible()
+    assert list_tasks(dashboard.engine).total == before
+
+
+def test_edit_then_set_inactive_which_asks_first(page: Page, dashboard: Dashboard) -> None:
+    task = add_cron_task(dashboard.engine, datetime.now(UTC), YEARLY, name="browser-edit-me")
+    open_page(page, dashboard, "tasks")
+    pick(page, "Task to edit", f"#{task.id} browser-edit-me", page.get_by_role("button", name="Save changes"))
+    fill_field(page, "Name", "browser-edited")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text(f"Saved task #{task.id}.")).to_be_visible()
+    assert get_task(dashboard.engine, task.id).name == "browser-edited"
+
+    page.get_by_role("button", name="Set inactive…").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("stops running")
+    assert get_task(dashboard.engine, task.id).active  # asked, not done
+    dialog.get_by_role("button", name="Set inactive").click()
+    expect(page.get_by_text(f"Task #{task.id} is inactive")).to_be_visible()
+    assert not get_task(dashboard.engine, task.id).active
+
+
+def test_capacity_headline_names_the_peak_and_the_chart_has_a_legend(
+    page: Page, dashboard: Dashboard
+) -> None:
+    now = datetime.now(UTC)
+    task = add_cron_task(dashboard.engine, now, YEARLY, name="browser-capacity")
+    soon = now.replace(second=0, microsecond=0) + timedelta(minutes=10)
+    peak = soon + timedelta(minutes=20)
+    # http runs are planned at 1,000 ms; an instance takes 9,000 ms a minute.
+    rows = [{"scheduled_time": soon + timedelta(seconds=s)} for s in range(5)]  # 1 instance
+    rows += [{"scheduled_time": peak + timedelta(seconds=s)} for s in range(20)]  # 3 instances
+    with dashboard.engine.begin() as connection:
+        connection.execute(
+            insert(task_schedule), [{"task_id": task.id, "status": "Scheduled", **r} for r in rows]
+        )
+
+    open_page(page, dashboard, "capacity")
+
+    headline = page.locator("[data-testid='stAlertContentError']")
+    expect(headline).to_contain_text(f"Scale to 3 instances by {peak:%H:%M} UTC")
+    expect(headline).to_contain_text(f"first short at {soon:%H:%M} UTC")
+    legend = page.locator("[data-testid='stVegaLiteChart'] .role-legend")
+    for line in ("required", "planned fleet", "worker slots now"):
+        expect(legend).to_contain_text(line)
+
+
+def test_a_dead_letter_replayed_from_the_page_then_succeeds(
+    page: Page, dashboard: Dashboard, tmp_path: Path
+) -> None:
+    with running_sink() as sink:
+        now = datetime.now(UTC)
+        task = add_cron_task(
+            dashboard.engine, now, YEARLY, name="browser-dead", payload={"url": f"{sink.url}/ok"}
+        )
+        with dashboard.engine.begin() as connection:
+            row_id = connection.execute(
+                insert(task_schedule)
+                .values(
+                    task_id=task.id,
+                    scheduled_time=now - timedelta(hours=1),
+                    status="Dead",
+                    attempt=3,
+                    finished_at=now - timedelta(minutes=50),
+                    last_error="HTTP 500 from the endpoint",
+                )
+                .returning(task_schedule.c.id)
+            ).scalar_one()
+        env = {
+            "HEADWAY_DATABASE_URL": dashboard.database_url,
+            "HEADWAY_BROKER_URL": "memory://",
+            "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
+        }
+        up = Headway(["up", "--no-api"], env, tmp_path, "up")
+        try:
+            open_page(page, dashboard, "dead_letters")
+            assert any(r["row"] == str(row_id) for r in grid_rows(page))
+            replay = page.get_by_role("button", name="Replay 1 selected…")
+            pick(page, "Rows to replay", f"row {row_id} (http)", replay)
+            replay.click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_contain_text(f"Rows {row_id} go back to Scheduled")
+            dialog.get_by_role("button", name="Replay", exact=True).click()
+            expect(page.get_by_text("Replayed 1 dead letters.")).to_be_visible()
+
+            def status() -> str:
+                with dashboard.engine.connect() as connection:
+                    query = select(task_schedule.c.status).where(task_schedule.c.id == row_id)
+                    return str(connection.execute(query).scalar_one())
+
+            wait_for(lambda: status() == "Succeeded", 60, "the replayed run to succeed")
+            assert sink.count() == 1
+        finally:
+            assert up.terminate() == 0, up.log()

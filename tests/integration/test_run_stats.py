@@ -1,0 +1,66 @@
+"""Durations and failures per type, on both dialects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert
+
+from engine.adapters.tables import task_runs
+from engine.services.run_stats import FailureHour, TypeDurations, failures_per_hour, type_durations
+
+NOW = datetime(2026, 3, 2, 10, 30, 30, tzinfo=UTC)
+
+
+def attempt(
+    task_type: str, started: datetime, elapsed_ms: int | None, outcome: str | None
+) -> dict[str, object]:
+    finished = started + timedelta(milliseconds=elapsed_ms) if elapsed_ms is not None else None
+    return {
+        "task_type": task_type,
+        "attempt": 1,
+        "started_at": started,
+        "finished_at": finished,
+        "elapsed_ms": elapsed_ms,
+        "outcome": outcome,
+    }
+
+
+def seed(engine: Engine) -> None:
+    ten, nine = NOW.replace(minute=5), NOW.replace(hour=9, minute=15)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(task_runs),
+            [
+                attempt("http", ten, 100, "succeeded"),
+                attempt("http", ten, 200, "succeeded"),
+                attempt("http", ten, 400, "succeeded"),
+                attempt("http", ten, 1_000, "timeout"),
+                attempt("http", nine, 300, "http_status"),
+                attempt("http", ten, None, None),  # running: not counted
+                attempt("reminder", nine, 50, "timeout"),
+                attempt("http", NOW - timedelta(days=2), 9_000, "succeeded"),  # before the window
+            ],
+        )
+
+
+def test_durations_per_type_say_which_average_is_which(db_engine: Engine) -> None:
+    seed(db_engine)
+    assert type_durations(db_engine, NOW - timedelta(hours=24), NOW) == [
+        TypeDurations(
+            "http", 5, 2, avg_elapsed_ms=400, avg_succeeded_ms=233, p50_ms=309, p95_ms=1_000, max_ms=1_000
+        ),
+        TypeDurations(
+            "reminder", 1, 1, avg_elapsed_ms=50, avg_succeeded_ms=None, p50_ms=50, p95_ms=50, max_ms=50
+        ),
+    ]
+
+
+def test_failures_per_hour_and_type(db_engine: Engine) -> None:
+    seed(db_engine)
+    nine, ten = NOW.replace(hour=9, minute=0, second=0), NOW.replace(minute=0, second=0)
+    assert failures_per_hour(db_engine, NOW - timedelta(hours=24), NOW) == [
+        FailureHour(nine, "http", 1, 1),
+        FailureHour(nine, "reminder", 1, 1),
+        FailureHour(ten, "http", 4, 1),
+    ]
