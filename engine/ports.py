@@ -13,6 +13,9 @@ from typing import Protocol
 from engine.core.execution import TaskContext
 
 Clock = Callable[[], datetime]
+# Seconds on a clock that never goes back (time.monotonic): for timeouts, graces and pacing
+# inside the loops, injected so that tests can move it.
+Monotonic = Callable[[], float]
 
 
 class BrokerUnavailable(ConnectionError):

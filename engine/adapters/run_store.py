@@ -506,3 +506,25 @@ def reset_dead_row(connection: Connection, schedule_id: int) -> bool:
         )
     )
     return result.rowcount == 1
+
+
+def bury_unstartable(connection: Connection, schedule_id: int, reason: str, now: datetime) -> bool:
+    """A row whose start the database refuses can never run: `Dead` with `reason`, so that
+    nothing drives it again until someone replays its dead letter. Only a row waiting to start
+    (`Scheduled`, `Queued`, or `Failed` with a retry pending) is changed; False otherwise."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.id == schedule_id,
+            task_schedule.c.status.in_([ScheduleStatus.SCHEDULED.value, QUEUED, ScheduleStatus.FAILED.value]),
+        )
+        .values(
+            status=ScheduleStatus.DEAD.value,
+            last_error=reason,
+            finished_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
+            next_attempt_at=None,
+        )
+    )
+    return result.rowcount == 1
