@@ -413,9 +413,10 @@ _FINISH = text(
 )
 
 
-def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str) -> int:
+def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str, now: datetime) -> int:
     """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
-    attempt count, so the requeued message starts them again under the same attempt."""
+    attempt count, so the requeued message starts them again under the same attempt. Queued
+    anew at `now`: the reconciliation counts its patience from there."""
     count = 0
     for run in sorted(runs, key=lambda r: r.message.schedule_id):  # the global lock order
         result = connection.execute(
@@ -426,7 +427,13 @@ def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_i
                 task_schedule.c.attempt == run.message.attempt,
                 task_schedule.c.claimed_by == processor_id,
             )
-            .values(status=QUEUED, attempt=run.message.attempt - 1, claimed_by=None, lease_expires_at=None)
+            .values(
+                status=QUEUED,
+                attempt=run.message.attempt - 1,
+                claimed_by=None,
+                lease_expires_at=None,
+                queued_at=now,
+            )
         )
         count += int(result.rowcount)
     return count

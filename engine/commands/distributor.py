@@ -49,12 +49,32 @@ LeaseOption = Annotated[
     ),
 ]
 
+ReconcileIntervalOption = Annotated[
+    float,
+    setting_option(
+        "--reconcile-interval-s",
+        "HEADWAY_RECONCILE_INTERVAL_S",
+        "How often to look for rows that stopped moving (0.1 to 3600); a row seen stuck and "
+        "unchanged twice this far apart is published again.",
+    ),
+]
+ReconcileQueuedAfterOption = Annotated[
+    float,
+    setting_option(
+        "--reconcile-queued-after-s",
+        "HEADWAY_RECONCILE_QUEUED_AFTER_S",
+        "A published row not started after this long (>= 1; also an overdue retry) is published again.",
+    ),
+]
+
 
 def distributor(
     once: Annotated[bool, typer.Option("--once", help="Run one loop and exit.")] = False,
     batch_size: BatchSizeOption = 1_000,
     poll_interval_s: PollIntervalOption = 0.5,
     lease_s: LeaseOption = 30.0,
+    reconcile_interval_s: ReconcileIntervalOption = 10.0,
+    reconcile_queued_after_s: ReconcileQueuedAfterOption = 600.0,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -63,14 +83,22 @@ def distributor(
     """Publish due schedule rows to the broker, with confirms; several may run at once.
 
     Also returns to Scheduled the rows claimed by distributors that died before the broker
-    confirmed them."""
+    confirmed them, and publishes again the rows that stopped moving whatever the broker
+    lost (never started, running under an expired lease, a retry long overdue)."""
     from engine.ports import BrokerUnavailable
     from engine.processes.distributor import Distributor, DistributorConfig, new_distributor_id
 
     setup_logging()
     broker = open_broker(broker_url, queue, queue_type)
     engine = open_database(database_url, long_running=True)
-    config = DistributorConfig(new_distributor_id(), batch_size, poll_interval_s, lease_s)
+    config = DistributorConfig(
+        new_distributor_id(),
+        batch_size,
+        poll_interval_s,
+        lease_s,
+        reconcile_interval_s=reconcile_interval_s,
+        reconcile_queued_after_s=reconcile_queued_after_s,
+    )
     process = Distributor(engine, broker, config)
     try:
         if once:

@@ -230,7 +230,8 @@ class Processor:
     def _give_back_held(self) -> None:
         runs = [run for run, _ in self._held.values()]
         if runs:
-            self._writes.run(lambda c: requeue_runs(c, runs, self._config.processor_id), attempts=1)
+            now = self._clock()
+            self._writes.run(lambda c: requeue_runs(c, runs, self._config.processor_id, now), attempts=1)
             log.warning("gave back %d unfinished or unrecorded tasks", len(runs))
         for _, delivery in self._held.values():
             delivery.requeue()
