@@ -36,8 +36,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -54,13 +53,13 @@ from engine.adapters.run_store import (
 from engine.core.execution import excerpt
 from engine.core.leases import StartAction, StartDecision, lease_until
 from engine.core.messages import MalformedMessage, TaskMessage, decode_message, encode_message
-from engine.core.retry import FailureAction, decide_after_failure
+from engine.core.retry import FailureAction
 from engine.core.types import ScheduleStatus
 from engine.ports import Broker, Clock, Delivery, Handler, Monotonic
 from engine.processes.consumer import Consumer
 from engine.processes.db_writes import Writes
 from engine.processes.heartbeat import HeartbeatThread
-from engine.processes.workers import TaskResult, Workers
+from engine.processes.workers import TaskResult, Workers, record_outcome
 
 log = logging.getLogger("headway.processor")
 
@@ -393,42 +392,7 @@ class Processor:
                 result.delivery.ack()
 
     def _record(self, result: TaskResult, now: datetime) -> tuple[FinishedRun, FailureAction | None, int]:
-        run = result.run
-        common: dict[str, Any] = {"run": run, "finished_at": now, "elapsed_ms": result.elapsed_ms}
-        if result.failure is None:
-            return (
-                FinishedRun(
-                    status=ScheduleStatus.SUCCEEDED,
-                    outcome="succeeded",
-                    output_excerpt=excerpt(result.output),
-                    **common,
-                ),
-                None,
-                0,
-            )
-        failure = result.failure
-        # A task type may set its own backoff in its config; the processor's is the default.
-        decision = decide_after_failure(
-            run.message.attempt,
-            run.context.max_attempts,
-            failure.retryable,
-            int(run.context.config.get("retry_base_ms", self._config.backoff_base_ms)),
-            int(run.context.config.get("retry_max_ms", self._config.backoff_max_ms)),
-        )
-        status = ScheduleStatus.DEAD if decision.action is FailureAction.DEAD else ScheduleStatus.FAILED
-        next_attempt_at = (
-            now + timedelta(milliseconds=decision.delay_ms)
-            if decision.action is FailureAction.RETRY
-            else None
-        )
-        # last_error starts with the outcome code ("blocked_destination: ...") for readers
-        # that only look at the row.
-        reason = failure.reason
-        error = excerpt(reason if reason.startswith(failure.outcome) else f"{failure.outcome}: {reason}")
-        record = FinishedRun(
-            status=status, outcome=failure.outcome, error=error, next_attempt_at=next_attempt_at, **common
-        )
-        return record, decision.action, decision.delay_ms
+        return record_outcome(result, now, self._config.backoff_base_ms, self._config.backoff_max_ms)
 
 
 def _first_line(error: Exception) -> str:
