@@ -136,10 +136,10 @@ def test_a_task_finished_while_stopping_in_a_database_outage_is_recorded_not_run
         outage.down = True
         stop.set()
         release.set()  # finished, and its outcome cannot be recorded yet
-        wait_for(lambda: outage.refused >= 2, timeout_s=5)
+        wait_for(lambda: outage.refused >= 2, timeout_s=10)
         clock.now = 2.5  # past a grace that counted only running tasks (1 s), within 3 s
         refused = outage.refused
-        wait_for(lambda: outage.refused > refused + 1, timeout_s=5)  # still trying
+        wait_for(lambda: outage.refused > refused + 1, timeout_s=10)  # still trying
         outage.down = False
     assert statuses(engine)[row] == ("Succeeded", 1)
     assert calls == [str(row)]
@@ -152,10 +152,11 @@ def test_when_the_grace_ends_in_an_outage_the_task_is_given_back_and_the_process
     broker = MemoryBroker()
     add_rows(engine, 1)
     distribute(engine, broker)
-    entered = threading.Event()
+    entered, release = threading.Event(), threading.Event()
 
     def job(context: TaskContext) -> str:
         entered.set()
+        release.wait(10)
         return "done"
 
     outage = Outage(engine)
@@ -167,7 +168,8 @@ def test_when_the_grace_ends_in_an_outage_the_task_is_given_back_and_the_process
         assert entered.wait(5)
         outage.down = True
         stop.set()
-        wait_for(lambda: outage.refused >= 2, timeout_s=5)  # the grace runs from clock 0
+        release.set()  # finished, and its outcome cannot be recorded
+        wait_for(lambda: outage.refused >= 2, timeout_s=10)  # the grace runs from clock 0
         clock.now = 10.0
     outage.down = False
     # Given back: the message is in the queue again for the next processor (the row is
