@@ -16,6 +16,9 @@ Clock = Callable[[], datetime]
 # Called by a process's loop after each step: True when the step did its work, False when it
 # failed. The health endpoint (`engine.adapters.health_server.LoopProgress`) reads it.
 Progress = Callable[[bool], None]
+# Seconds on a clock that never goes back (time.monotonic): for timeouts, graces and pacing
+# inside the loops, injected so that tests can move it.
+Monotonic = Callable[[], float]
 
 
 class BrokerUnavailable(ConnectionError):

@@ -103,6 +103,8 @@ def distributor_config(settings: Settings, distributor_id: str) -> DistributorCo
         batch_size=settings.distributor_batch_size,
         poll_interval_s=settings.distributor_poll_interval_s,
         lease_s=settings.distributor_lease_s,
+        reconcile_interval_s=settings.reconcile_interval_s,
+        reconcile_queued_after_s=settings.reconcile_queued_after_s,
     )
 
 

@@ -164,6 +164,12 @@ class Settings(BaseSettings):
         0.5, ge=0.01, le=1.0, description="longest wait between looks for due rows"
     )
     distributor_lease_s: float = Field(30.0, ge=1, description="how long a distributor's claim holds")
+    reconcile_interval_s: float = Field(
+        10.0, ge=0.1, le=3_600, description="how often a distributor looks for rows that stopped moving"
+    )
+    reconcile_queued_after_s: float = Field(
+        600.0, ge=1, description="a published row not started after this long is published again"
+    )
     processor_concurrency: int = Field(4, ge=1, le=1_000, description="tasks one processor runs at once")
     processor_prefetch: int = Field(1, ge=1, le=1_000, description="unacknowledged messages per worker")
     processor_lease_s: float = Field(30.0, ge=1, description="lease on a Running row")

@@ -138,3 +138,20 @@ def load_scaling_parameters(connection: Connection) -> ScalingParameters:
         )
     ).one()
     return ScalingParameters(capacity_ms=int(row.capacity_ms), buffer=row.buffer_ppm / 1_000_000)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether a failed statement says the database is away or busy (try the same again
+    later) rather than that something in it cannot be written (a value out of range, a
+    broken constraint: trying again changes nothing).
+
+    Connection losses, timeouts, locks and deadlocks are OperationalError (psycopg and
+    sqlite3 alike) or InterfaceError; anything else (DataError, IntegrityError, ...) is about
+    what was written."""
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error, exc.OperationalError | exc.InterfaceError | exc.DisconnectionError | exc.TimeoutError
+    )

@@ -6,8 +6,11 @@ Topology, all derived from one base name (`--queue` / `HEADWAY_QUEUE`, see
 - `<base>`: the durable task queue (quorum by default, `--queue-type classic` possible).
   Quorum queues also get a delivery limit: a message redelivered that often (say, one that
   kills every processor that takes it) is dead-lettered by the broker instead of looping.
-- `<base>.retry.<ms>`: durable delay queues, one per distinct delay, whose TTL dead-letters
-  messages back into `<base>`; unused ones expire by themselves.
+- `<base>.retry.<ms>`: durable delay queues, one per delay tier (powers of two seconds,
+  `engine.core.messages.delay_tier_ms`), whose TTL dead-letters messages back into `<base>`;
+  unused ones expire by themselves. So do the per-millisecond delay queues of earlier
+  versions: each was declared with an `x-expires` longer than its TTL, so its messages flow
+  back into `<base>` and then the idle queue is deleted by the broker.
 - `<base>.dlq`: the dead-letter queue; each message carries its reason in a header.
 
 Messages are persistent and published with `mandatory`; the publisher waits for confirms a
@@ -32,7 +35,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from engine.core.messages import QueueNames
+from engine.core.messages import QueueNames, delay_tier_ms
 from engine.ports import BrokerUnavailable, DeadLetter, Delivery, OutgoingMessage
 
 log = logging.getLogger("headway.rabbitmq")
@@ -93,6 +96,8 @@ class RabbitMQBroker:
         )
 
     def declare_retry(self, channel: Any, delay_ms: int) -> str:
+        """Declare the delay queue of `delay_ms`'s tier and return its name."""
+        delay_ms = delay_tier_ms(delay_ms)
         name = self.names.retry(delay_ms)
         # Re-declared now and then: that also keeps an idle queue from expiring under a
         # message still waiting in it.

@@ -413,9 +413,10 @@ _FINISH = text(
 )
 
 
-def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str) -> int:
+def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str, now: datetime) -> int:
     """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
-    attempt count, so the requeued message starts them again under the same attempt."""
+    attempt count, so the requeued message starts them again under the same attempt. Queued
+    anew at `now`: the reconciliation counts its patience from there."""
     count = 0
     for run in sorted(runs, key=lambda r: r.message.schedule_id):  # the global lock order
         result = connection.execute(
@@ -426,7 +427,13 @@ def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_i
                 task_schedule.c.attempt == run.message.attempt,
                 task_schedule.c.claimed_by == processor_id,
             )
-            .values(status=QUEUED, attempt=run.message.attempt - 1, claimed_by=None, lease_expires_at=None)
+            .values(
+                status=QUEUED,
+                attempt=run.message.attempt - 1,
+                claimed_by=None,
+                lease_expires_at=None,
+                queued_at=now,
+            )
         )
         count += int(result.rowcount)
     return count
@@ -502,6 +509,28 @@ def reset_dead_row(connection: Connection, schedule_id: int) -> bool:
             queued_at=None,
             started_at=None,
             finished_at=None,
+            next_attempt_at=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def bury_unstartable(connection: Connection, schedule_id: int, reason: str, now: datetime) -> bool:
+    """A row whose start the database refuses can never run: `Dead` with `reason`, so that
+    nothing drives it again until someone replays its dead letter. Only a row waiting to start
+    (`Scheduled`, `Queued`, or `Failed` with a retry pending) is changed; False otherwise."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.id == schedule_id,
+            task_schedule.c.status.in_([ScheduleStatus.SCHEDULED.value, QUEUED, ScheduleStatus.FAILED.value]),
+        )
+        .values(
+            status=ScheduleStatus.DEAD.value,
+            last_error=reason,
+            finished_at=now,
+            claimed_by=None,
+            lease_expires_at=None,
             next_attempt_at=None,
         )
     )

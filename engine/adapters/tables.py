@@ -134,6 +134,13 @@ processor_heartbeats = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
 )
 
+reconciliation_counts = Table(
+    "reconciliation_counts",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
 average_elapsed_time_per_task_type = Table(
     "average_elapsed_time_per_task_type",
     MetaData(),

@@ -295,12 +295,22 @@ def refuse_memory_broker(url: str) -> None:
 
 
 def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT: the processes stop cleanly and exit 0."""
+    """An event set by SIGTERM or SIGINT: the processes stop cleanly and exit 0. A second
+    signal exits at once (code 128 + the signal): whatever was held goes back to the broker as
+    the connection closes, and the rows' leases lapse for the reconciliation to drive on."""
+    import os
     import signal
 
     stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            logging.getLogger("headway").warning("second signal: exiting at once")
+            os._exit(128 + signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, handle)
     return stop
 
 

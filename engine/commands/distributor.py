@@ -63,6 +63,24 @@ LeaseOption = Annotated[
     ),
 ]
 
+ReconcileIntervalOption = Annotated[
+    float,
+    setting_option(
+        "--reconcile-interval-s",
+        "HEADWAY_RECONCILE_INTERVAL_S",
+        "How often to look for rows that stopped moving (0.1 to 3600); a row seen stuck and "
+        "unchanged twice this far apart is published again.",
+    ),
+]
+ReconcileQueuedAfterOption = Annotated[
+    float,
+    setting_option(
+        "--reconcile-queued-after-s",
+        "HEADWAY_RECONCILE_QUEUED_AFTER_S",
+        "A published row not started after this long (>= 1; also an overdue retry) is published again.",
+    ),
+]
+
 
 def distributor(
     ctx: typer.Context,
@@ -70,6 +88,8 @@ def distributor(
     batch_size: BatchSizeOption = 1_000,
     poll_interval_s: PollIntervalOption = 0.5,
     lease_s: LeaseOption = 30.0,
+    reconcile_interval_s: ReconcileIntervalOption = 10.0,
+    reconcile_queued_after_s: ReconcileQueuedAfterOption = 600.0,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -81,7 +101,8 @@ def distributor(
     """Publish due schedule rows to the broker, with confirms; several may run at once.
 
     Also returns to Scheduled the rows claimed by distributors that died before the broker
-    confirmed them."""
+    confirmed them, and publishes again the rows that stopped moving whatever the broker
+    lost (never started, running under an expired lease, a retry long overdue)."""
     from engine.process_configs import broker_config, distributor_config
     from engine.processes.distributor import new_distributor_id
 

@@ -31,7 +31,12 @@ from engine.commands.common import (
     setup_logging,
     stop_on_signals,
 )
-from engine.commands.distributor import BatchSizeOption, PollIntervalOption
+from engine.commands.distributor import (
+    BatchSizeOption,
+    PollIntervalOption,
+    ReconcileIntervalOption,
+    ReconcileQueuedAfterOption,
+)
 from engine.commands.processor import (
     ConcurrencyOption,
     GraceOption,
@@ -133,6 +138,8 @@ def up(
     notification_url: NotificationUrlOption = None,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
+    reconcile_interval_s: ReconcileIntervalOption = 10.0,
+    reconcile_queued_after_s: ReconcileQueuedAfterOption = 600.0,
     scaling_lead_minutes: ScalingLeadOption = 15,
     scaling_cooldown_minutes: ScalingCooldownOption = 5,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,

@@ -41,7 +41,9 @@ class TaskFailed(Exception):
 
 
 def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str | None:
-    """The first `limit` characters, marked when cut: `excerpt("abcdef", 4)` is `"abc…"`."""
+    """The first `limit` characters, marked when cut: `excerpt("abcdef", 4)` is `"abc…"`.
+    NUL characters, which PostgreSQL text cannot hold, become U+FFFD."""
     if text is None:
         return None
+    text = text.replace("\x00", "\ufffd")
     return text if len(text) <= limit else text[: limit - 1] + "…"

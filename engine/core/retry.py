@@ -61,3 +61,28 @@ def decide_after_failure(
     if attempt >= max_attempts:
         return FailureDecision(FailureAction.DEAD)
     return FailureDecision(FailureAction.RETRY, compute_backoff_ms(attempt, base_ms, max_ms))
+
+
+class Backoff:
+    """The wait before the next try of something that keeps failing (a lost broker, a
+    database outage): `initial_s`, doubled per failure up to `max_s`, back to `initial_s`
+    after a success. Pure: the caller sleeps.
+
+    `b = Backoff(0.1, 0.5)`: `b.next_s()` gives 0.1, 0.2, 0.4, 0.5, 0.5, ...; after
+    `b.reset()` 0.1 again.
+    """
+
+    def __init__(self, initial_s: float = 0.1, max_s: float = 5.0) -> None:
+        if initial_s <= 0 or max_s < initial_s:
+            raise ValueError("need 0 < initial_s <= max_s")
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self._next_s = initial_s
+
+    def next_s(self) -> float:
+        delay_s = self._next_s
+        self._next_s = min(delay_s * 2, self.max_s)
+        return delay_s
+
+    def reset(self) -> None:
+        self._next_s = self.initial_s

@@ -14,7 +14,14 @@ Ordering, chosen so that killing it at any instant loses nothing:
    needs no hand-over write at all.
 
 A crash after 1 leaves leased `Queued` rows: the sweep (every loop, in every distributor)
-returns them to `Scheduled` once the lease lapses. A crash between a confirm and the
+returns them to `Scheduled` once the lease lapses.
+
+Every `reconcile_interval_s` the loop also reconciles (`engine.core.reconcile`): rows that
+stopped moving whatever the broker lost (`Queued` and never started, `Running` under an
+expired lease, a retry long overdue) go back to `Scheduled` and are published again with
+the same idempotency key. It runs here because the distributor is the process that turns
+`Scheduled` rows into messages; with several distributors each reconciles, and conditional
+updates let only one of them move a given row. A crash between a confirm and the
 hand-over of a row no processor has started yet is the one way to publish a row twice;
 both messages carry the row id, and the processor that gets the second finds the row
 started or finished and drops it (`engine.core.leases`).
@@ -42,9 +49,12 @@ from engine.adapters.distribution_store import (
     release_unpublished,
     sweep_expired_claims,
 )
+from engine.adapters.reconcile_store import find_stuck_rows, redrive_rows
 from engine.core.leases import lease_until
 from engine.core.messages import encode_message
-from engine.ports import Broker, BrokerUnavailable, Clock, OutgoingMessage, Progress
+from engine.core.reconcile import StuckWatch, stuck_kind
+from engine.core.retry import Backoff
+from engine.ports import Broker, BrokerUnavailable, Clock, Monotonic, OutgoingMessage, Progress
 
 log = logging.getLogger("headway.distributor")
 
@@ -60,6 +70,12 @@ class DistributorConfig:
     batch_size: int = 1_000
     poll_interval_s: float = 0.5
     lease_s: float = 30.0
+    # How often stuck rows are looked for; a row is driven on when two looks this far apart
+    # saw it stuck and unchanged.
+    reconcile_interval_s: float = 10.0
+    # A handed-over Queued row (or an overdue retry) is stuck after this long.
+    reconcile_queued_after_s: float = 600.0
+    reconcile_batch: int = 1_000
 
 
 def new_distributor_id() -> str:
@@ -73,6 +89,7 @@ class LoopResult:
     released: int
     swept: int
     next_due: datetime | None
+    redriven: int = 0
 
 
 class Distributor:
@@ -82,13 +99,47 @@ class Distributor:
         broker: Broker,
         config: DistributorConfig,
         clock: Clock = lambda: datetime.now(UTC),
+        monotonic: Monotonic = time.monotonic,
     ) -> None:
         self._engine = engine
         self._broker = broker
         self._config = config
         self._clock = clock
+        self._monotonic = monotonic
         # Confirmed batches whose hand-over waits: (monotonic instant it is due, row ids).
         self._confirmed: collections.deque[tuple[float, list[int]]] = collections.deque()
+        self._stuck = StuckWatch(config.reconcile_interval_s)
+        self._next_reconcile = -math.inf
+
+    def reconcile(self, now: datetime) -> int:
+        """Look for rows that stopped moving; drive on those seen stuck and unchanged one
+        interval ago. Returns how many went back to `Scheduled` (claimed by the next loop)."""
+        config = self._config
+        with self._engine.begin() as connection:
+            candidates = find_stuck_rows(
+                connection, now, config.reconcile_queued_after_s, config.reconcile_batch
+            )
+            stuck = {
+                row.id: kind
+                for row in candidates
+                if (kind := stuck_kind(row, now, config.reconcile_queued_after_s))
+            }
+            confirmed = self._stuck.confirm([row for row in candidates if row.id in stuck], self._monotonic())
+            changed = redrive_rows(connection, [(row, stuck[row.id]) for row in confirmed])
+        if changed:
+            log.warning(
+                "reconciliation drove on %d rows that had stopped moving: %s",
+                sum(changed.values()),
+                ", ".join(f"{count} {kind.value}" for kind, count in sorted(changed.items())),
+            )
+        return sum(changed.values())
+
+    def _reconcile_if_due(self, now: datetime) -> int:
+        at = self._monotonic()
+        if at < self._next_reconcile:
+            return 0
+        self._next_reconcile = at + self._config.reconcile_interval_s
+        return self.reconcile(now)
 
     def run_once(self) -> LoopResult:
         """One loop at the clock's `now`: sweep expired claims, claim one batch, publish it,
@@ -106,7 +157,8 @@ class Distributor:
         hand-over (the processor drops the copy it does not need)."""
         now = self._clock()
         me = self._config.distributor_id
-        claiming_at = time.monotonic()  # the lease runs from here
+        redriven = self._reconcile_if_due(now)
+        claiming_at = self._monotonic()  # the lease runs from here
         due = self._take_hand_overs(claiming_at if defer_hand_over else math.inf)
         try:
             with self._engine.begin() as connection:
@@ -123,7 +175,7 @@ class Distributor:
         if not messages:
             if defer_hand_over:
                 self._keep_broker_ready()
-            return LoopResult(0, 0, 0, swept, self._next_due())
+            return LoopResult(0, 0, 0, swept, self._next_due(), redriven)
         claimed_at = time.perf_counter()
         outgoing = [OutgoingMessage(encode_message(m), m.idempotency_key) for m in messages]
         broker_error: BrokerUnavailable | None = None
@@ -137,11 +189,11 @@ class Distributor:
         # Handed over later if it can still be done well before the lease lapses; a publish
         # that took that long is settled at once.
         hand_over_at = claiming_at + self._config.lease_s * HAND_OVER_AFTER
-        if defer_hand_over and not failed and time.monotonic() < hand_over_at:
+        if defer_hand_over and not failed and self._monotonic() < hand_over_at:
             self._confirmed.append((hand_over_at, ok))
             log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
             full = len(messages) >= self._config.batch_size  # a full batch loops again at once
-            return LoopResult(len(messages), len(ok), 0, swept, None if full else self._next_due())
+            return LoopResult(len(messages), len(ok), 0, swept, None if full else self._next_due(), redriven)
         with self._engine.begin() as connection:
             mark_handed_over(connection, ok, me)
             released = release_unpublished(connection, failed, me)
@@ -157,7 +209,7 @@ class Distributor:
             log.warning("%d of %d messages not confirmed; rows back to Scheduled", len(failed), len(messages))
         if broker_error is not None:
             raise broker_error
-        return LoopResult(len(messages), len(ok), released, swept, next_due)
+        return LoopResult(len(messages), len(ok), released, swept, next_due, redriven)
 
     def run(
         self,
@@ -172,20 +224,21 @@ class Distributor:
         failed, is told to `progress`."""
         wait = wait or stop.wait
         report = progress or (lambda ok: None)
-        delay_s = 0.1
+        backoff = Backoff(0.1, MAX_BACKOFF_S)
         while not stop.is_set():
             try:
                 result = self._loop(defer_hand_over=True)
-                delay_s = 0.1
+                backoff.reset()
                 report(True)
             except BrokerUnavailable as error:
                 report(False)
+                delay_s = backoff.next_s()
                 log.warning("broker unavailable (%s); retrying in %.1f s", error, delay_s)
                 stop.wait(delay_s)
-                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
                 continue
             except Exception as error:
                 report(False)
+                delay_s = backoff.next_s()
                 log.warning(
                     "database unavailable (%s: %s); retrying in %.1f s",
                     error.__class__.__name__,
@@ -193,7 +246,6 @@ class Distributor:
                     delay_s,
                 )
                 stop.wait(delay_s)
-                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
                 continue
             if result.claimed:
                 log.debug("published %d of %d", result.published, result.claimed)

@@ -1,17 +1,29 @@
 """The Processor: consumes task messages, runs handlers in worker threads, records outcomes.
 
+Four parts with one job each: the consumer (`engine.processes.consumer`) takes messages from
+the broker; the workers (`engine.processes.workers`) run handlers; the heartbeat
+(`engine.processes.heartbeat`) renews leases; the coordinator, here, is the only one that
+writes runs and settles messages.
+
 Per message: decode (a malformed one goes straight to the dead-letter queue with its
 reason), set the row `Running` with the start time and a lease, run the handler in a worker
-thread (the broker connection keeps its heartbeat meanwhile), record `Succeeded`, `Failed`
-or `Dead` plus one `task_runs` row, and only then settle the message: ack, retry through the
-broker's delay path, or dead-letter. Starts and finishes are written in batches: one
-transaction starts every message that arrived since the last one, a second records every
-task that finished, so a busy processor does not pay one commit per task.
+thread, record `Succeeded`, `Failed` or `Dead` plus one `task_runs` row, and only then settle
+the message: ack, retry through the broker's delay path, or dead-letter. Starts and finishes
+are written in batches: one transaction starts every message that arrived since the last one,
+a second records every task that finished, so a busy processor does not pay one commit per
+task. A batch that fails for what it writes (not because the database is away) is written
+again row by row, and the row that fails alone is dead-lettered with the error: one hostile
+message never holds up the others.
+
+Stopping (the `stop` event, SIGTERM): consuming stops, messages that arrive meanwhile go
+back unstarted, running tasks get the grace (`shutdown_grace_s`, by default the longest
+running task's timeout plus a second) to finish, and finished tasks are recorded before
+their messages are acknowledged, waiting for the database within the grace. What is still
+held when the grace ends is given back, and `run` returns.
 
 At-least-once: a crash after the handler ran and before the outcome was recorded runs the
-attempt again (the broker redelivers the unacknowledged message and, once this processor's
-lease lapses, another processor takes the `Running` row over). Handlers receive the schedule
-row id as the idempotency key to drop such repeats.
+attempt again (see the README's "At-least-once delivery"). Handlers receive the schedule row
+id as the idempotency key to drop such repeats.
 """
 
 from __future__ import annotations
@@ -22,42 +34,46 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from engine.adapters.database import describe_database_error
 from engine.adapters.run_store import (
     FinishedRun,
-    Heartbeat,
     StartedRun,
+    bury_unstartable,
     finish_runs,
-    record_heartbeat,
     remove_heartbeat,
-    renew_leases,
     requeue_runs,
     start_runs,
 )
-from engine.core.execution import TaskFailed, excerpt
+from engine.core.execution import excerpt
 from engine.core.leases import StartAction, StartDecision, lease_until
 from engine.core.messages import MalformedMessage, TaskMessage, decode_message, encode_message
-from engine.core.retry import FailureAction, decide_after_failure
+from engine.core.retry import FailureAction
 from engine.core.types import ScheduleStatus
-from engine.ports import Broker, BrokerUnavailable, Clock, Delivery, Handler, Progress
+from engine.ports import Broker, Clock, Delivery, Handler, Monotonic, Progress
+from engine.processes.consumer import Consumer
+from engine.processes.db_writes import Writes
+from engine.processes.heartbeat import HeartbeatThread
+from engine.processes.workers import TaskResult, Workers, record_outcome
 
 log = logging.getLogger("headway.processor")
 
-T = TypeVar("T")
-MAX_BACKOFF_S = 5.0
-# A processor whose heartbeat is this old is gone (killed without removing its row).
-FORGET_AFTER_S = 60.0
 # While messages keep arriving, finished tasks are recorded (and acknowledged) at least this
 # often; otherwise at once.
 RECORD_WITHIN_S = 1.0
 # ... and are recorded as soon as no message has arrived for this long.
 QUIET_BEFORE_RECORD_S = 0.05
+# Once the grace has ended and everything held was given back, how long the consumer gets to
+# hand back what it still holds before `run` returns anyway (the broker requeues the rest when
+# the connection closes).
+CONSUMER_EXIT_S = 2.0
+
+Record = tuple[TaskResult, FinishedRun, FailureAction | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +97,6 @@ def new_processor_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
 
 
-@dataclass(slots=True)
-class _Result:
-    run: StartedRun
-    delivery: Delivery
-    elapsed_ms: int
-    output: str | None = None
-    failure: TaskFailed | None = None
-
-
 class Processor:
     def __init__(
         self,
@@ -98,77 +105,67 @@ class Processor:
         handlers: Mapping[str, Handler],
         config: ProcessorConfig,
         clock: Clock = lambda: datetime.now(UTC),
+        monotonic: Monotonic = time.monotonic,
         progress: Progress | None = None,
     ) -> None:
         self._engine = engine
+        self._progress = progress
         self._broker = broker
-        self._handlers = handlers
         self._config = config
         self._clock = clock
-        # Told after each heartbeat whether it reached the database (the health endpoint).
-        self._progress = progress or (lambda ok: None)
-        # Deliveries and results for the coordinator, from the consumer and the workers.
-        self._events: queue.SimpleQueue[Delivery | _Result] = queue.SimpleQueue()
-        self._running: dict[int, tuple[StartedRun, Delivery]] = {}  # by id() of the delivery
-        # Started runs for the worker threads; None tells a worker to stop. A plain queue and
-        # long-lived threads: an executor's future per task cost the coordinator a fifth of
-        # its time on short tasks.
-        self._work: queue.SimpleQueue[tuple[StartedRun, Delivery] | None] = queue.SimpleQueue()
+        self._monotonic = monotonic
+        self._writes = Writes(engine, monotonic)
+        # Deliveries from the consumer and results from the workers, for the coordinator.
+        self._inbox: queue.SimpleQueue[Delivery | TaskResult] = queue.SimpleQueue()
+        self._workers = Workers(handlers, config.concurrency, self._inbox.put)
+        # Tasks started here and not yet recorded (running, or finished and waiting for the
+        # database), by id() of their delivery: the heartbeat keeps their leases.
+        self._held: dict[int, tuple[StartedRun, Delivery]] = {}
         self._stop = threading.Event()
         self._deadline: float | None = None  # monotonic instant when stopping gives up waiting
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set, then let running tasks finish (bounded by their timeout
-        or `shutdown_grace_s`), give back what is left, and return."""
+        """Consume until `stop` is set, then let held tasks finish and be recorded within the
+        grace, give back what is left, and return."""
         self._stop = stop
-        started_at = self._clock()
-        heartbeat_stop = threading.Event()
-        heartbeat = threading.Thread(
-            target=self._heartbeat_loop,
-            args=(started_at, heartbeat_stop),
-            name="headway-heartbeat",
-            daemon=True,
+        config = self._config
+        heartbeat = HeartbeatThread(
+            self._engine,
+            config.processor_id,
+            config.concurrency,
+            config.lease_s,
+            config.heartbeat_s,
+            self._clock,
+            self._held_ids,
+            self._progress,
         )
-        coordinator = threading.Thread(target=self._coordinate, name="headway-coordinator", daemon=True)
-        workers = [
-            threading.Thread(target=self._work_loop, name=f"headway-task-{n}", daemon=True)
-            for n in range(self._config.concurrency)
-        ]
-        for worker in workers:
-            worker.start()
+        consumer = Consumer(self._broker, self._inbox.put, config.unsettled_limit, stop)
+        self._workers.start()
         heartbeat.start()
-        coordinator.start()
+        consumer.start()
         try:
-            self._consume_until(stop)
+            self._coordinate(consumer)
         finally:
             stop.set()
-            coordinator.join()
-            heartbeat_stop.set()
-            heartbeat.join()
-            self._stop_workers(len(workers))
-            self._retry_db(lambda c: remove_heartbeat(c, self._config.processor_id), attempts=3)
+            consumer.join(CONSUMER_EXIT_S)
+            heartbeat.stop()
+            self._workers.stop()
+            self._writes.run(lambda c: remove_heartbeat(c, config.processor_id), attempts=1)
 
-    def _consume_until(self, stop: threading.Event) -> None:
-        delay_s = 0.2
-        while not stop.is_set():
-            try:
-                self._broker.consume(self._events.put, self._config.unsettled_limit, stop)
-                delay_s = 0.2
-            except BrokerUnavailable as error:
-                log.warning("broker unavailable (%s); reconnecting in %.1f s", error, delay_s)
-                stop.wait(delay_s)
-                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
+    def _held_ids(self) -> list[int]:
+        # A copy taken at once: the coordinator changes the dict meanwhile.
+        return [run.message.schedule_id for run, _ in list(self._held.values())]
 
-    # -- the coordinator thread: batches starts and finishes --------------------------------
+    # -- the coordinator: batches starts and finishes -----------------------------------------
 
-    def _coordinate(self) -> None:
-        finished: list[_Result] = []  # results not yet recorded
+    def _coordinate(self, consumer: Consumer) -> None:
+        finished: list[TaskResult] = []  # results not yet recorded
         first_finished_at = last_delivery_at = 0.0
         while True:
             deliveries, results = self._drain(timeout_s=0.05)
-            now = time.monotonic()
+            now = self._monotonic()
             if deliveries and self._stop.is_set():
                 for delivery in deliveries:  # arrived as consuming stopped: not started
                     delivery.requeue()
@@ -186,61 +183,77 @@ class Processor:
             record = bool(finished) and (
                 self._stop.is_set()
                 or now - first_finished_at >= RECORD_WITHIN_S
-                or len(self._running) >= self._config.unsettled_limit
+                or len(self._held) >= self._config.unsettled_limit
                 or (not deliveries and now - last_delivery_at >= QUIET_BEFORE_RECORD_S)
             )
             to_record, finished = (finished, []) if record else ([], finished)
             if deliveries or to_record:
                 self._step(deliveries, to_record)
-            if self._stop.is_set():
-                if not self._running and self._events.empty():
-                    return
-                if self._stop_deadline_passed():
-                    self._give_back_running()
-                    return
+            if not self._stop.is_set():
+                continue
+            deadline = self._stop_deadline()
+            if not self._held and self._inbox.empty() and consumer.join(0):
+                return
+            if deadline is not None and self._monotonic() >= deadline:
+                self._give_back_held()
+                self._requeue_arrivals(consumer)
+                return
 
-    def _stop_deadline_passed(self) -> bool:
-        """Once stopping, running tasks get their timeout (or `shutdown_grace_s`) to finish."""
+    def _stop_deadline(self) -> float | None:
+        """Once stopping: the monotonic instant the grace ends (fixed on the first call)."""
         if not self._stop.is_set():
-            return False
+            return None
         if self._deadline is None:
             grace_s = self._grace_s()
-            log.info("stopping: waiting up to %.1f s for %d running tasks", grace_s, len(self._running))
-            self._deadline = time.monotonic() + grace_s
-        return time.monotonic() >= self._deadline
-
-    def _drain(self, timeout_s: float) -> tuple[list[Delivery], list[_Result]]:
-        deliveries: list[Delivery] = []
-        results: list[_Result] = []
-        try:
-            item = self._events.get(timeout=timeout_s)
-        except queue.Empty:
-            return deliveries, results
-        while True:
-            (results if isinstance(item, _Result) else deliveries).append(item)  # type: ignore[arg-type]
-            try:
-                item = self._events.get_nowait()
-            except queue.Empty:
-                return deliveries, results
+            log.info("stopping: waiting up to %.1f s for %d held tasks", grace_s, len(self._held))
+            self._deadline = self._monotonic() + grace_s
+        return self._deadline
 
     def _grace_s(self) -> float:
         if self._config.shutdown_grace_s is not None:
             return self._config.shutdown_grace_s
-        return max((run.context.timeout_s for run, _ in self._running.values()), default=0.0) + 1.0
+        # Finished tasks waiting for the database count too: their outcome must be recorded.
+        return max((run.context.timeout_s for run, _ in self._held.values()), default=0.0) + 1.0
 
-    def _give_back_running(self) -> None:
-        runs = [run for run, _ in self._running.values()]
-        self._retry_db(lambda c: requeue_runs(c, runs, self._config.processor_id), attempts=3)
-        for _, delivery in self._running.values():
+    def _drain(self, timeout_s: float) -> tuple[list[Delivery], list[TaskResult]]:
+        deliveries: list[Delivery] = []
+        results: list[TaskResult] = []
+        try:
+            item = self._inbox.get(timeout=timeout_s)
+        except queue.Empty:
+            return deliveries, results
+        while True:
+            (results if isinstance(item, TaskResult) else deliveries).append(item)  # type: ignore[arg-type]
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return deliveries, results
+
+    def _give_back_held(self) -> None:
+        runs = [run for run, _ in self._held.values()]
+        if runs:
+            now = self._clock()
+            self._writes.run(lambda c: requeue_runs(c, runs, self._config.processor_id, now), attempts=1)
+            log.warning("gave back %d unfinished or unrecorded tasks", len(runs))
+        for _, delivery in self._held.values():
             delivery.requeue()
-        log.warning("gave back %d unfinished tasks", len(runs))
-        self._running.clear()
+        self._held.clear()
 
-    def _step(self, deliveries: list[Delivery], results: list[_Result]) -> None:
-        """Start what arrived, in one transaction (one commit for the whole batch), and hand
-        the started runs to the worker threads; then record what finished, in a second one,
-        and settle those messages. Starts go first: a task's start lag should not include
-        the bookkeeping of the tasks before it."""
+    def _requeue_arrivals(self, consumer: Consumer) -> None:
+        """After the grace: give back whatever still arrives until the consumer has ended
+        (deliveries in flight as consuming stopped), for at most CONSUMER_EXIT_S."""
+        until = self._monotonic() + CONSUMER_EXIT_S
+        while self._monotonic() < until:
+            deliveries, _ = self._drain(timeout_s=0.05)
+            for delivery in deliveries:
+                delivery.requeue()
+            if consumer.join(0) and self._inbox.empty():
+                return
+
+    def _step(self, deliveries: list[Delivery], results: list[TaskResult]) -> None:
+        """Start what arrived, in one transaction, and hand the started runs to the workers;
+        then record what finished, in a second one, and settle those messages. Starts go
+        first: a task's start lag should not include the bookkeeping of the tasks before it."""
         messages: list[tuple[TaskMessage, Delivery]] = []
         for delivery in deliveries:
             try:
@@ -252,36 +265,48 @@ class Processor:
         records = [
             (result, *self._record(result, now))
             for result in results
-            if self._running.pop(id(result.delivery), None) is not None  # else given back at stop
+            if id(result.delivery) in self._held  # else given back at stop
         ]
-        me = self._config.processor_id
-        began = time.perf_counter()
         if messages:
-            lease = lease_until(now, self._config.lease_s)
-            starts = self._retry_db(lambda c: start_runs(c, [m for m, _ in messages], me, now, lease))
-            if starts is None:  # stopping with the database away: give them back
-                for _, delivery in messages:
-                    delivery.requeue()
-            else:
-                self._dispatch(messages, *starts)
-        started_at = time.perf_counter()
+            self._start(messages, now)
         if records:
-            changed = self._retry_db(lambda c: finish_runs(c, [r for _, r, _, _ in records], me))
-            if changed is None:
-                # Finished rows stay Running under a lease that lapses, and their requeued
-                # messages take them over then.
-                for result, _, _, _ in records:
-                    result.delivery.requeue()
-            else:
-                self._settle(records, changed)
-        if messages or records:
-            log.debug(
-                "step: %d arrived, %.1f ms to start; %d finished, %.1f ms to record",
-                len(messages),
-                (started_at - began) * 1000,
-                len(records),
-                (time.perf_counter() - started_at) * 1000,
+            self._finish(records)
+
+    def _start(self, messages: list[tuple[TaskMessage, Delivery]], now: datetime) -> None:
+        me = self._config.processor_id
+        lease = lease_until(now, self._config.lease_s)
+        try:
+            starts = self._writes.run(
+                lambda c: start_runs(c, [m for m, _ in messages], me, now, lease), self._stop_deadline
             )
+        except Exception as error:
+            # Not an outage: something in the batch cannot be written. Row by row, the rows
+            # that can be start and the one that cannot is dead-lettered with the error.
+            if len(messages) > 1:
+                log.warning(
+                    "start of %d rows failed (%s); starting them one by one",
+                    len(messages),
+                    _first_line(error),
+                )
+                for one in messages:
+                    self._start([one], now)
+                return
+            [(message, delivery)] = messages
+            reason = excerpt(f"cannot be started: {_first_line(error)}") or ""
+            log.error("row %d %s; dead-lettered", message.schedule_id, reason)
+            try:
+                self._writes.run(
+                    lambda c: bury_unstartable(c, message.schedule_id, reason, now), self._stop_deadline
+                )
+            except Exception as second:  # refused too: the message alone carries the reason
+                log.error("row %d left as it is: %s", message.schedule_id, _first_line(second))
+            delivery.dead_letter(delivery.body, reason)
+            return
+        if starts is None:  # stopping with the database away: give them back
+            for _, delivery in messages:
+                delivery.requeue()
+            return
+        self._dispatch(messages, *starts)
 
     def _dispatch(
         self,
@@ -294,8 +319,8 @@ class Processor:
             by_schedule.setdefault(message.schedule_id, []).append(delivery)
         for run in started:
             delivery = by_schedule[run.message.schedule_id].pop(0)
-            self._running[id(delivery)] = (run, delivery)
-            self._work.put((run, delivery))
+            self._held[id(delivery)] = (run, delivery)
+            self._workers.submit(run, delivery)
         for message, decision in others:
             delivery = by_schedule[message.schedule_id].pop(0)
             if decision.action is StartAction.DEFER:
@@ -308,43 +333,58 @@ class Processor:
                 log.info("dropped message for row %d: %s", message.schedule_id, decision.reason)
                 delivery.ack()
 
-    def _work_loop(self) -> None:
-        while (item := self._work.get()) is not None:
-            self._execute(*item)
-
-    def _stop_workers(self, count: int) -> None:
-        """Workers still in a handler finish it and exit; runs not yet taken up were given
-        back by the coordinator already and are dropped here."""
-        while True:
-            try:
-                self._work.get_nowait()
-            except queue.Empty:
-                break
-        for _ in range(count):
-            self._work.put(None)
-
-    def _execute(self, run: StartedRun, delivery: Delivery) -> None:
-        """In a worker thread: run the handler and hand the result to the coordinator."""
-        begin = time.perf_counter()
-        result = _Result(run, delivery, 0)
+    def _finish(self, records: list[Record]) -> None:
+        me = self._config.processor_id
         try:
-            handler = self._handlers.get(run.handler)
-            if handler is None:
-                raise TaskFailed(f"no handler named {run.handler!r}", outcome="no_handler", retryable=False)
-            result.output = handler(run.context)
-        except TaskFailed as failure:
-            result.failure = failure
-        except Exception as error:  # a handler's bug is the task's failure, not the processor's
-            result.failure = TaskFailed(f"{error.__class__.__name__}: {error}")
-        result.elapsed_ms = int((time.perf_counter() - begin) * 1000)
-        self._events.put(result)
+            changed = self._writes.run(
+                lambda c: finish_runs(c, [r for _, r, _, _ in records], me), self._stop_deadline
+            )
+        except Exception as error:
+            if len(records) > 1:
+                log.warning("recording %d outcomes failed (%s); one by one", len(records), _first_line(error))
+                for one in records:
+                    self._finish([one])
+                return
+            self._give_up(records[0], error)
+            return
+        if changed is None:
+            # Stopping with the database away: the tasks stay held and are given back when
+            # the grace ends.
+            return
+        self._settle(records, changed)
 
-    def _settle(
-        self, records: list[tuple[_Result, FinishedRun, FailureAction | None, int]], changed: set[int]
-    ) -> None:
+    def _give_up(self, record: Record, error: Exception) -> None:
+        """An outcome that cannot be written as it is (say, text the database refuses): the
+        row is recorded `Dead` with the reason alone, and the message dead-lettered."""
+        result, finished, _, _ = record
+        reason = excerpt(f"outcome could not be recorded: {_first_line(error)}")
+        dead = replace(
+            finished,
+            status=ScheduleStatus.DEAD,
+            outcome="unrecordable",
+            output_excerpt=None,
+            error=reason,
+            next_attempt_at=None,
+        )
+        log.error("row %d: %s", finished.run.message.schedule_id, reason)
+        try:
+            changed = self._writes.run(
+                lambda c: finish_runs(c, [dead], self._config.processor_id), self._stop_deadline
+            )
+        except Exception as second:
+            log.error(
+                "row %d left to the reconciliation: %s", finished.run.message.schedule_id, _first_line(second)
+            )
+            changed = set()
+        if changed is None:
+            return
+        self._settle([(result, dead, FailureAction.DEAD, 0)], changed)
+
+    def _settle(self, records: list[Record], changed: set[int]) -> None:
         """After the outcomes are committed: ack, send the next attempt to the delay queue, or
         dead-letter."""
         for result, record, action, delay_ms in records:
+            self._held.pop(id(result.delivery), None)
             if record.run.message.schedule_id not in changed:
                 log.warning("row %d was taken over while running here", record.run.message.schedule_id)
             if action is FailureAction.RETRY:
@@ -354,88 +394,9 @@ class Processor:
             else:
                 result.delivery.ack()
 
-    def _record(self, result: _Result, now: datetime) -> tuple[FinishedRun, FailureAction | None, int]:
-        run = result.run
-        common: dict[str, Any] = {"run": run, "finished_at": now, "elapsed_ms": result.elapsed_ms}
-        if result.failure is None:
-            return (
-                FinishedRun(
-                    status=ScheduleStatus.SUCCEEDED,
-                    outcome="succeeded",
-                    output_excerpt=excerpt(result.output),
-                    **common,
-                ),
-                None,
-                0,
-            )
-        failure = result.failure
-        # A task type may set its own backoff in its config; the processor's is the default.
-        decision = decide_after_failure(
-            run.message.attempt,
-            run.context.max_attempts,
-            failure.retryable,
-            int(run.context.config.get("retry_base_ms", self._config.backoff_base_ms)),
-            int(run.context.config.get("retry_max_ms", self._config.backoff_max_ms)),
-        )
-        status = ScheduleStatus.DEAD if decision.action is FailureAction.DEAD else ScheduleStatus.FAILED
-        next_attempt_at = (
-            now + timedelta(milliseconds=decision.delay_ms)
-            if decision.action is FailureAction.RETRY
-            else None
-        )
-        # last_error starts with the outcome code ("blocked_destination: ...") for readers
-        # that only look at the row.
-        reason = failure.reason
-        error = excerpt(reason if reason.startswith(failure.outcome) else f"{failure.outcome}: {reason}")
-        record = FinishedRun(
-            status=status, outcome=failure.outcome, error=error, next_attempt_at=next_attempt_at, **common
-        )
-        return record, decision.action, decision.delay_ms
-
-    # -- database access with retries ---------------------------------------------------------
-
-    def _retry_db(self, work: Callable[[Any], T], attempts: int | None = None) -> T | None:
-        """Run `work(connection)` in a transaction, retrying with backoff while the database is
-        unreachable. Gives up (None) after `attempts`, or once stopping has passed its grace."""
-        delay_s = 0.1
-        tried = 0
-        while True:
-            try:
-                with self._engine.begin() as connection:
-                    return work(connection)
-            except Exception as error:
-                tried += 1
-                if attempts is not None and tried >= attempts:
-                    log.error("database write abandoned after %d tries: %s", tried, error)
-                    return None
-                if self._stop_deadline_passed():
-                    return None
-                log.warning("database write failed (%s); retrying in %.1f s", _first_line(error), delay_s)
-                time.sleep(delay_s)
-                delay_s = min(delay_s * 2, MAX_BACKOFF_S)
-
-    def _heartbeat_loop(self, started_at: datetime, stop: threading.Event) -> None:
-        heartbeat = Heartbeat(
-            self._config.processor_id, socket.gethostname(), os.getpid(), self._config.concurrency, started_at
-        )
-        forget_after = timedelta(seconds=max(FORGET_AFTER_S, 10 * self._config.heartbeat_s))
-        while True:
-            now = self._clock()
-            # A copy taken at once: the coordinator changes the dict meanwhile.
-            running = [run.message.schedule_id for run, _ in list(self._running.values())]
-            try:
-                with self._engine.begin() as connection:
-                    record_heartbeat(connection, heartbeat, now, now - forget_after)
-                    renew_leases(
-                        connection, self._config.processor_id, running, lease_until(now, self._config.lease_s)
-                    )
-                self._progress(True)
-            except Exception as error:
-                self._progress(False)
-                log.warning("heartbeat failed: %s", error.__class__.__name__)
-            if stop.wait(self._config.heartbeat_s):
-                return
+    def _record(self, result: TaskResult, now: datetime) -> tuple[FinishedRun, FailureAction | None, int]:
+        return record_outcome(result, now, self._config.backoff_base_ms, self._config.backoff_max_ms)
 
 
 def _first_line(error: Exception) -> str:
-    return f"{error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return f"{error.__class__.__name__}: {describe_database_error(error)}"

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
+from engine.adapters.reconcile_store import redriven_totals
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
 from engine.core.histogram import cumulative_buckets
@@ -29,6 +30,7 @@ class MetricsSnapshot:
     start_lag_sum_s: float
     required_instances: int
     current_instances: int
+    redriven_by_kind: dict[str, int]  # rows the reconciliation drove on, ever, per kind
 
 
 def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
@@ -57,10 +59,12 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         ]
         current_minute = summarize_scheduled_minutes(connection, minute, minute + MINUTE)
         current = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
+        redriven = redriven_totals(connection)
     return MetricsSnapshot(
         tasks_by_status=by_status,
         start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
         start_lag_sum_s=sum(lags_s),
         required_instances=int(current_minute[0].required_instances) if current_minute else 0,
         current_instances=current,
+        redriven_by_kind=redriven,
     )

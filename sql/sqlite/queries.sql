@@ -194,3 +194,41 @@ WHERE started_at >= :window_start
   AND finished_at IS NOT NULL
 GROUP BY 1, 2
 ORDER BY 1, 2;
+
+-- name: find_stuck_rows
+-- Candidates for the reconciliation (engine.core.reconcile), each kind read through its own
+-- partial index (0008_reconcile.sql) up to :limit, oldest deadline first. SQLite wants each
+-- limited part of a compound select in a subquery of its own.
+SELECT * FROM (
+    SELECT id, status, attempt, claimed_by, lease_expires_at, queued_at, next_attempt_at, finished_at
+    FROM task_schedule
+    WHERE status = 'Queued' AND lease_expires_at IS NULL AND queued_at <= :queued_before
+    ORDER BY queued_at LIMIT :limit)
+UNION ALL
+SELECT * FROM (
+    SELECT id, status, attempt, claimed_by, lease_expires_at, queued_at, next_attempt_at, finished_at
+    FROM task_schedule
+    WHERE status = 'Running' AND lease_expires_at <= :now
+    ORDER BY lease_expires_at LIMIT :limit)
+UNION ALL
+SELECT * FROM (
+    SELECT id, status, attempt, claimed_by, lease_expires_at, queued_at, next_attempt_at, finished_at
+    FROM task_schedule
+    WHERE status = 'Failed' AND next_attempt_at IS NOT NULL AND next_attempt_at <= :queued_before
+    ORDER BY next_attempt_at LIMIT :limit);
+
+-- name: redrive_row
+-- Back to Scheduled with :attempt if the row is still as the reconciliation saw it. SQLite
+-- has one writer at a time (BEGIN IMMEDIATE): no row is held by anyone else meanwhile.
+UPDATE task_schedule SET status = 'Scheduled', attempt = :attempt, claimed_by = NULL,
+       lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
+WHERE id = :id AND status = :status AND attempt = :seen_attempt
+  AND claimed_by IS :claimed_by
+  AND lease_expires_at IS :lease_expires_at
+  AND next_attempt_at IS :next_attempt_at
+RETURNING id;
+
+-- name: count_redriven
+-- Adds :row_count to the rows driven on for :kind.
+INSERT INTO reconciliation_counts (kind, row_count) VALUES (:kind, :row_count)
+ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + excluded.row_count;

@@ -1,8 +1,9 @@
 """Real processes and the faults done to them: `headway` subprocesses that can be killed,
-a private RabbitMQ node that can be restarted, and a TCP proxy that cuts PostgreSQL off.
+private RabbitMQ and PostgreSQL nodes that can be stopped, killed and restarted, and a TCP
+proxy that cuts PostgreSQL off.
 
-The shared servers are never touched: the broker outage uses a node of its own on free
-ports, the database outage a proxy in front of this test's database.
+The shared servers are never touched: the outages use nodes of their own on free ports (or
+a proxy in front of this test's database).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 RABBITMQ_SERVER = shutil.which("rabbitmq-server") or "/usr/sbin/rabbitmq-server"
 RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port() -> int:
@@ -154,7 +156,62 @@ class RabbitNode:
                 self.process.wait(10)
         wait_for(lambda: not port_open(self.port), 30, "node to stop")
 
+    def kill9(self) -> None:
+        """The node's Erlang VM killed at once, as a crash would (its data stays)."""
+        pid_file = self.directory / "pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+        if self.process is not None:  # the server script execs the VM: the same process
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(30)
+        wait_for(lambda: not port_open(self.port), 30, "node to die")
+        pid_file.unlink(missing_ok=True)
+
     def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class PgNode:
+    """A private PostgreSQL 15 cluster on a free port, run as the postgres user with its data
+    in a directory of its own (fsync off: it is thrown away). `stop()` is a fast shutdown,
+    `kill()` an immediate one (a crash: recovery at the next start)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="headway-pg-"))
+        shutil.chown(self.directory, "postgres", "postgres")
+        self.data = self.directory / "data"
+        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"])
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _as_postgres(self, command: list[str], timeout_s: float = 120) -> None:
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command], capture_output=True, text=True, timeout=timeout_s
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {result.stderr or result.stdout}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.directory / "server.log")
+        self._as_postgres(
+            [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start"]
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+
+    def kill(self) -> None:
+        self.stop("immediate")
+
+    def remove(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

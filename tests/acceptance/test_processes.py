@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from engine.adapters.database import create_db_engine
+from engine.adapters.rabbitmq import RabbitMQBroker
 from engine.adapters.tables import processor_heartbeats, task_schedule
 from engine.processes.scheduler import run_pass
 from tests.acceptance.faults import Headway, wait_for
@@ -140,4 +143,42 @@ def test_dlq_list_and_replay(pg_url: str, amqp_url: str, queue_base: str, sink: 
         assert processor.terminate() == 0
     finally:
         processor.close()
+    engine.dispose()
+
+
+@pytest.mark.parametrize("second_signal", [False, True])
+def test_processor_sigterm_always_ends_giving_back_what_it_holds(
+    pg_url: str, amqp_url: str, queue_base: str, sink: Sink, tmp_path: Path, second_signal: bool
+) -> None:
+    # Tasks much longer than the grace (or a second SIGTERM within it): the processor gives
+    # them back and exits; nothing is lost, the next processor runs them.
+    env = {
+        "HEADWAY_DATABASE_URL": pg_url,
+        "HEADWAY_BROKER_URL": amqp_url,
+        "HEADWAY_QUEUE": queue_base,
+        "HEADWAY_OUTBOUND_ALLOW": "127.0.0.1",
+        "HEADWAY_SHUTDOWN_GRACE_S": "60" if second_signal else "1",
+    }
+    engine = create_db_engine(pg_url)
+    now = datetime.now(UTC)
+    add_task_type(engine, "slow", "http", timeout_ms=120_000)
+    add_tasks(engine, 3, now, {"url": f"{sink.url}/slow?ms=60000"}, task_type="slow")
+    run_pass(engine, now)
+    assert "3 published" in headway("distributor", "--once", env=env).stdout
+    processor = Headway(["processor", "--concurrency", "2", "--prefetch", "4"], env, tmp_path, "processor")
+    try:
+        wait_for(lambda: status_counts(engine).get("Running") == 3, 30, "the tasks to start")
+        processor.process.send_signal(signal.SIGTERM)
+        if second_signal:
+            time.sleep(1)
+            assert processor.alive(), "the first SIGTERM waits for the running tasks"
+            processor.process.send_signal(signal.SIGTERM)
+        code = processor.process.wait(15)
+    finally:
+        processor.close()
+    assert code == (128 + signal.SIGTERM if second_signal else 0)
+    if not second_signal:
+        assert status_counts(engine) == {"Queued": 3}  # given back, to start again
+    broker = RabbitMQBroker(amqp_url, queue_base)
+    wait_for(lambda: broker.queue_counts()[queue_base][0] == 3, 10, "all three messages back in the queue")
     engine.dispose()

@@ -140,6 +140,8 @@ def seed_random_schedule(
                 for task_id, at in sorted(rows)
             ],
         )
+
+
 def add_tasks(
     engine: Engine,
     count: int,
@@ -180,7 +182,9 @@ def status_counts(engine: Engine) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
-def add_task_type(engine: Engine, name: str, handler: str, max_attempts: int = 3, **config: Any) -> None:
+def add_task_type(
+    engine: Engine, name: str, handler: str, max_attempts: int = 3, timeout_ms: int = 5_000, **config: Any
+) -> None:
     from engine.adapters.tables import task_types
 
     with engine.begin() as connection:
@@ -189,7 +193,7 @@ def add_task_type(engine: Engine, name: str, handler: str, max_attempts: int = 3
                 name=name,
                 handler=handler,
                 expected_duration_ms=10,
-                timeout_ms=5_000,
+                timeout_ms=timeout_ms,
                 max_attempts=max_attempts,
                 config=config,
             )

@@ -204,3 +204,28 @@ def test_livez_answers_without_the_database_and_readyz_names_what_is_down(clock:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert (response.json()["database"], response.json()["broker"]) == ("down", "down")
+
+
+def test_metrics_count_the_rows_the_reconciliation_drove_on(
+    api: TestClient, pg_engine: Engine, clock: Clock
+) -> None:
+    from engine.adapters.reconcile_store import find_stuck_rows, redrive_rows
+    from engine.core.reconcile import StuckKind
+
+    def redriven() -> dict[str, float]:
+        family = scrape(api)["headway_redriven_rows_total"]
+        return {dict(labels)["kind"]: value for labels, value in family.items()}
+
+    assert redriven() == {"queued_unstarted": 0, "retry_overdue": 0, "running_expired": 0}
+    task = add_cron_task(pg_engine, clock.now - timedelta(minutes=10), "* * * * *")
+    run_pass(pg_engine, clock.now - timedelta(minutes=10))
+    with pg_engine.begin() as connection:
+        connection.execute(
+            update(task_schedule)
+            .where(task_schedule.c.task_id == task.id, task_schedule.c.scheduled_time < clock.now)
+            .values(status="Running", attempt=1, lease_expires_at=clock.now - timedelta(seconds=1))
+        )
+        stuck = find_stuck_rows(connection, clock.now, 600, 100)
+        assert len(stuck) == 10
+        redrive_rows(connection, [(row, StuckKind.RUNNING_EXPIRED) for row in stuck])
+    assert redriven() == {"queued_unstarted": 0, "retry_overdue": 0, "running_expired": 10}

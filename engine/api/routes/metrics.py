@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from engine.api.deps import ContextDep, NowDep
@@ -46,6 +46,14 @@ class SnapshotCollector(Collector):
             "Processors with a heartbeat in the last 30 seconds",
             value=snapshot.current_instances,
         )
+        redriven = CounterMetricFamily(
+            "headway_redriven_rows",
+            "Rows the reconciliation drove on after they stopped moving, by kind of stall",
+            labels=["kind"],
+        )
+        for kind, count in sorted(snapshot.redriven_by_kind.items()):
+            redriven.add_metric([kind], count)
+        yield redriven
 
 
 class OperationsCollector(Collector):
@@ -101,10 +109,10 @@ def _le(bound: float) -> str:
 )
 def get_metrics(context: ContextDep, now: NowDep) -> Response:
     """Prometheus exposition: `headway_tasks{status}`, `headway_start_lag_seconds`,
-    `headway_required_instances`, `headway_current_instances`, and for alerts and autoscaling
-    `headway_overdue_tasks`, `headway_worker_slots`, `headway_scaling_worker_slots`,
-    `headway_scaling_processors`, `headway_schedule_coverage_seconds` and
-    `headway_unscheduled_task_age_seconds`."""
+    `headway_required_instances`, `headway_current_instances`, `headway_redriven_rows_total{kind}`,
+    and for alerts and autoscaling `headway_overdue_tasks`, `headway_worker_slots`,
+    `headway_scaling_worker_slots`, `headway_scaling_processors`,
+    `headway_schedule_coverage_seconds` and `headway_unscheduled_task_age_seconds`."""
     engine, scaling = context.engine, context.scaling
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(collect_metrics(engine, now)))
