@@ -47,7 +47,7 @@ def show(
     identifier = parse_task_id(task_id)
     now = utc_now()
     with database(database_url) as engine, refusals():
-        task = get_task(engine, identifier)
+        task = get_task(engine, identifier, now)
         last = list_runs(engine, identifier, limit=LAST_RUN_COUNT)
     upcoming = next_runs(task, now, NEXT_RUN_COUNT)
     if as_json:
