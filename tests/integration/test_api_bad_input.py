@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.integration.conftest import API_NOW
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +58,9 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"cron_expression": None}, "cron_expression", "needs cron_expression"),
         ({"run_at": "2030-01-01T00:00:00Z"}, "run_at", "only for once"),
         (ONCE, "run_at", "needs run_at"),
-        (ONCE | {"run_at": "2026-06-01T10:00:00Z"}, "run_at", "not in the future"),
-        (ONCE | {"run_at": "2026-06-01T10:00:30Z"}, "run_at", "not in the future"),
+        # The API's clock is frozen at API_NOW: 30 s before it, and the instant itself.
+        (ONCE | {"run_at": (API_NOW - timedelta(seconds=30)).isoformat()}, "run_at", "not in the future"),
+        (ONCE | {"run_at": API_NOW.isoformat()}, "run_at", "not in the future"),
         (ONCE | {"run_at": "2030-01-01T00:00:00"}, "run_at", "timezone"),
         (ONCE | {"run_at": "tomorrow"}, "run_at", "datetime"),
         (ONCE | {"run_at": 1893456000}, "run_at", "ISO-8601"),
