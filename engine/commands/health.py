@@ -40,25 +40,6 @@ HealthStallOption = Annotated[
 ]
 
 
-def serve_health(
-    role: str,
-    port: int | None,
-    address: str,
-    stall_s: float,
-    database_url: str,
-    broker_url: str | None = None,
-) -> Progress | None:
-    """Start `role`'s health endpoint when `port` is set, and return the progress hook its
-    loop must call (None without an endpoint). Exit 1 when the port cannot be bound."""
-    from engine.adapters.health_server import start_health_server
-
-    try:
-        server = start_health_server(role, address, port, database_url, broker_url, stall_s)
-    except OSError as error:
-        fail(f"health endpoint on {address}:{port}: {error.strerror or error}", code=1)
-    return None if server is None else server.progress
-
-
 @dataclass(frozen=True)
 class HealthConfig:
     """Where one process serves its health endpoint; `port` None: it serves none."""
@@ -76,5 +57,14 @@ def health_config(settings: Settings, role: str) -> HealthConfig:
 
 
 def start_health(config: HealthConfig, database_url: str, broker_url: str | None = None) -> Progress | None:
-    """`serve_health` for a `HealthConfig`."""
-    return serve_health(config.role, config.port, config.address, config.stall_s, database_url, broker_url)
+    """Start the process's health endpoint when `config.port` is set, and return the progress
+    hook its loop must call (None without an endpoint). Exit 1 when the port cannot be bound."""
+    from engine.adapters.health_server import start_health_server
+
+    try:
+        server = start_health_server(
+            config.role, config.address, config.port, database_url, broker_url, config.stall_s
+        )
+    except OSError as error:
+        fail(f"health endpoint on {config.address}:{config.port}: {error.strerror or error}", code=1)
+    return None if server is None else server.progress
