@@ -4,8 +4,6 @@ messages wait in a database outage, and parked copies that must share a few dela
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pika
@@ -21,7 +19,7 @@ from engine.ports import DeadLetter, Handler, OutgoingMessage
 from engine.processes.processor import Processor, ProcessorConfig
 from engine.processes.scheduler import run_pass
 from tests.integration.helpers import add_task_type, add_tasks, status_counts, wait_for
-from tests.unit.test_processor_faults import FakeMonotonic, Outage
+from tests.unit.test_processor_faults import FakeMonotonic, Outage, running
 
 pytestmark = pytest.mark.integration
 
@@ -51,19 +49,6 @@ def letters(broker: RabbitMQBroker) -> list[DeadLetter]:
     seen: list[DeadLetter] = []
     broker.visit_dead_letters(lambda letter: seen.append(letter) or False, 100)
     return seen
-
-
-@contextmanager
-def processor_thread(processor: Processor) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=processor.run, args=(stop,))
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(15)
-        assert not thread.is_alive(), "the processor did not stop"
 
 
 def refuse(engine: Engine, row: int, status: str) -> None:
@@ -101,7 +86,7 @@ def test_a_row_the_database_refuses_is_isolated_and_its_batch_goes_on(
         handlers,
         ProcessorConfig("p1", concurrency=4, prefetch=4),
     )
-    with processor_thread(processor):
+    with running(processor):
         wait_for(lambda: status_counts(pg_engine).get("Succeeded") == 7, 20, "the other rows to succeed")
         wait_for(lambda: len(letters(broker)) == 1, 10, "the refused row's message dead-lettered")
     [letter] = letters(broker)
@@ -128,7 +113,7 @@ def test_output_with_nul_characters_is_recorded_on_postgresql(
         {"job": lambda context: "a\x00b"},
         ProcessorConfig("p1"),
     )
-    with processor_thread(processor):
+    with running(processor):
         wait_for(lambda: status_counts(pg_engine) == {"Succeeded": 1}, 20, "the row to succeed")
 
 
@@ -151,7 +136,7 @@ def test_stop_ends_even_when_messages_arrived_while_the_database_was_away(
         pg_engine, RabbitMQBroker(amqp_url, queue_base), {"job": slow}, config, monotonic=clock
     )
     try:
-        with processor_thread(processor) as stop:
+        with running(processor) as stop:
             publish_rows(pg_engine, broker, rows[:1])
             assert entered.wait(10)
             outage.down = True
