@@ -69,7 +69,7 @@ if failures:
             "task type": [f.task_type for f in failures],
             "attempts": [f.attempts for f in failures],
             "failed": [f.failed for f in failures],
-            "failure rate": [f.failed / f.attempts for f in failures],
+            "failure rate": [f.failure_rate for f in failures],
         }
     )
     st.altair_chart(

@@ -30,10 +30,6 @@ class TypeDurations:
     p95_ms: int
     max_ms: int
 
-    @property
-    def failure_rate(self) -> float:
-        return self.failed / self.attempts
-
 
 @dataclass(frozen=True, slots=True)
 class FailureHour:
@@ -41,6 +37,10 @@ class FailureHour:
     task_type: str
     attempts: int
     failed: int
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed / self.attempts
 
 
 def _windowed(dialect: str, name: str) -> TextClause:
