@@ -144,6 +144,22 @@ def api_config(settings: Settings) -> ApiConfig:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """Where one process serves its health endpoint; `port` None: it serves none."""
+
+    role: str
+    port: int | None
+    address: str
+    stall_s: float
+
+
+def health_config(settings: Settings, role: str) -> HealthConfig:
+    """`role`'s endpoint from the settings (`HEADWAY_<ROLE>_HEALTH_PORT` and the shared ones)."""
+    port = getattr(settings, f"{role}_health_port")
+    return HealthConfig(role, port, settings.health_address, settings.health_stall_s)
+
+
 def is_loopback(address: str) -> bool:
     """Whether only this machine can reach `address`: `127.0.0.1`, `::1`, `localhost`."""
     import ipaddress

@@ -28,14 +28,12 @@ from engine.commands.common import (
 from engine.commands.health import (
     DistributorHealthPortOption,
     HealthAddressOption,
-    HealthConfig,
     HealthStallOption,
-    health_config,
     start_health,
 )
 
 if TYPE_CHECKING:
-    from engine.process_configs import BrokerConfig
+    from engine.process_configs import BrokerConfig, HealthConfig
     from engine.processes.distributor import DistributorConfig
 
 BatchSizeOption = Annotated[
@@ -103,7 +101,7 @@ def distributor(
     Also returns to Scheduled the rows claimed by distributors that died before the broker
     confirmed them, and publishes again the rows that stopped moving whatever the broker
     lost (never started, running under an expired lease, a retry long overdue)."""
-    from engine.process_configs import broker_config, distributor_config
+    from engine.process_configs import broker_config, distributor_config, health_config
     from engine.processes.distributor import new_distributor_id
 
     settings = command_settings(ctx)

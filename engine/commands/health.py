@@ -3,14 +3,13 @@ its start-up. The endpoint itself is `engine.adapters.health_server`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from engine.commands.common import fail, setting_option
 
 if TYPE_CHECKING:
     from engine.ports import Progress
-    from engine.settings import Settings
+    from engine.process_configs import HealthConfig
 
 
 def _port_option(role: str) -> object:
@@ -38,22 +37,6 @@ HealthStallOption = Annotated[
         "A loop with no step for this long is not live, with no good step not ready, 1 to 3600.",
     ),
 ]
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    """Where one process serves its health endpoint; `port` None: it serves none."""
-
-    role: str
-    port: int | None
-    address: str
-    stall_s: float
-
-
-def health_config(settings: Settings, role: str) -> HealthConfig:
-    """`role`'s endpoint from the settings (`HEADWAY_<ROLE>_HEALTH_PORT` and the shared ones)."""
-    port = getattr(settings, f"{role}_health_port")
-    return HealthConfig(role, port, settings.health_address, settings.health_stall_s)
 
 
 def start_health(config: HealthConfig, database_url: str, broker_url: str | None = None) -> Progress | None:

@@ -28,16 +28,14 @@ from engine.commands.common import (
 )
 from engine.commands.health import (
     HealthAddressOption,
-    HealthConfig,
     HealthStallOption,
     ProcessorHealthPortOption,
-    health_config,
     start_health,
 )
 
 if TYPE_CHECKING:
     from engine.ports import Handler
-    from engine.process_configs import BrokerConfig, HandlerConfig
+    from engine.process_configs import BrokerConfig, HandlerConfig, HealthConfig
     from engine.processes.processor import ProcessorConfig
 
 # Options, shared with `headway up`.
@@ -133,7 +131,13 @@ def processor(
     """Run tasks from the broker: handler per task type, retries, dead letters.
 
     SIGTERM stops consuming, lets running tasks finish (or requeues them) and exits 0."""
-    from engine.process_configs import ConfigError, broker_config, handler_config, processor_config
+    from engine.process_configs import (
+        ConfigError,
+        broker_config,
+        handler_config,
+        health_config,
+        processor_config,
+    )
     from engine.processes.processor import new_processor_id
 
     settings = command_settings(ctx)

@@ -22,17 +22,15 @@ from engine.commands.common import (
 )
 from engine.commands.health import (
     HealthAddressOption,
-    HealthConfig,
     HealthStallOption,
     SchedulerHealthPortOption,
-    health_config,
     start_health,
 )
 
 if TYPE_CHECKING:
     import threading
 
-    from engine.process_configs import ScalingConfig, SchedulerConfig
+    from engine.process_configs import HealthConfig, ScalingConfig, SchedulerConfig
 
 
 def scheduler(
@@ -62,7 +60,7 @@ def scheduler(
     # The loop catches signals before anything heavy is imported: a SIGTERM while it starts
     # stops it before its first pass instead of killing the process.
     stop = None if once else stop_on_signals()
-    from engine.process_configs import scaling_config, scheduler_config
+    from engine.process_configs import health_config, scaling_config, scheduler_config
 
     settings = command_settings(ctx)
     health = health_config(settings, "scheduler")
