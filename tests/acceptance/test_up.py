@@ -7,8 +7,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -19,20 +17,11 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.tables import task_schedule, tasks
 from engine.demo import demo_type_names
 from tests.acceptance.faults import Headway, free_port, wait_for
+from tests.acceptance.test_processes import headway
 
 pytestmark = pytest.mark.acceptance
 
 START_TIMEOUT_S = 90
-
-
-def headway(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def children(pid: int) -> list[int]:
