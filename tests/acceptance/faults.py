@@ -76,11 +76,18 @@ class Headway:
         self.process.wait(10)
 
     def terminate(self, timeout_s: float = 30) -> int:
-        """SIGTERM and the exit code."""
+        """SIGTERM and the exit code. A process still alive after `timeout_s` is asked for
+        its threads' stacks (SIGUSR1) before it is killed, and the failure shows its log."""
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            self._log.flush()
+            tail = "\n".join(self.log().splitlines()[-120:])
+            raise AssertionError(f"{self.name} still running {timeout_s} s after SIGTERM:\n{tail}") from None
         finally:
             self.close()
 

@@ -29,6 +29,10 @@ FAST_RECOVERY = {
     "HEADWAY_PROCESSOR_LEASE_S": "3",
     "HEADWAY_PROCESSOR_HEARTBEAT_S": "0.5",
     "HEADWAY_RETRY_BASE_MS": "200",
+    # A processor may still run a second copy of an interrupted task (its lease lapsed under
+    # load and the redelivered message took it over) when every row already reads Succeeded:
+    # stopping waits for it at most this long, not its type's 30 s timeout.
+    "HEADWAY_SHUTDOWN_GRACE_S": "5",
 }
 
 

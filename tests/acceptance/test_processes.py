@@ -182,3 +182,18 @@ def test_processor_sigterm_always_ends_giving_back_what_it_holds(
     broker = RabbitMQBroker(amqp_url, queue_base)
     wait_for(lambda: broker.queue_counts()[queue_base][0] == 3, 10, "all three messages back in the queue")
     engine.dispose()
+
+
+def test_sigusr1_prints_every_thread_stack_and_the_process_goes_on(pg_url: str, tmp_path: Path) -> None:
+    # How an operator sees where a process that neither progresses nor stops is waiting.
+    env = {"HEADWAY_DATABASE_URL": pg_url, "HEADWAY_SCHEDULER_INTERVAL_S": "0.2"}
+    scheduler = Headway(["scheduler"], env, tmp_path, "scheduler")
+    try:
+        wait_for(lambda: "scheduler" in scheduler.log().lower(), 30, "the scheduler's first log line")
+        scheduler.process.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "engine/processes/scheduler.py" in scheduler.log(), 10, "the stack dump")
+        assert scheduler.alive(), "the dump does not stop the process"
+        assert "Current thread" in scheduler.log() or "Thread 0x" in scheduler.log()
+        assert scheduler.terminate() == 0
+    finally:
+        scheduler.close()
