@@ -298,6 +298,7 @@ def stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT: the processes stop cleanly and exit 0. A second
     signal exits at once (code 128 + the signal): whatever was held goes back to the broker as
     the connection closes, and the rows' leases lapse for the reconciliation to drive on."""
+    import contextlib
     import faulthandler
     import os
     import signal
@@ -314,7 +315,10 @@ def stop_on_signals() -> threading.Event:
         signal.signal(signum, handle)
     # `kill -USR1 <pid>` prints every thread's stack to stderr, the process going on: how to
     # see where a process that does not stop (or does not progress) is waiting.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Written to the process's own stderr (file descriptor 2), which a caller embedding the
+    # command (a test runner capturing output) may have no stand-in for.
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     return stop
 
 

@@ -16,7 +16,8 @@ again row by row, and the row that fails alone is dead-lettered with the error: 
 message never holds up the others.
 
 Stopping (the `stop` event, SIGTERM): consuming stops, messages that arrive meanwhile go
-back unstarted, running tasks get the grace (`shutdown_grace_s`, by default the longest
+back unstarted, so do tasks started here that no worker has taken up yet (prefetch > 1),
+running tasks get the grace (`shutdown_grace_s`, by default the longest
 running task's timeout plus a second) to finish, and finished tasks are recorded before
 their messages are acknowledged, waiting for the database within the grace. What is still
 held when the grace ends is given back, and `run` returns.
@@ -191,6 +192,11 @@ class Processor:
                 self._step(deliveries, to_record)
             if not self._stop.is_set():
                 continue
+            if self._deadline is None:
+                # Started here but not yet taken up by a worker (prefetch > 1): they go back
+                # now for another processor to run, so the grace waits only for handlers
+                # already running, as an instance leaving the fleet should.
+                self._give_back([(id(d), (run, d)) for run, d in self._workers.take_unstarted()])
             deadline = self._stop_deadline()
             if not self._held and self._inbox.empty() and consumer.join(0):
                 return
@@ -230,14 +236,19 @@ class Processor:
                 return deliveries, results
 
     def _give_back_held(self) -> None:
-        runs = [run for run, _ in self._held.values()]
+        self._give_back(list(self._held.items()))
+
+    def _give_back(self, entries: list[tuple[int, tuple[StartedRun, Delivery]]]) -> None:
+        """Set these held runs back to `Queued` and requeue their messages, for another
+        processor to start."""
+        runs = [run for _, (run, _) in entries]
         if runs:
             now = self._clock()
             self._writes.run(lambda c: requeue_runs(c, runs, self._config.processor_id, now), attempts=1)
             log.warning("gave back %d unfinished or unrecorded tasks", len(runs))
-        for _, delivery in self._held.values():
+        for key, (_, delivery) in entries:
             delivery.requeue()
-        self._held.clear()
+            self._held.pop(key, None)
 
     def _requeue_arrivals(self, consumer: Consumer) -> None:
         """After the grace: give back whatever still arrives until the consumer has ended

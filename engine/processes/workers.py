@@ -58,15 +58,22 @@ class Workers:
     def submit(self, run: StartedRun, delivery: Delivery) -> None:
         self._work.put((run, delivery))
 
+    def take_unstarted(self) -> list[tuple[StartedRun, Delivery]]:
+        """Remove and return the runs no worker has taken up yet: they will never run here."""
+        taken = []
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                return taken
+            if item is not None:
+                taken.append(item)
+
     def stop(self) -> None:
         """Workers still in a handler finish it and exit; runs not yet taken up are dropped
         (the coordinator gave them back already). Daemon threads: a handler that outlives
         the process's exit does not hold it."""
-        while True:
-            try:
-                self._work.get_nowait()
-            except queue.Empty:
-                break
+        self.take_unstarted()
         for _ in self._threads:
             self._work.put(None)
 

@@ -199,3 +199,36 @@ def test_parked_copies_and_retries_share_a_few_delay_queues(amqp_url: str, queue
     assert [queue_exists(amqp_url, f"{queue_base}.retry.{d}") for d in delays] == [False] * 4 + [True, False]
     assert queue_exists(amqp_url, f"{queue_base}.retry.4000")
     broker.delete_queues([2_000, 4_000])
+
+
+def test_stop_gives_back_at_once_what_no_worker_has_taken_up(
+    pg_engine: Engine, amqp_url: str, queue_base: str
+) -> None:
+    # One slot, four messages held (prefetch 4): on stop the three waiting for the slot go
+    # back to `Queued` and to the queue at once, while the running one finishes in its grace.
+    rows = rows_for(pg_engine, 4)
+    broker = RabbitMQBroker(amqp_url, queue_base)
+    entered, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow(context: TaskContext) -> str:
+        calls.append(context.schedule_id)
+        entered.set()
+        release.wait(20)
+        return "done"
+
+    config = ProcessorConfig("p1", concurrency=1, prefetch=4, heartbeat_s=0.2, shutdown_grace_s=30)
+    processor = Processor(pg_engine, RabbitMQBroker(amqp_url, queue_base), {"job": slow}, config)
+    try:
+        with running(processor) as stop:
+            publish_rows(pg_engine, broker, rows)
+            assert entered.wait(10)
+            wait_for(lambda: status_counts(pg_engine) == {"Running": 4}, 10, "all four started here")
+            stop.set()
+            wait_for(lambda: status_counts(pg_engine) == {"Running": 1, "Queued": 3}, 10, "three given back")
+            wait_for(lambda: broker.queue_counts()[queue_base][0] == 3, 10, "their messages in the queue")
+            release.set()
+    finally:
+        release.set()
+    assert status_counts(pg_engine) == {"Succeeded": 1, "Queued": 3}
+    assert len(calls) == 1
