@@ -317,8 +317,9 @@ def stop_on_signals() -> threading.Event:
     # see where a process that does not stop (or does not progress) is waiting.
     # Written to the process's own stderr (file descriptor 2), which a caller embedding the
     # command (a test runner capturing output) may have no stand-in for.
-    with contextlib.suppress(AttributeError, ValueError, OSError):
-        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    if sys.__stderr__ is not None:
+        with contextlib.suppress(ValueError, OSError):
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
     return stop
 
 

@@ -60,7 +60,7 @@ class Workers:
 
     def take_unstarted(self) -> list[tuple[StartedRun, Delivery]]:
         """Remove and return the runs no worker has taken up yet: they will never run here."""
-        taken = []
+        taken: list[tuple[StartedRun, Delivery]] = []
         while True:
             try:
                 item = self._work.get_nowait()
