@@ -1,16 +1,26 @@
 """What the processes need from the outside, as small Protocols. Adapters implement them:
 `engine.adapters.rabbitmq` and `engine.adapters.memory_broker` the Broker, the handler
-registry the handlers. A Kafka broker would implement `Broker` and `Delivery` alone."""
+registry the handlers, `engine.adapters.sql_stores` the stores (`tests/unit/fake_stores.py`
+in memory). A Kafka broker would implement `Broker` and `Delivery` alone.
+
+Each store method is one transaction: it commits before it returns, or changes nothing and
+raises (`StoreUnavailable` when the database is away and the same call may succeed later;
+anything else when what it writes cannot be written). Every status change names the status
+it expects to replace, so a row that moved meanwhile is left alone and reported as such."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from engine.core.execution import TaskContext
+from engine.core.messages import TaskMessage
+from engine.core.reconcile import RowSnapshot, StuckKind
+from engine.core.runs import Claim, FinishedRun, Heartbeat, NotStarted, PendingTask, SchedulePlan, StartedRun
 
 Clock = Callable[[], datetime]
 # Called by a process's loop after each step: True when the step did its work, False when it
@@ -23,6 +33,11 @@ Monotonic = Callable[[], float]
 
 class BrokerUnavailable(ConnectionError):
     """The broker cannot be reached now; the caller backs off and tries again."""
+
+
+class StoreUnavailable(ConnectionError):
+    """The database cannot be reached now (connection lost or refused, locked, timed out):
+    nothing was written, and the same call may succeed later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +101,90 @@ class Handler(Protocol):
     exception, taken as a retryable failure) otherwise."""
 
     def __call__(self, context: TaskContext) -> str | None: ...
+
+
+class ScheduleStore(Protocol):
+    """What the scheduler needs (`engine.processes.scheduler`)."""
+
+    def materialise(
+        self,
+        horizon: datetime,
+        only_unmaterialised: bool,
+        plan: Callable[[Sequence[PendingTask]], SchedulePlan],
+    ) -> tuple[int, int]:
+        """In one transaction: lock the active tasks whose rows do not reach `horizon` (only
+        those never materialised, if `only_unmaterialised`), ask `plan` which rows they get,
+        add those rows as `Scheduled` (skipping any that exist) and record the marks.
+        Returns (tasks locked, rows added). A task another scheduler holds is skipped."""
+
+
+class DistributionStore(Protocol):
+    """What the distributor needs (`engine.processes.distributor`)."""
+
+    def claim(
+        self, now: datetime, limit: int, claimer: str, lease_until: datetime, hand_over: Sequence[int]
+    ) -> Claim:
+        """In one transaction: hand over the rows of `hand_over` (as `hand_over` below), return
+        to `Scheduled` the `Queued` rows whose claim expired by `now`, then move up to `limit`
+        due `Scheduled` rows, oldest first, to `Queued` under `claimer` until `lease_until`."""
+
+    def settle(
+        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str
+    ) -> tuple[int, datetime | None]:
+        """After a publish: hand over the `confirmed` rows, give the `failed` ones back to
+        `Scheduled` (only those still `Queued` under `claimer`). Returns (rows given back,
+        the next due time)."""
+
+    def hand_over(self, schedule_ids: Sequence[int], claimer: str) -> int:
+        """The broker confirmed these rows' messages: rows still `Queued` under `claimer` drop
+        their lease, so no sweep publishes them again. Returns how many did."""
+
+    def next_due_time(self) -> datetime | None:
+        """The earliest scheduled time still `Scheduled`."""
+
+
+class ReconcileStore(Protocol):
+    """What the reconciliation needs (`engine.core.reconcile` decides)."""
+
+    def find_stuck_rows(self, now: datetime, queued_after_s: float, limit: int) -> list[RowSnapshot]:
+        """Rows that may have stopped moving at `now`, up to `limit` of each kind."""
+
+    def redrive_rows(self, rows: Sequence[tuple[RowSnapshot, StuckKind]]) -> Counter[StuckKind]:
+        """Each row still exactly as seen goes back to `Scheduled`; counts per kind."""
+
+
+class RunStore(Protocol):
+    """What the processor needs (`engine.processes.processor`, `...heartbeat`)."""
+
+    def start_runs(
+        self, messages: Sequence[TaskMessage], processor_id: str, now: datetime, lease_until: datetime
+    ) -> tuple[list[StartedRun], NotStarted]:
+        """Decide each message against its row (`engine.core.leases.decide_start`) and set the
+        rows decided START `Running` at `now`, leased to `processor_id`. Returns the runs to
+        execute and, for every other message, what to do with it instead."""
+
+    def finish_runs(self, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
+        """Record outcomes: each row `Running` at its attempt under `processor_id` takes its
+        new status and gets its `task_runs` row. Returns the schedule ids changed; a row
+        missing from it was taken over meanwhile, and nothing is written for it."""
+
+    def give_back_runs(self, runs: Sequence[StartedRun], processor_id: str, now: datetime) -> int:
+        """Runs that will not finish here: `Running` under `processor_id` -> `Queued` at the
+        previous attempt, queued anew at `now`. Returns how many rows changed."""
+
+    def bury_unstartable(self, schedule_id: int, reason: str, now: datetime) -> bool:
+        """A row whose start the database refuses: `Dead` with `reason`, if it waits to start."""
+
+    def beat(
+        self,
+        heartbeat: Heartbeat,
+        now: datetime,
+        forget_before: datetime,
+        held: Collection[int],
+        lease_until: datetime,
+    ) -> int:
+        """Upsert the heartbeat, forget processors not seen since `forget_before`, and renew to
+        `lease_until` the lease of the `held` rows still `Running` under this processor.
+        Returns how many leases were renewed."""
+
+    def remove_heartbeat(self, processor_id: str) -> None: ...

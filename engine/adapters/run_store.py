@@ -23,33 +23,11 @@ from engine.adapters.tables import processor_heartbeats, task_runs, task_schedul
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
 from engine.core.messages import TaskMessage
+from engine.core.runs import FinishedRun, Heartbeat, NotStarted, StartedRun
 from engine.core.types import ScheduleStatus
 
 RUNNING = ScheduleStatus.RUNNING.value
 QUEUED = ScheduleStatus.QUEUED.value
-
-
-@dataclass(frozen=True, slots=True)
-class StartedRun:
-    message: TaskMessage
-    context: TaskContext
-    handler: str
-    started_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedRun:
-    """The outcome of one attempt, as recorded. `status` is Succeeded, Failed or Dead;
-    `next_attempt_at` is set for a Failed row whose retry is on its way."""
-
-    run: StartedRun
-    status: ScheduleStatus
-    finished_at: datetime
-    elapsed_ms: int
-    outcome: str
-    output_excerpt: str | None = None
-    error: str | None = None
-    next_attempt_at: datetime | None = None
 
 
 def start_runs(
@@ -58,7 +36,7 @@ def start_runs(
     processor_id: str,
     now: datetime,
     lease_until: datetime,
-) -> tuple[list[StartedRun], list[tuple[TaskMessage, StartDecision]]]:
+) -> tuple[list[StartedRun], NotStarted]:
     """Decide each message against its row (`engine.core.leases.decide_start`) and set the
     rows to START `Running` at `now`, leased to `processor_id`. Returns the runs to execute and,
     for every other message, what to do with it instead.
@@ -81,7 +59,7 @@ def _start_decided(
     processor_id: str,
     now: datetime,
     lease_until: datetime,
-) -> tuple[list[StartedRun], list[tuple[TaskMessage, StartDecision]]]:
+) -> tuple[list[StartedRun], NotStarted]:
     """Read each message's row, decide, and start the rows decided START."""
     ids = sorted({m.schedule_id for m in messages})
     query = (
@@ -413,7 +391,9 @@ _FINISH = text(
 )
 
 
-def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_id: str, now: datetime) -> int:
+def give_back_runs(
+    connection: Connection, runs: Sequence[StartedRun], processor_id: str, now: datetime
+) -> int:
     """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
     attempt count, so the requeued message starts them again under the same attempt. Queued
     anew at `now`: the reconciliation counts its patience from there."""
@@ -437,15 +417,6 @@ def requeue_runs(connection: Connection, runs: Sequence[StartedRun], processor_i
         )
         count += int(result.rowcount)
     return count
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    processor_id: str
-    hostname: str
-    pid: int
-    concurrency: int
-    started_at: datetime
 
 
 def record_heartbeat(

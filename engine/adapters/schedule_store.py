@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
@@ -11,21 +10,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import UTCDateTime, task_schedule, tasks
+from engine.core.runs import PendingTask
 from engine.core.types import TaskKind
 
 SQLITE_ROWS_PER_STATEMENT = 5_000
-
-
-@dataclass(frozen=True, slots=True)
-class PendingTask:
-    """An active task whose schedule rows do not yet reach the horizon."""
-
-    id: int
-    kind: TaskKind
-    cron_expression: str | None
-    timezone: str | None
-    run_at: datetime | None
-    expand_from: datetime  # fire times after this instant are still missing
 
 
 def lock_pending_tasks(

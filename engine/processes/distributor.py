@@ -42,19 +42,21 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from engine.adapters.distribution_store import (
-    claim_due_rows,
-    mark_handed_over,
-    next_due_time,
-    release_unpublished,
-    sweep_expired_claims,
-)
-from engine.adapters.reconcile_store import find_stuck_rows, redrive_rows
+from engine.adapters.sql_stores import SqlDistributionStore, SqlReconcileStore
 from engine.core.leases import lease_until
 from engine.core.messages import encode_message
 from engine.core.reconcile import StuckWatch, stuck_kind
 from engine.core.retry import Backoff
-from engine.ports import Broker, BrokerUnavailable, Clock, Monotonic, OutgoingMessage, Progress
+from engine.ports import (
+    Broker,
+    BrokerUnavailable,
+    Clock,
+    DistributionStore,
+    Monotonic,
+    OutgoingMessage,
+    Progress,
+    ReconcileStore,
+)
 
 log = logging.getLogger("headway.distributor")
 
@@ -95,13 +97,24 @@ class LoopResult:
 class Distributor:
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         broker: Broker,
         config: DistributorConfig,
         clock: Clock = lambda: datetime.now(UTC),
         monotonic: Monotonic = time.monotonic,
+        *,
+        store: DistributionStore | None = None,
+        reconcile_store: ReconcileStore | None = None,
     ) -> None:
-        self._engine = engine
+        """`engine` is the database the default stores use; with both stores given it may be
+        None."""
+        if store is None or reconcile_store is None:
+            if engine is None:
+                raise ValueError("engine: a database engine is required unless both stores are given")
+            store = store or SqlDistributionStore(engine)
+            reconcile_store = reconcile_store or SqlReconcileStore(engine)
+        self._store = store
+        self._reconcile_store = reconcile_store
         self._broker = broker
         self._config = config
         self._clock = clock
@@ -115,17 +128,18 @@ class Distributor:
         """Look for rows that stopped moving; drive on those seen stuck and unchanged one
         interval ago. Returns how many went back to `Scheduled` (claimed by the next loop)."""
         config = self._config
-        with self._engine.begin() as connection:
-            candidates = find_stuck_rows(
-                connection, now, config.reconcile_queued_after_s, config.reconcile_batch
-            )
-            stuck = {
-                row.id: kind
-                for row in candidates
-                if (kind := stuck_kind(row, now, config.reconcile_queued_after_s))
-            }
-            confirmed = self._stuck.confirm([row for row in candidates if row.id in stuck], self._monotonic())
-            changed = redrive_rows(connection, [(row, stuck[row.id]) for row in confirmed])
+        candidates = self._reconcile_store.find_stuck_rows(
+            now, config.reconcile_queued_after_s, config.reconcile_batch
+        )
+        stuck = {
+            row.id: kind
+            for row in candidates
+            if (kind := stuck_kind(row, now, config.reconcile_queued_after_s))
+        }
+        confirmed = self._stuck.confirm([row for row in candidates if row.id in stuck], self._monotonic())
+        # Each row is changed only if still as seen, so the find and the change need not
+        # share a transaction.
+        changed = self._reconcile_store.redrive_rows([(row, stuck[row.id]) for row in confirmed])
         if changed:
             log.warning(
                 "reconciliation drove on %d rows that had stopped moving: %s",
@@ -161,29 +175,31 @@ class Distributor:
         claiming_at = self._monotonic()  # the lease runs from here
         due = self._take_hand_overs(claiming_at if defer_hand_over else math.inf)
         try:
-            with self._engine.begin() as connection:
-                mark_handed_over(connection, [row for _, rows in due for row in rows], me)
-                swept = sweep_expired_claims(connection, now)
-                messages = claim_due_rows(
-                    connection, now, self._config.batch_size, me, lease_until(now, self._config.lease_s)
-                )
+            claim = self._store.claim(
+                now,
+                self._config.batch_size,
+                me,
+                lease_until(now, self._config.lease_s),
+                [row for _, rows in due for row in rows],
+            )
         except Exception:
             self._confirmed.extendleft(reversed(due))
             raise
+        messages, swept = claim.messages, claim.swept
         if swept:
             log.warning("returned %d rows whose distributor lease expired", swept)
         if not messages:
             if defer_hand_over:
                 self._keep_broker_ready()
             return LoopResult(0, 0, 0, swept, self._next_due(), redriven)
-        claimed_at = time.perf_counter()
+        claimed_at = self._monotonic()
         outgoing = [OutgoingMessage(encode_message(m), m.idempotency_key) for m in messages]
         broker_error: BrokerUnavailable | None = None
         try:
             confirmed = self._broker.publish(outgoing)
         except BrokerUnavailable as error:
             confirmed, broker_error = [False] * len(outgoing), error
-        published_at = time.perf_counter()
+        published_at = self._monotonic()
         ok = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if good]
         failed = [m.schedule_id for m, good in zip(messages, confirmed, strict=True) if not good]
         # Handed over later if it can still be done well before the lease lapses; a publish
@@ -194,16 +210,13 @@ class Distributor:
             log.debug("batch of %d: publish %.1f ms", len(messages), (published_at - claimed_at) * 1000)
             full = len(messages) >= self._config.batch_size  # a full batch loops again at once
             return LoopResult(len(messages), len(ok), 0, swept, None if full else self._next_due(), redriven)
-        with self._engine.begin() as connection:
-            mark_handed_over(connection, ok, me)
-            released = release_unpublished(connection, failed, me)
-            # The next row may be due before the poll interval ends: know when to wake.
-            next_due = next_due_time(connection)
+        # The next row may be due before the poll interval ends: know when to wake.
+        released, next_due = self._store.settle(ok, failed, me)
         log.debug(
             "batch of %d: publish %.1f ms, settle %.1f ms",
             len(messages),
             (published_at - claimed_at) * 1000,
-            (time.perf_counter() - published_at) * 1000,
+            (self._monotonic() - published_at) * 1000,
         )
         if failed:
             log.warning("%d of %d messages not confirmed; rows back to Scheduled", len(failed), len(messages))
@@ -256,8 +269,7 @@ class Distributor:
 
     def _next_due(self) -> datetime | None:
         """When the next row is due, so the loop can wake exactly then (a read, no lock)."""
-        with self._engine.connect() as connection:
-            return next_due_time(connection)
+        return self._store.next_due_time()
 
     def _keep_broker_ready(self) -> None:
         """Between batches: open the broker connection, or keep it alive, so that the first
@@ -280,8 +292,7 @@ class Distributor:
         if not confirmed:
             return
         try:
-            with self._engine.begin() as connection:
-                mark_handed_over(connection, confirmed, self._config.distributor_id)
+            self._store.hand_over(confirmed, self._config.distributor_id)
         except Exception as error:
             log.warning("%d confirmed rows left to the sweep: %s", len(confirmed), error.__class__.__name__)
 

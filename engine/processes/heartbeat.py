@@ -14,12 +14,10 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
-
 from engine.adapters.database import describe_database_error
-from engine.adapters.run_store import Heartbeat, record_heartbeat, renew_leases
 from engine.core.leases import lease_until
-from engine.ports import Clock, Progress
+from engine.core.runs import Heartbeat
+from engine.ports import Clock, Progress, RunStore
 
 log = logging.getLogger("headway.processor")
 
@@ -30,7 +28,7 @@ FORGET_AFTER_S = 60.0
 class HeartbeatThread:
     def __init__(
         self,
-        engine: Engine,
+        store: RunStore,
         processor_id: str,
         concurrency: int,
         lease_s: float,
@@ -39,7 +37,7 @@ class HeartbeatThread:
         held_ids: Callable[[], list[int]],
         progress: Progress | None = None,
     ) -> None:
-        self._engine = engine
+        self._store = store
         self._processor_id = processor_id
         self._concurrency = concurrency
         self._lease_s = lease_s
@@ -71,11 +69,9 @@ class HeartbeatThread:
 
     def beat(self, heartbeat: Heartbeat, now: datetime, forget_after: timedelta) -> None:
         try:
-            with self._engine.begin() as connection:
-                record_heartbeat(connection, heartbeat, now, now - forget_after)
-                renew_leases(
-                    connection, self._processor_id, self._held_ids(), lease_until(now, self._lease_s)
-                )
+            self._store.beat(
+                heartbeat, now, now - forget_after, self._held_ids(), lease_until(now, self._lease_s)
+            )
         except Exception as error:
             self._progress(False)
             log.warning("heartbeat failed: %s", describe_database_error(error))

@@ -42,21 +42,14 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from engine.adapters.database import describe_database_error
-from engine.adapters.run_store import (
-    FinishedRun,
-    StartedRun,
-    bury_unstartable,
-    finish_runs,
-    remove_heartbeat,
-    requeue_runs,
-    start_runs,
-)
+from engine.adapters.sql_stores import SqlRunStore
 from engine.core.execution import excerpt
 from engine.core.leases import StartAction, StartDecision, lease_until
 from engine.core.messages import MalformedMessage, TaskMessage, decode_message, encode_message
 from engine.core.retry import FailureAction
+from engine.core.runs import FinishedRun, StartedRun
 from engine.core.types import ScheduleStatus
-from engine.ports import Broker, Clock, Delivery, Handler, Monotonic, Progress
+from engine.ports import Broker, Clock, Delivery, Handler, Monotonic, Progress, RunStore
 from engine.processes.consumer import Consumer
 from engine.processes.db_writes import Writes
 from engine.processes.heartbeat import HeartbeatThread
@@ -101,21 +94,28 @@ def new_processor_id() -> str:
 class Processor:
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         broker: Broker,
         handlers: Mapping[str, Handler],
         config: ProcessorConfig,
         clock: Clock = lambda: datetime.now(UTC),
         monotonic: Monotonic = time.monotonic,
         progress: Progress | None = None,
+        *,
+        store: RunStore | None = None,
     ) -> None:
-        self._engine = engine
+        """`engine` is the database of the default `store`; with a store it may be None."""
+        if store is None:
+            if engine is None:
+                raise ValueError("engine: a database engine is required unless a store is given")
+            store = SqlRunStore(engine)
+        self._store = store
         self._progress = progress
         self._broker = broker
         self._config = config
         self._clock = clock
         self._monotonic = monotonic
-        self._writes = Writes(engine, monotonic)
+        self._writes = Writes(monotonic)
         # Deliveries from the consumer and results from the workers, for the coordinator.
         self._inbox: queue.SimpleQueue[Delivery | TaskResult] = queue.SimpleQueue()
         self._workers = Workers(handlers, config.concurrency, self._inbox.put)
@@ -133,7 +133,7 @@ class Processor:
         self._stop = stop
         config = self._config
         heartbeat = HeartbeatThread(
-            self._engine,
+            self._store,
             config.processor_id,
             config.concurrency,
             config.lease_s,
@@ -153,7 +153,7 @@ class Processor:
             consumer.join(CONSUMER_EXIT_S)
             heartbeat.stop()
             self._workers.stop()
-            self._writes.run(lambda c: remove_heartbeat(c, config.processor_id), attempts=1)
+            self._writes.run(lambda: self._store.remove_heartbeat(config.processor_id), attempts=1)
 
     def _held_ids(self) -> list[int]:
         # A copy taken at once: the coordinator changes the dict meanwhile.
@@ -244,7 +244,9 @@ class Processor:
         runs = [run for _, (run, _) in entries]
         if runs:
             now = self._clock()
-            self._writes.run(lambda c: requeue_runs(c, runs, self._config.processor_id, now), attempts=1)
+            self._writes.run(
+                lambda: self._store.give_back_runs(runs, self._config.processor_id, now), attempts=1
+            )
             log.warning("gave back %d unfinished or unrecorded tasks", len(runs))
         for key, (_, delivery) in entries:
             delivery.requeue()
@@ -288,7 +290,7 @@ class Processor:
         lease = lease_until(now, self._config.lease_s)
         try:
             starts = self._writes.run(
-                lambda c: start_runs(c, [m for m, _ in messages], me, now, lease), self._stop_deadline
+                lambda: self._store.start_runs([m for m, _ in messages], me, now, lease), self._stop_deadline
             )
         except Exception as error:
             # Not an outage: something in the batch cannot be written. Row by row, the rows
@@ -307,7 +309,8 @@ class Processor:
             log.error("row %d %s; dead-lettered", message.schedule_id, reason)
             try:
                 self._writes.run(
-                    lambda c: bury_unstartable(c, message.schedule_id, reason, now), self._stop_deadline
+                    lambda: self._store.bury_unstartable(message.schedule_id, reason, now),
+                    self._stop_deadline,
                 )
             except Exception as second:  # refused too: the message alone carries the reason
                 log.error("row %d left as it is: %s", message.schedule_id, _first_line(second))
@@ -348,7 +351,7 @@ class Processor:
         me = self._config.processor_id
         try:
             changed = self._writes.run(
-                lambda c: finish_runs(c, [r for _, r, _, _ in records], me), self._stop_deadline
+                lambda: self._store.finish_runs([r for _, r, _, _ in records], me), self._stop_deadline
             )
         except Exception as error:
             if len(records) > 1:
@@ -380,7 +383,7 @@ class Processor:
         log.error("row %d: %s", finished.run.message.schedule_id, reason)
         try:
             changed = self._writes.run(
-                lambda c: finish_runs(c, [dead], self._config.processor_id), self._stop_deadline
+                lambda: self._store.finish_runs([dead], self._config.processor_id), self._stop_deadline
             )
         except Exception as second:
             log.error(

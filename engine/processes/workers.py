@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.adapters.run_store import FinishedRun, StartedRun
 from engine.core.execution import TaskFailed, excerpt
 from engine.core.retry import FailureAction, decide_after_failure
+from engine.core.runs import FinishedRun, StartedRun
 from engine.core.types import ScheduleStatus
 from engine.ports import Delivery, Handler, Monotonic
 

@@ -81,7 +81,7 @@ def test_failure_mid_pass_leaves_no_partial_rows(db_engine: Engine, monkeypatch:
             raise RuntimeError("database went away mid-pass")
         return real_insert(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("engine.processes.scheduler.insert_fire_times", failing_insert)
+    monkeypatch.setattr(schedule_store, "insert_fire_times", failing_insert)
     with pytest.raises(RuntimeError):
         run_pass(db_engine, NOW)
     assert len(calls) == 2
