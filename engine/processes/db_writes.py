@@ -52,12 +52,8 @@ class Writes:
                 end = deadline()
                 now = self._monotonic()
                 if (attempts is not None and tried >= attempts) or (end is not None and now >= end):
-                    log.error(
-                        "database write abandoned after %d tries: %s", tried, error
-                    )
+                    log.error("database write abandoned after %d tries: %s", tried, error)
                     return None
                 delay_s = backoff.next_s() if end is None else min(backoff.next_s(), end - now)
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s", error, delay_s
-                )
+                log.warning("database unavailable (%s); retrying in %.1f s", error, delay_s)
                 self._sleep(delay_s)
