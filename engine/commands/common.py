@@ -222,12 +222,13 @@ def open_database(url: str, check_schema: bool = True, long_running: bool = Fals
 
     from engine.adapters.database import create_db_engine, describe_database_error
     from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+    from engine.core.retry import Backoff
 
     try:
         engine = create_db_engine(url, pool_pre_ping=not long_running)
     except (SQLAlchemyError, ValueError, ImportError) as error:
         fail(f"database URL: {describe_database_error(error)}")
-    delay_s = 0.5
+    backoff = Backoff(0.5, 10.0)
     while check_schema:
         try:
             ensure_schema_current(engine)
@@ -237,11 +238,11 @@ def open_database(url: str, check_schema: bool = True, long_running: bool = Fals
         except OperationalError as error:
             if not long_running:
                 fail(database_failure(url, error), code=1)
+            delay_s = backoff.next_s()
             logging.getLogger("headway").warning(
                 "cannot reach the database yet (%s); retrying in %.1f s", str(error).splitlines()[0], delay_s
             )
             time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 10.0)
         except SQLAlchemyError as error:
             fail(database_failure(url, error), code=1)
     return engine

@@ -65,8 +65,8 @@ def decide_after_failure(
 
 class Backoff:
     """The wait before the next try of something that keeps failing (a lost broker, a
-    database outage): `initial_s`, doubled per failure up to `max_s`, back to `initial_s`
-    after a success. Pure: the caller sleeps.
+    database outage): `compute_backoff_ms` counted in failures in a row, from `initial_s` up
+    to `max_s`, back to `initial_s` after a success. Pure: the caller sleeps.
 
     `b = Backoff(0.1, 0.5)`: `b.next_s()` gives 0.1, 0.2, 0.4, 0.5, 0.5, ...; after
     `b.reset()` 0.1 again.
@@ -77,12 +77,13 @@ class Backoff:
             raise ValueError("need 0 < initial_s <= max_s")
         self.initial_s = initial_s
         self.max_s = max_s
-        self._next_s = initial_s
+        self._failures = 0
 
     def next_s(self) -> float:
-        delay_s = self._next_s
-        self._next_s = min(delay_s * 2, self.max_s)
-        return delay_s
+        self._failures += 1
+        return (
+            compute_backoff_ms(self._failures, round(self.initial_s * 1000), round(self.max_s * 1000)) / 1000
+        )
 
     def reset(self) -> None:
-        self._next_s = self.initial_s
+        self._failures = 0

@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from engine.core.retry import compute_backoff_ms
+
 log = logging.getLogger("headway.up")
 
 MAX_RESTARTS = 5
@@ -33,7 +35,7 @@ class ChildFailed(RuntimeError):
 def restart_delay_s(deaths: int) -> float:
     """Seconds before the next start after `deaths` deaths in a row: 1, 2, 4, ... at most
     `MAX_DELAY_S`. Example: `restart_delay_s(1) == 1.0`, `restart_delay_s(9) == 30.0`."""
-    return min(2.0 ** max(deaths - 1, 0), MAX_DELAY_S)
+    return compute_backoff_ms(max(deaths, 1), 1_000, round(MAX_DELAY_S * 1000)) / 1000
 
 
 class Supervisor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.retry import FailureAction, compute_backoff_ms, decide_after_failure
+from engine.core.retry import Backoff, FailureAction, compute_backoff_ms, decide_after_failure
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,21 @@ def test_three_attempts_retry_twice_then_die() -> None:
 
 def test_a_non_retryable_failure_ends_at_once() -> None:
     assert decide_after_failure(1, 3, retryable=False).action is FailureAction.FAIL
+
+
+def test_a_cap_below_the_base_caps_the_first_delay_too() -> None:
+    assert compute_backoff_ms(1, 1_000, 500) == 500
+
+
+def test_a_backoff_counts_failures_in_a_row_and_starts_again_after_a_success() -> None:
+    backoff = Backoff(0.1, 0.5)
+    assert [backoff.next_s() for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    backoff.reset()
+    assert backoff.next_s() == 0.1
+
+
+def test_a_backoff_needs_a_positive_start_below_its_cap() -> None:
+    with pytest.raises(ValueError, match="initial_s"):
+        Backoff(0.0, 1.0)
+    with pytest.raises(ValueError, match="max_s"):
+        Backoff(2.0, 1.0)
