@@ -12,28 +12,20 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, Text, bindparam, select, text
+from sqlalchemy import BigInteger, Integer, Text, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import TextClause
 
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime, reconciliation_counts
 from engine.core.reconcile import RowSnapshot, StuckKind, attempt_after_redrive
 from engine.core.types import ScheduleStatus
-
-_INSTANTS = ("now", "queued_before", "lease_expires_at", "next_attempt_at")
-
-
-def _query(connection: Connection, name: str) -> TextClause:
-    sql = named_query(connection.dialect.name, name)
-    return text(sql).bindparams(*(bindparam(n, type_=UTCDateTime()) for n in _INSTANTS if f":{n}" in sql))
 
 
 def find_stuck_rows(
     connection: Connection, now: datetime, queued_after_s: float, limit: int
 ) -> list[RowSnapshot]:
     """Rows that may have stopped moving at `now`, up to `limit` of each kind, oldest first."""
-    query = _query(connection, "find_stuck_rows").columns(
+    query = bound_query(connection, "find_stuck_rows").columns(
         id=BigInteger(),
         status=Text(),
         attempt=Integer(),
@@ -63,7 +55,7 @@ def find_stuck_rows(
 def redrive_rows(connection: Connection, rows: Sequence[tuple[RowSnapshot, StuckKind]]) -> Counter[StuckKind]:
     """Send each row back to `Scheduled` (see `engine.core.reconcile`) if it is still as seen,
     count the rows changed per kind, and add the counts to `reconciliation_counts`."""
-    redrive = _query(connection, "redrive_row")
+    redrive = bound_query(connection, "redrive_row")
     changed: Counter[StuckKind] = Counter()
     for row, kind in sorted(rows, key=lambda pair: pair[0].id):  # the global lock order
         values = {
@@ -77,7 +69,7 @@ def redrive_rows(connection: Connection, rows: Sequence[tuple[RowSnapshot, Stuck
         }
         if connection.execute(redrive, values).first() is not None:
             changed[kind] += 1
-    count = _query(connection, "count_redriven")
+    count = bound_query(connection, "count_redriven")
     for kind, row_count in changed.items():
         connection.execute(count, {"kind": kind.value, "row_count": row_count})
     return changed

@@ -1,8 +1,12 @@
 """The Processor's reads and writes: starting and finishing runs, heartbeats and leases.
 
 Batched: a processor starts (and later finishes) every message it holds in one transaction,
-so the database's commit rate does not cap the task rate. Each status change names the
-status and attempt it expects to replace and the returned ids show which rows it changed.
+so the database's commit rate does not cap the task rate. The state transitions are the
+named queries `start_waiting_rows`, `set_running`, `finish_runs`, `record_runs` and
+`give_back_runs` of `sql/<dialect>/queries.sql`, with the same parameters on both dialects;
+what a row becomes is decided in `engine.core` (`leases.decide_start`,
+`retry.decide_after_failure`). Each status change names the status and attempt it expects
+to replace and the returned ids show which rows it changed.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import id_in, update_unlocked
-from engine.adapters.tables import processor_heartbeats, task_runs, task_schedule, task_types, tasks
+from engine.adapters.sql_queries import bound_query, instant_text
+from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
 from engine.core.messages import TaskMessage
@@ -41,12 +46,10 @@ def start_runs(
     rows to START `Running` at `now`, leased to `processor_id`. Returns the runs to execute and,
     for every other message, what to do with it instead.
 
-    On PostgreSQL the common case, a row waiting for exactly this attempt, is started by one
-    statement for the whole batch (`_start_waiting_rows`); only what it leaves (duplicates,
-    take-overs, stale copies) is read and decided one by one."""
-    started: list[StartedRun] = []
-    if connection.dialect.name == "postgresql":
-        started, messages = _start_waiting_rows(connection, messages, processor_id, now, lease_until)
+    The common case, a row waiting for exactly this attempt, is started by one statement for
+    the whole batch (`start_waiting_rows`); only what it leaves (duplicates, take-overs, stale
+    copies) is read and decided one by one."""
+    started, messages = _start_waiting_rows(connection, messages, processor_id, now, lease_until)
     if not messages:
         return started, []
     more, others = _start_decided(connection, messages, processor_id, now, lease_until)
@@ -99,13 +102,13 @@ def _start_decided(
         else:
             others.append((message, decision))
     changes = [
-        {
-            "id": message.schedule_id,
-            "expected_status": decision.expected_status.value if decision.expected_status else "",
-            "expected_attempt": states_attempt(decision, message),
-            "attempt": message.attempt,
-            "lag_ms": _lag_ms(rows[message.schedule_id].scheduled_time, now),
-        }
+        (
+            message.schedule_id,
+            decision.expected_status.value if decision.expected_status else "",
+            states_attempt(decision, message),
+            message.attempt,
+            _lag_ms(rows[message.schedule_id].scheduled_time, now),
+        )
         for message, decision in to_start
     ]
     changed = _set_running(connection, changes, processor_id, now, lease_until)
@@ -166,34 +169,6 @@ def _started_run(
     return StartedRun(message, context, settings.handler, now)
 
 
-# Rows waiting for exactly the message's attempt (decide_start's normal START) become
-# Running in one statement, their task's payload and type returned with them. The ids are
-# also given as an array (`= ANY`) so that the planner looks them up by primary key: joined
-# to the JSON alone, whose size it cannot know, it chose to scan the whole table. The rows are
-# taken in id order, the lock order every processor uses. A row another transaction holds
-# is waited for, as the decided path's FOR UPDATE would.
-_START_WAITING = text(
-    "WITH m AS ("
-    " SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt"
-    " FROM json_array_elements(CAST(:messages AS JSON)) AS e"
-    "), waiting AS ("
-    " SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id"
-    " WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1"
-    " AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))"
-    " ORDER BY t.id FOR UPDATE OF t"
-    "), started AS ("
-    " UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,"
-    " finished_at = NULL, claimed_by = :me, lease_expires_at = :lease, next_attempt_at = NULL,"
-    " start_lag_ms = COALESCE(t.start_lag_ms,"
-    "  GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)"
-    " FROM waiting w WHERE t.id = w.id"
-    " AND t.attempt = w.attempt - 1"
-    " AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))"
-    " RETURNING t.id, t.task_id"
-    ") SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id"
-)
-
-
 def _start_waiting_rows(
     connection: Connection,
     messages: Sequence[TaskMessage],
@@ -212,15 +187,23 @@ def _start_waiting_rows(
         else:
             first[message.schedule_id] = message
     batch = [(m.schedule_id, m.attempt) for m in first.values()]
-    rows = connection.execute(
-        _START_WAITING,
-        {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease": lease_until},
+    values = {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease_until": lease_until}
+    rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
+    if not rows:
+        return [], [*first.values(), *rest]
+    task_rows = connection.execute(
+        select(tasks.c.id, tasks.c.task_type, tasks.c.payload).where(
+            id_in(tasks.c.id, {int(row.task_id) for row in rows}, connection)
+        )
     ).all()
-    types = _type_settings(connection, {row.task_type for row in rows})
-    started = [
-        _started_run(first.pop(int(row.id)), int(row.task_id), row.task_type, row.payload, types, now)
-        for row in rows
-    ]
+    by_task = {int(row.id): row for row in task_rows}
+    types = _type_settings(connection, {row.task_type for row in task_rows})
+    started = []
+    for row in rows:
+        task = by_task[int(row.task_id)]
+        started.append(
+            _started_run(first.pop(int(row.id)), int(row.task_id), task.task_type, task.payload, types, now)
+        )
     return started, [*first.values(), *rest]
 
 
@@ -242,153 +225,53 @@ def _json(value: Any) -> dict[str, Any]:
 
 def _set_running(
     connection: Connection,
-    changes: list[dict[str, Any]],
+    changes: list[tuple[int, str, int, int, int]],
     processor_id: str,
     now: datetime,
     lease_until: datetime,
 ) -> set[int]:
+    """`set_running` for (id, expected status, expected attempt, attempt, lag_ms) changes."""
     if not changes:
         return set()
-    if connection.dialect.name == "postgresql":
-        result = connection.execute(
-            text(
-                "UPDATE task_schedule t SET status = 'Running', attempt = m.attempt, started_at = :now, "
-                "finished_at = NULL, claimed_by = :me, lease_expires_at = :lease, next_attempt_at = NULL, "
-                "start_lag_ms = COALESCE(t.start_lag_ms, m.lag_ms) "
-                "FROM json_to_recordset(CAST(:changes AS JSON)) AS m(id BIGINT, expected_status TEXT, "
-                "expected_attempt INT, attempt INT, lag_ms INT) "
-                "WHERE t.id = m.id AND t.status = m.expected_status AND t.attempt = m.expected_attempt "
-                "RETURNING t.id"
-            ),
-            {"now": now, "me": processor_id, "lease": lease_until, "changes": json.dumps(changes)},
-        )
-        return {int(row[0]) for row in result}
-    changed: set[int] = set()
-    for change in changes:
-        result = connection.execute(
-            update(task_schedule)
-            .where(
-                task_schedule.c.id == change["id"],
-                task_schedule.c.status == change["expected_status"],
-                task_schedule.c.attempt == change["expected_attempt"],
-            )
-            .values(
-                status=RUNNING,
-                attempt=change["attempt"],
-                started_at=now,
-                finished_at=None,
-                claimed_by=processor_id,
-                lease_expires_at=lease_until,
-                next_attempt_at=None,
-                start_lag_ms=func.coalesce(task_schedule.c.start_lag_ms, change["lag_ms"]),
-            )
-        )
-        if result.rowcount == 1:
-            changed.add(change["id"])
-    return changed
+    values = {"changes": json.dumps(changes), "now": now, "me": processor_id, "lease_until": lease_until}
+    return {int(row[0]) for row in connection.execute(bound_query(connection, "set_running"), values)}
 
 
 def finish_runs(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
     """Record outcomes: each row goes from `Running` at its attempt, leased to
-    `processor_id`, to its new status, and gets its `task_runs` row. Returns the schedule ids
-    whose status changed. A row missing from it was taken over by another processor after
-    this one lost its lease (that one records the attempt), or was recorded already by a
-    commit whose acknowledgement was lost; either way nothing is written twice."""
+    `processor_id`, to its new status (`finish_runs`), and gets its `task_runs` row
+    (`record_runs`). Returns the schedule ids whose status changed. A row missing from it was
+    taken over by another processor after this one lost its lease (that one records the
+    attempt), or was recorded already by a commit whose acknowledgement was lost; either way
+    nothing is written twice."""
     if not finished:
         return set()
-    if connection.dialect.name == "postgresql":
-        return _finish_postgresql(connection, finished, processor_id)
-    changed: set[int] = set()
-    for f in finished:
-        result = connection.execute(
-            update(task_schedule)
-            .where(
-                task_schedule.c.id == f.run.message.schedule_id,
-                task_schedule.c.status == RUNNING,
-                task_schedule.c.attempt == f.run.message.attempt,
-                task_schedule.c.claimed_by == processor_id,
-            )
-            .values(
-                status=f.status.value,
-                finished_at=f.finished_at,
-                last_error=f.error,
-                next_attempt_at=f.next_attempt_at,
-                lease_expires_at=None,
-            )
-        )
-        if result.rowcount == 1:
-            changed.add(f.run.message.schedule_id)
-    recorded = [_run_values(f) for f in finished if f.run.message.schedule_id in changed]
+    dialect = connection.dialect.name
+    rows = [_run_row(f, dialect) for f in finished]
+    values = {"me": processor_id, "rows": json.dumps(rows)}
+    changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
+    recorded = [row for row in rows if row[0] in changed]
     if recorded:
-        connection.execute(insert(task_runs), recorded)
+        connection.execute(bound_query(connection, "record_runs"), {"rows": json.dumps(recorded)})
     return changed
 
 
-def _run_values(f: FinishedRun) -> dict[str, Any]:
-    return {
-        "schedule_id": f.run.message.schedule_id,
-        "task_id": f.run.context.task_id,
-        "task_type": f.run.context.task_type,
-        "attempt": f.run.message.attempt,
-        "started_at": f.run.started_at,
-        "finished_at": f.finished_at,
-        "elapsed_ms": f.elapsed_ms,
-        "outcome": f.outcome,
-        "output_excerpt": f.output_excerpt,
-        "error": f.error,
-    }
-
-
-def _finish_postgresql(
-    connection: Connection, finished: Sequence[FinishedRun], processor_id: str
-) -> set[int]:
-    # One statement for the whole batch: the status changes and the task_runs rows. The batch
-    # travels as one JSON array of arrays: json.dumps is C, where a dozen parameter arrays
-    # cost the driver 20 us a row in Python, and reading fields by position costs the server
-    # a tenth of matching them by name (json_to_recordset).
-    rows = [
-        (
-            f.run.message.schedule_id,
-            f.run.message.attempt,
-            f.status.value,
-            f.finished_at.isoformat(),
-            f.error,
-            f.next_attempt_at.isoformat() if f.next_attempt_at else None,
-            f.run.context.task_id,
-            f.run.context.task_type,
-            f.run.started_at.isoformat(),
-            f.elapsed_ms,
-            f.outcome,
-            f.output_excerpt,
-        )
-        for f in finished
-    ]
-    result = connection.execute(_FINISH, {"me": processor_id, "rows": json.dumps(rows)})
-    return {int(row[0]) for row in result}
-
-
-_FINISH = text(
-    "WITH m AS MATERIALIZED ("
-    " SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,"
-    " CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,"
-    " CAST(e->>5 AS TIMESTAMPTZ) AS next_attempt_at, CAST(e->>6 AS BIGINT) AS task_id,"
-    " e->>7 AS task_type, CAST(e->>8 AS TIMESTAMPTZ) AS started_at, CAST(e->>9 AS INT) AS elapsed_ms,"
-    " e->>10 AS outcome, e->>11 AS output_excerpt"
-    " FROM json_array_elements(CAST(:rows AS JSON)) AS e"
-    "), changed AS ("
-    " UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at,"
-    " last_error = m.error,"
-    " next_attempt_at = m.next_attempt_at, lease_expires_at = NULL"
-    " FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id"
-    " AND t.status = 'Running' AND t.attempt = m.attempt"
-    " AND t.claimed_by = :me RETURNING t.id"
-    "), recorded AS ("
-    " INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,"
-    " elapsed_ms, outcome, output_excerpt, error)"
-    " SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,"
-    " output_excerpt, error FROM m JOIN changed ON changed.id = m.id"
-    ") SELECT id FROM changed"
-)
+def _run_row(f: FinishedRun, dialect: str) -> tuple[Any, ...]:
+    """One outcome as `finish_runs` and `record_runs` read it, by position."""
+    return (
+        f.run.message.schedule_id,
+        f.run.message.attempt,
+        f.status.value,
+        instant_text(f.finished_at, dialect),
+        f.error,
+        instant_text(f.next_attempt_at, dialect),
+        f.run.context.task_id,
+        f.run.context.task_type,
+        instant_text(f.run.started_at, dialect),
+        f.elapsed_ms,
+        f.outcome,
+        f.output_excerpt,
+    )
 
 
 def give_back_runs(
@@ -397,26 +280,11 @@ def give_back_runs(
     """A stopping processor gives runs back unfinished: `Running` -> `Queued` at the previous
     attempt count, so the requeued message starts them again under the same attempt. Queued
     anew at `now`: the reconciliation counts its patience from there."""
-    count = 0
-    for run in sorted(runs, key=lambda r: r.message.schedule_id):  # the global lock order
-        result = connection.execute(
-            update(task_schedule)
-            .where(
-                task_schedule.c.id == run.message.schedule_id,
-                task_schedule.c.status == RUNNING,
-                task_schedule.c.attempt == run.message.attempt,
-                task_schedule.c.claimed_by == processor_id,
-            )
-            .values(
-                status=QUEUED,
-                attempt=run.message.attempt - 1,
-                claimed_by=None,
-                lease_expires_at=None,
-                queued_at=now,
-            )
-        )
-        count += int(result.rowcount)
-    return count
+    if not runs:
+        return 0
+    batch = json.dumps([(run.message.schedule_id, run.message.attempt) for run in runs])
+    values = {"runs": batch, "me": processor_id, "now": now}
+    return len(connection.execute(bound_query(connection, "give_back_runs"), values).all())
 
 
 def record_heartbeat(

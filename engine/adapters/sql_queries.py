@@ -6,8 +6,15 @@ left out (a `:word` in a comment would otherwise read as a bind parameter).
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from functools import cache
 
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
+
+from engine.adapters.tables import UTCDateTime
 from engine.migrations.sql_files import sql_dir
 
 _MARKER = "-- name:"
@@ -37,3 +44,25 @@ def named_query(dialect: str, name: str) -> str:
         return queries[name]
     except KeyError:
         raise KeyError(f"no query {name!r} in sql/{dialect}/queries.sql") from None
+
+
+# Parameters that carry an instant: bound as UTCDateTime, so that SQLite gets the same text
+# form as the columns hold (PostgreSQL takes the aware datetime as it is).
+_INSTANTS = ("now", "queued_before", "lease_until", "lease_expires_at", "next_attempt_at")
+
+
+def bound_query(connection: Connection, name: str) -> TextClause:
+    """Query `name` for the connection's dialect, ready to execute, its instants typed."""
+    sql = named_query(connection.dialect.name, name)
+    present = [n for n in _INSTANTS if re.search(rf":{n}\b", sql)]
+    return text(sql).bindparams(*(bindparam(n, type_=UTCDateTime()) for n in present))
+
+
+def instant_text(value: datetime | None, dialect: str) -> str | None:
+    """An instant as a JSON batch carries it to a named query: what the dialect's column
+    holds (SQLite: naive UTC text, `2026-05-01 12:00:00.250000`) or casts from (PostgreSQL:
+    the same with `+00:00`)."""
+    if value is None:
+        return None
+    text_form = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return text_form if dialect == "sqlite" else f"{text_form}+00:00"

@@ -244,3 +244,96 @@ RETURNING id;
 -- Adds :row_count to the rows driven on for :kind.
 INSERT INTO reconciliation_counts (kind, row_count) VALUES (:kind, :row_count)
 ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + EXCLUDED.row_count;
+
+-- The processor's state transitions (engine.adapters.run_store). Batches travel as one JSON
+-- array of arrays: json.dumps is C, where a dozen parameter arrays cost the driver 20 us a
+-- row in Python, and reading fields by position costs the server a tenth of matching them by
+-- name. Every change names the status and attempt it replaces; the returned ids say which
+-- rows changed. Same names and parameters as on SQLite, so that run_store has one path.
+
+-- name: start_waiting_rows
+-- The normal START of engine.core.leases.decide_start for a whole batch, in one statement:
+-- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
+-- minus one, or Failed with a retry pending) become Running at :now under :me until
+-- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
+-- ids started and their task ids. The ids are also given as an array (= ANY) so that the
+-- planner looks them up by primary key: joined to the JSON alone, whose size it cannot know,
+-- it chose to scan the whole table. The rows are taken in id order, the lock order every
+-- processor uses; a row another transaction holds is waited for.
+-- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
+WITH m AS (
+    SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
+    FROM json_array_elements(CAST(:messages AS JSON)) AS e
+), waiting AS (
+    SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id
+    WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1
+      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
+    ORDER BY t.id FOR UPDATE OF t
+)
+UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
+       finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
+       start_lag_ms = COALESCE(t.start_lag_ms,
+           GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
+FROM waiting w WHERE t.id = w.id
+  AND t.attempt = w.attempt - 1
+  AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
+RETURNING t.id, t.task_id;
+
+-- name: set_running
+-- Rows decided START one by one (engine.core.leases.decide_start) become Running at :now
+-- under :me until :lease_until, if still at the status and attempt the decision saw.
+-- :changes is [[schedule_id, expected_status, expected_attempt, attempt, lag_ms], ...].
+UPDATE task_schedule t SET status = 'Running', attempt = m.attempt, started_at = :now,
+       finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
+       start_lag_ms = COALESCE(t.start_lag_ms, m.lag_ms)
+FROM (
+    SELECT CAST(e->>0 AS BIGINT) AS id, e->>1 AS expected_status, CAST(e->>2 AS INT) AS expected_attempt,
+           CAST(e->>3 AS INT) AS attempt, CAST(e->>4 AS INT) AS lag_ms
+    FROM json_array_elements(CAST(:changes AS JSON)) AS e
+) AS m
+WHERE t.id = m.id AND t.status = m.expected_status AND t.attempt = m.expected_attempt
+RETURNING t.id;
+
+-- name: finish_runs
+-- Outcomes (engine.processes.workers.record_outcome decides them): each row Running at its
+-- attempt under :me takes its new status; returns the ids changed, whose task_runs rows
+-- record_runs then adds. :rows is [[schedule_id, attempt, status, finished_at, error,
+-- next_attempt_at, task_id, task_type, started_at, elapsed_ms, outcome, output_excerpt], ...].
+-- The ids also as an array (= ANY), for the planner, as in start_waiting_rows.
+WITH m AS MATERIALIZED (
+    SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,
+           CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,
+           CAST(e->>5 AS TIMESTAMPTZ) AS next_attempt_at
+    FROM json_array_elements(CAST(:rows AS JSON)) AS e
+)
+UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at, last_error = m.error,
+       next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
+FROM m
+WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id
+  AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
+RETURNING t.id;
+
+-- name: record_runs
+-- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
+INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
+                       elapsed_ms, outcome, output_excerpt, error)
+SELECT CAST(e->>0 AS BIGINT), CAST(e->>6 AS BIGINT), e->>7, CAST(e->>1 AS INT),
+       CAST(e->>8 AS TIMESTAMPTZ), CAST(e->>3 AS TIMESTAMPTZ), CAST(e->>9 AS INT), e->>10, e->>11, e->>4
+FROM json_array_elements(CAST(:rows AS JSON)) AS e;
+
+-- name: give_back_runs
+-- Runs that will not finish here: Running at their attempt under :me -> Queued at the
+-- previous attempt, queued anew at :now, so that their requeued message starts them again
+-- under the same attempt. :runs is [[schedule_id, attempt], ...]; rows locked in id order.
+WITH m AS (
+    SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
+    FROM json_array_elements(CAST(:runs AS JSON)) AS e
+), mine AS (
+    SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id
+    WHERE t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
+    ORDER BY t.id FOR UPDATE OF t
+)
+UPDATE task_schedule t SET status = 'Queued', attempt = mine.attempt - 1, claimed_by = NULL,
+       lease_expires_at = NULL, queued_at = :now
+FROM mine WHERE t.id = mine.id
+RETURNING t.id;

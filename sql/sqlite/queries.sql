@@ -232,3 +232,84 @@ RETURNING id;
 -- Adds :row_count to the rows driven on for :kind.
 INSERT INTO reconciliation_counts (kind, row_count) VALUES (:kind, :row_count)
 ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + excluded.row_count;
+
+-- The processor's state transitions (engine.adapters.run_store), with the same parameters as
+-- on PostgreSQL: batches as one JSON array of arrays, instants in it as the columns hold
+-- them. SQLite has one writer at a time (BEGIN IMMEDIATE): no lock order to keep.
+
+-- name: start_waiting_rows
+-- The normal START of engine.core.leases.decide_start for a whole batch: rows waiting for
+-- exactly the message's attempt (Scheduled or Queued at its attempt minus one, or Failed
+-- with a retry pending) become Running at :now under :me until :lease_until. :messages is
+-- [[schedule_id, attempt], ...] without repeated ids; returns the ids started and their
+-- task ids. The lag is counted in microseconds from the stored text (julianday's doubles
+-- are off by tens of them), then truncated to whole milliseconds as in Python.
+UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
+       finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
+       start_lag_ms = COALESCE(task_schedule.start_lag_ms,
+           MAX(0, ((strftime('%s', :now) - strftime('%s', task_schedule.scheduled_time)) * 1000000
+                   + CAST(substr(:now, 21) AS INTEGER) - CAST(substr(task_schedule.scheduled_time, 21) AS INTEGER))
+                  / 1000))
+FROM (
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt
+    FROM json_each(:messages)
+) AS m
+WHERE task_schedule.id = m.id AND task_schedule.attempt = m.attempt - 1
+  AND (task_schedule.status IN ('Scheduled', 'Queued')
+       OR (task_schedule.status = 'Failed' AND task_schedule.next_attempt_at IS NOT NULL))
+RETURNING id, task_id;
+
+-- name: set_running
+-- Rows decided START (engine.core.leases.decide_start) become Running at :now under :me
+-- until :lease_until, if still at the status and attempt the decision saw.
+-- :changes is [[schedule_id, expected_status, expected_attempt, attempt, lag_ms], ...].
+UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
+       finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
+       start_lag_ms = COALESCE(task_schedule.start_lag_ms, m.lag_ms)
+FROM (
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS expected_status,
+           json_extract(value, '$[2]') AS expected_attempt, json_extract(value, '$[3]') AS attempt,
+           json_extract(value, '$[4]') AS lag_ms
+    FROM json_each(:changes)
+) AS m
+WHERE task_schedule.id = m.id AND task_schedule.status = m.expected_status
+  AND task_schedule.attempt = m.expected_attempt
+RETURNING id;
+
+-- name: finish_runs
+-- Outcomes: each row Running at its attempt under :me takes its new status. :rows as on
+-- PostgreSQL. SQLite cannot insert in the same statement: record_runs follows.
+UPDATE task_schedule SET status = m.status, finished_at = m.finished_at, last_error = m.error,
+       next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
+FROM (
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
+           json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS finished_at,
+           json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS next_attempt_at
+    FROM json_each(:rows)
+) AS m
+WHERE task_schedule.id = m.id AND task_schedule.status = 'Running'
+  AND task_schedule.attempt = m.attempt AND task_schedule.claimed_by = :me
+RETURNING id;
+
+-- name: record_runs
+-- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
+INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
+                       elapsed_ms, outcome, output_excerpt, error)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+       json_extract(value, '$[1]'), json_extract(value, '$[8]'), json_extract(value, '$[3]'),
+       json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'),
+       json_extract(value, '$[4]')
+FROM json_each(:rows);
+
+-- name: give_back_runs
+-- Runs that will not finish here: Running at their attempt under :me -> Queued at the
+-- previous attempt, queued anew at :now. :runs is [[schedule_id, attempt], ...].
+UPDATE task_schedule SET status = 'Queued', attempt = m.attempt - 1, claimed_by = NULL,
+       lease_expires_at = NULL, queued_at = :now
+FROM (
+    SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt
+    FROM json_each(:runs)
+) AS m
+WHERE task_schedule.id = m.id AND task_schedule.status = 'Running'
+  AND task_schedule.attempt = m.attempt AND task_schedule.claimed_by = :me
+RETURNING id;

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from engine.adapters.run_store import FinishedRun, finish_runs, renew_leases, start_runs
+from engine.adapters.run_store import FinishedRun, finish_runs, give_back_runs, renew_leases, start_runs
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_runs, task_schedule
-from engine.core.leases import StartAction
+from engine.core.leases import RowState, StartAction, decide_start
 from engine.core.messages import TaskMessage
 from engine.core.types import ScheduleStatus
 from engine.processes.scheduler import run_pass
@@ -143,3 +145,84 @@ def test_mixed_batch_starts_waiting_and_orphaned_rows_and_answers_the_rest(db_en
         "done": ("Succeeded", 1, None, None, None),
         "dead": ("Dead", 3, None, None, None),
     }
+
+
+# (status, attempt, next_attempt_at set, lease in the future) of a row before a start.
+ROW_STATES = [
+    ("Scheduled", 0, False, False),
+    ("Queued", 0, False, False),
+    ("Queued", 1, False, False),
+    ("Failed", 0, True, False),
+    ("Failed", 1, True, False),
+    ("Failed", 1, False, False),
+    ("Running", 1, False, False),
+    ("Running", 1, False, True),
+    ("Succeeded", 1, False, False),
+    ("Dead", 1, False, False),
+]
+
+
+def test_the_batch_start_statement_starts_exactly_what_decide_start_starts_from_waiting(
+    db_engine: Engine,
+) -> None:
+    """`start_waiting_rows` is the batch form of decide_start's normal START (a row waiting
+    for the message's attempt); everything else must be left to the decided path."""
+    messages = queued_rows(db_engine, 2 * len(ROW_STATES))
+    cases = []
+    with db_engine.begin() as connection:
+        for index, message in enumerate(messages):
+            status, attempt, retry_pending, live = ROW_STATES[index // 2]
+            state = RowState(
+                ScheduleStatus(status),
+                attempt,
+                NOW + timedelta(seconds=5) if live else NOW - timedelta(seconds=5),
+                NOW if retry_pending else None,
+            )
+            connection.execute(
+                update(task_schedule)
+                .where(task_schedule.c.id == message.schedule_id)
+                .values(
+                    status=status,
+                    attempt=attempt,
+                    lease_expires_at=state.lease_expires_at,
+                    next_attempt_at=state.next_attempt_at,
+                )
+            )
+            cases.append((message.schedule_id, 1 + index % 2, state))
+        values = {
+            "messages": json.dumps([(schedule_id, attempt) for schedule_id, attempt, _ in cases]),
+            "now": NOW,
+            "me": "p1",
+            "lease_until": LEASE,
+        }
+        started = {
+            int(row.id) for row in connection.execute(bound_query(connection, "start_waiting_rows"), values)
+        }
+    expected = set()
+    for schedule_id, attempt, state in cases:
+        decision = decide_start(state, attempt, NOW)
+        if decision.action is StartAction.START and decision.expected_status is not ScheduleStatus.RUNNING:
+            expected.add(schedule_id)
+    assert started == expected
+    assert len(expected) == 5  # Scheduled, Queued and retry-pending Failed one attempt behind
+
+
+def test_runs_given_back_are_queued_at_the_previous_attempt_once(db_engine: Engine) -> None:
+    first, second = queued_rows(db_engine, 2)
+    with db_engine.begin() as connection:
+        runs, _ = start_runs(connection, [first, second], "p1", NOW, LEASE)
+    later = NOW + timedelta(seconds=3)
+    with db_engine.begin() as connection:
+        assert give_back_runs(connection, runs, "p2", later) == 0  # not its runs
+        assert give_back_runs(connection, runs, "p1", later) == 2
+        assert give_back_runs(connection, runs, "p1", later) == 0
+    with db_engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                task_schedule.c.status,
+                task_schedule.c.attempt,
+                task_schedule.c.claimed_by,
+                task_schedule.c.queued_at,
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [("Queued", 0, None, later)] * 2
