@@ -5,7 +5,7 @@ test_reconcile, test_scheduler)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -215,17 +215,24 @@ def test_a_row_renewed_between_the_two_looks_is_left_alone() -> None:
 class Processor:
     """The coordinator and the workers, stepped by hand: no threads."""
 
-    def __init__(self, db: FakeDatabase, handler: object = lambda context: "done", name: str = "p1") -> None:
+    def __init__(
+        self,
+        db: FakeDatabase,
+        handler: object = lambda context: "done",
+        name: str = "p1",
+        clock: Callable[[], datetime] = lambda: NOW,
+    ) -> None:
+        self.store = FakeRunStore(db)
         self.submitted: list[tuple[object, Delivery]] = []
         self.deadline: float | None = None
         self.clock = FakeClock()
         self.config = ProcessorConfig(name, lease_s=30, backoff_base_ms=1_000, backoff_max_ms=60_000)
         self.coordinator = Coordinator(
-            FakeRunStore(db),
+            self.store,
             Writes(self.clock, sleep=lambda s: setattr(self.clock, "now_s", self.clock.now_s + s)),
             self.config,
             lambda run, delivery: self.submitted.append((run, delivery)),
-            lambda: NOW,
+            clock,
             lambda: self.deadline,
         )
         self.workers = Workers({"job": handler}, 0, lambda result: None, monotonic=self.clock)  # type: ignore[dict-item]
