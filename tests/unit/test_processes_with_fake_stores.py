@@ -5,6 +5,7 @@ test_reconcile, test_scheduler)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.core.messages import TaskMessage, decode_message, encode_message
+from engine.core.runs import PendingTask, SchedulePlan
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.ports import BrokerUnavailable, Delivery, OutgoingMessage, StoreUnavailable
+from engine.processes import scheduler
 from engine.processes.coordinator import Coordinator
 from engine.processes.db_writes import Writes
 from engine.processes.distributor import Distributor, DistributorConfig
@@ -353,3 +356,39 @@ def test_a_row_taken_over_while_running_here_is_not_recorded_twice() -> None:
     processor.record(results)
     assert (row.status, row.claimed_by, db.runs) == (S.RUNNING, "p2", [])
     assert delivery.settled == [("ack", None)]  # the other processor records the attempt
+
+
+def test_the_scheduler_paces_full_passes_on_its_monotonic_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler, "PICKUP_INTERVAL_S", 0.001)
+    db = FakeDatabase()
+    kinds: list[str] = []
+
+    class Recording(FakeScheduleStore):
+        def materialise(
+            self,
+            horizon: datetime,
+            only_unmaterialised: bool,
+            plan: Callable[[Sequence[PendingTask]], SchedulePlan],
+        ) -> tuple[int, int]:
+            kinds.append("pickup" if only_unmaterialised else "full")
+            return super().materialise(horizon, only_unmaterialised, plan)
+
+    monotonic = FakeClock()
+    stop = threading.Event()
+
+    def after_pass(now: datetime) -> None:
+        monotonic.now_s += 30  # half the interval between passes
+        if len(kinds) == 5:
+            stop.set()
+
+    scheduler.run_forever(
+        None,
+        60,
+        1.0,
+        stop=stop,
+        clock=lambda: NOW,
+        after_pass=after_pass,
+        store=Recording(db),
+        monotonic=monotonic,
+    )
+    assert kinds == ["full", "pickup", "full", "pickup", "full"]
