@@ -19,7 +19,7 @@ runs (the only table referring to `task_schedule`) and then the rows, in one tra
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -186,7 +186,6 @@ class HistoryStats:
     database_size_bytes: int | None
     retention_days: int
     prunable: PruneResult
-    notes: list[str] = field(default_factory=list)
 
 
 STATS_TABLES = (

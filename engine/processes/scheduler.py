@@ -101,6 +101,7 @@ def run_forever(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     progress: Progress | None = None,
     after_pass: Callable[[datetime], None] | None = None,
+    prune: Callable[[datetime], None] | None = None,
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
     After each successful pass `after_pass(now)` runs (default: the forecast snapshots of
@@ -111,6 +112,9 @@ def run_forever(
     gives a few log lines rather than one a second. A database error is logged as one line
     with the driver's reason; anything else with its traceback. Each pass, good or failed,
     is told to `progress`. The loop ends when `stop` is set.
+
+    `prune(now)`, when given, also runs after each successful pass: the history step
+    (`engine.services.history.PruneStep`), which rolls up and prunes every few minutes.
     """
     stop = stop or threading.Event()
     if after_pass is None:
@@ -145,6 +149,8 @@ def run_forever(
             if full:
                 next_full = time.monotonic() + interval_s
             after_pass(now)
+            if prune is not None:
+                prune(now)
         if progress is not None:
             progress(failures == 0)
         stop.wait(retry_delay_s(failures, interval_s))
