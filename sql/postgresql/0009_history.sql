@@ -47,6 +47,11 @@ INSERT INTO history_rollup_state (id, rolled_up_run_id) VALUES (1, 0);
 -- rounded half up to whole ms: the rollups' days plus the runs not yet rolled up (a primary
 -- key range past the watermark), the same number as averaging every run of the window
 -- (tests/integration/test_history.py). Same name and columns as before.
+-- The range on id is bounded on both sides (by the last id) although the upper bound
+-- excludes nothing: the planner, which cannot know the watermark when it plans the view,
+-- estimates a two-sided range of unknown bounds as a small share of the table and reads
+-- the primary key from the watermark on; with one side it took a year of task_runs through
+-- the started_at index instead (270 ms at 230,000 runs, growing with the history).
 CREATE OR REPLACE VIEW average_elapsed_time_per_task_type AS
 WITH since AS (
     SELECT date_trunc('day', (CURRENT_TIMESTAMP - INTERVAL '1 year') AT TIME ZONE 'UTC') AS day
@@ -58,6 +63,7 @@ WITH since AS (
     SELECT t.task_type, SUM(t.elapsed_ms)::BIGINT, COUNT(*)::BIGINT
     FROM task_runs t, since
     WHERE t.id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+      AND t.id <= (SELECT MAX(id) FROM task_runs)
       AND t.elapsed_ms IS NOT NULL
       AND t.started_at >= since.day AT TIME ZONE 'UTC'
     GROUP BY t.task_type

@@ -32,6 +32,8 @@ CREATE TABLE history_rollup_state (
 );
 INSERT INTO history_rollup_state (id, rolled_up_run_id) VALUES (1, 0);
 
+-- The id range is bounded on both sides so that SQLite, too, reads it by rowid (see the
+-- PostgreSQL file).
 -- SQLite resolves views when they are read: the summary view that reads this one stays.
 DROP VIEW average_elapsed_time_per_task_type;
 CREATE VIEW average_elapsed_time_per_task_type AS
@@ -45,6 +47,7 @@ WITH since AS (
     SELECT t.task_type, SUM(t.elapsed_ms), COUNT(*)
     FROM task_runs t, since
     WHERE t.id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+      AND t.id <= (SELECT MAX(id) FROM task_runs)
       AND t.elapsed_ms IS NOT NULL
       AND t.started_at >= since.day
     GROUP BY t.task_type
