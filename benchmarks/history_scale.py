@@ -18,7 +18,8 @@ minimum beside it):
 - the 3-hour forecast;
 - `GET /scheduled-tasks-summary?hours=3`, `/task-summary`, `/metrics` and `/tasks?limit=50`
   through FastAPI's TestClient on the app;
-- the roll-up of the runs of the last 5 minutes, and `headway db stats`' reads.
+- the roll-up of the runs recorded since the last one, `headway db stats`' reads, and one
+  batch of the prune (5,000 schedule rows with their runs).
 
 It prints one table. Compare two sizes run one after the other on a quiet machine.
 """
@@ -37,7 +38,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks.common import fresh_postgres
 from engine.adapters.distribution_store import claim_due_rows
-from engine.adapters.history_store import history_stats, roll_up_runs
+from engine.adapters.history_store import PRUNE_BATCH_ROWS, history_stats, prune_history, roll_up_runs
 from engine.adapters.run_store import FinishedRun, finish_runs, start_runs
 from engine.core.types import ScheduleStatus
 from engine.processes.scheduler import run_pass
@@ -173,6 +174,14 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
     results.append(("roll up the latest runs", timed(lambda: roll_up_runs(engine), repeat)))
     results.append(
         ("db stats (whole-table counts)", timed(lambda: history_stats(engine, now, timedelta(days=30)), 1))
+    )
+    # Last, as it removes history: one batch of the Scheduler's prune (half the history is
+    # older than the 30-day retention).
+    results.append(
+        (
+            f"prune one batch of {PRUNE_BATCH_ROWS:,} rows",
+            timed(lambda: prune_history(engine, now, timedelta(days=30), max_batches=1), repeat),
+        )
     )
     return results
 

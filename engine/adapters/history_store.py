@@ -143,7 +143,7 @@ def prune_history(
             removed_rows += _delete(connection, task_schedule, task_schedule.c.id, ids)
         batches += 1
         last = chosen[-1]
-        after_time, after_id = _instant(last.scheduled_time), int(last.id)
+        after_time, after_id = _instant(last.finished_at), int(last.id)
         if len(chosen) < batch_rows:
             break
     if removed_rows:

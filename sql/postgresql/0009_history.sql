@@ -43,6 +43,12 @@ CREATE TABLE history_rollup_state (
 );
 INSERT INTO history_rollup_state (id, rolled_up_run_id) VALUES (1, 0);
 
+-- Pruning reads the final rows (engine.core.retention) oldest finish first. Rows kept
+-- however old (dead letters, rows waiting for a retry) stay out of this index, so a prune
+-- never reads them again; the price is one entry per row when its outcome is recorded.
+CREATE INDEX task_schedule_prunable ON task_schedule (finished_at, id)
+    WHERE status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL);
+
 -- Average elapsed time per task type over the past year (from the UTC day a year ago),
 -- rounded half up to whole ms: the rollups' days plus the runs not yet rolled up (a primary
 -- key range past the watermark), the same number as averaging every run of the window

@@ -324,17 +324,15 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 -- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
 -- (Succeeded, or Failed with no retry pending, finished before :cutoff) and whose runs are
 -- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
--- task_schedule_by_time: a row finished before the cutoff was also due before it, so the
--- range on scheduled_time bounds the scan, and the cursor reads each old row once per prune.
+-- task_schedule_prunable (0009): finished_at, id. The cursor reads each row once per prune.
 -- Rows someone holds are skipped (a later batch or prune takes them).
-SELECT s.id, s.scheduled_time
+SELECT s.id, s.finished_at
 FROM task_schedule s
-WHERE s.scheduled_time < :cutoff
-  AND (s.scheduled_time > :after_time OR (s.scheduled_time = :after_time AND s.id > :after_id))
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
   AND s.finished_at < :cutoff
-  AND (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
   AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
-ORDER BY s.scheduled_time, s.id
+ORDER BY s.finished_at, s.id
 LIMIT :batch_size
 FOR UPDATE OF s SKIP LOCKED;
 
@@ -344,6 +342,5 @@ FOR UPDATE OF s SKIP LOCKED;
 SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
 FROM task_schedule s
 LEFT JOIN task_runs r ON r.schedule_id = s.id
-WHERE s.scheduled_time < :cutoff
-  AND s.finished_at < :cutoff
-  AND (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL));
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND s.finished_at < :cutoff;

@@ -32,6 +32,12 @@ CREATE TABLE history_rollup_state (
 );
 INSERT INTO history_rollup_state (id, rolled_up_run_id) VALUES (1, 0);
 
+-- Pruning reads the final rows (engine.core.retention) oldest finish first. Rows kept
+-- however old (dead letters, rows waiting for a retry) stay out of this index, so a prune
+-- never reads them again; the price is one entry per row when its outcome is recorded.
+CREATE INDEX task_schedule_prunable ON task_schedule (finished_at, id)
+    WHERE status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL);
+
 -- The id range is bounded on both sides so that SQLite, too, reads it by rowid (see the
 -- PostgreSQL file).
 -- SQLite resolves views when they are read: the summary view that reads this one stays.

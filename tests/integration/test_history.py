@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, func, insert, inspect, select, text
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.history_store import (
@@ -293,3 +293,11 @@ def test_the_migration_rolls_up_the_runs_of_an_existing_database(
         runs = connection.execute(select(func.count()).select_from(task_runs)).scalar_one()
     assert rolled == runs
     assert view_rows(engine) == before == raw_average(engine, now)
+
+
+def test_the_prunable_rows_have_their_own_index(db_engine: Engine) -> None:
+    indexes = {index["name"]: index for index in inspect(db_engine).get_indexes("task_schedule")}
+    prunable = indexes["task_schedule_prunable"]
+    assert prunable["column_names"] == ["finished_at", "id"]
+    predicate = str(prunable["dialect_options"][f"{db_engine.dialect.name}_where"])
+    assert "'Succeeded'" in predicate and "'Dead'" not in predicate
