@@ -26,7 +26,7 @@ from sqlalchemy import Engine, delete, func, insert, select
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import upgrade
-from engine.adapters.tables import task_types, tasks
+from engine.adapters.tables import task_run_rollups, task_types, tasks
 from engine.core.types import TaskKind
 from engine.processes.scheduler import run_pass
 from engine.services.schemas import TaskInput
@@ -181,14 +181,16 @@ class DemoRemoved:
 
 
 def remove_demo(engine: Engine) -> DemoRemoved:
-    """Delete the demo tasks (with their schedule rows and runs) and the demo types, in one
-    transaction. Other tasks and types are untouched."""
+    """Delete the demo tasks (with their schedule rows and runs), the demo types and their
+    daily rollups, in one transaction. Other tasks and types are untouched."""
     names = demo_type_names(engine)
     if not names:
         return DemoRemoved(0, 0)
     with engine.begin() as connection:
         removed = connection.execute(delete(tasks).where(tasks.c.task_type.in_(names))).rowcount
         connection.execute(delete(task_types).where(task_types.c.name.in_(names)))
+        # Their rolled-up runs go with the raw ones (the buckets follow by ON DELETE CASCADE).
+        connection.execute(delete(task_run_rollups).where(task_run_rollups.c.task_type.in_(names)))
     return DemoRemoved(int(removed), len(names))
 
 

@@ -47,6 +47,8 @@ class SchedulerConfig:
     interval_s: float
     forecast_hours: float
     window_hours: float | None
+    # Finished history older than this is pruned by the Scheduler's loop (PruneStep).
+    retention_days: int = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def scheduler_config(settings: Settings) -> SchedulerConfig:
         interval_s=settings.scheduler_interval_s,
         forecast_hours=settings.forecast_hours,
         window_hours=settings.scheduler_window_hours,
+        retention_days=settings.retention_days,
     )
 
 

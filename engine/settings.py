@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         description="rolling window for large fleets: materialise only this far ahead "
         "instead of the end of the current UTC day",
     )
+    retention_days: int = Field(
+        30,
+        ge=1,
+        le=36_500,
+        description="finished schedule rows and their runs older than this many days are pruned "
+        "(their statistics stay in the daily rollups)",
+    )
     dashboard: bool = Field(True, description="`headway up` also serves the dashboard")
     demo: bool = Field(True, description="`headway up` adds the demo fleet to an empty database")
     dashboard_port: int = Field(8501, ge=1, le=65535, description="port of `headway dashboard`")

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -139,6 +140,40 @@ reconciliation_counts = Table(
     metadata,
     Column("kind", Text, primary_key=True),
     Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
+# Daily rollups of task_runs (0009_history): see sql/postgresql/0009_history.sql.
+Count = BigInteger().with_variant(Integer(), "sqlite")
+
+task_run_rollups = Table(
+    "task_run_rollups",
+    metadata,
+    Column("task_type", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("run_count", Count, nullable=False),
+    Column("succeeded_count", Count, nullable=False),
+    Column("failed_count", Count, nullable=False),
+    Column("elapsed_count", Count, nullable=False),
+    Column("elapsed_ms_sum", Count, nullable=False),
+    Column("start_lag_count", Count, nullable=False),
+    Column("start_lag_ms_sum", Count, nullable=False),
+)
+
+task_run_rollup_buckets = Table(
+    "task_run_rollup_buckets",
+    metadata,
+    Column("task_type", Text, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("measure", Text, primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("run_count", Count, nullable=False),
+)
+
+history_rollup_state = Table(
+    "history_rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("rolled_up_run_id", Id, nullable=False),
 )
 
 average_elapsed_time_per_task_type = Table(

@@ -136,6 +136,14 @@ ForecastHoursOption = Annotated[
     float,
     setting_option("--forecast-hours", "HEADWAY_FORECAST_HOURS", "Forecast horizon in hours (at most 168)."),
 ]
+RetentionDaysOption = Annotated[
+    int,
+    setting_option(
+        "--retention-days",
+        "HEADWAY_RETENTION_DAYS",
+        "Finished schedule rows and their runs older than this many days are pruned (>= 1).",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

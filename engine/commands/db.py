@@ -1,6 +1,8 @@
-"""`headway db`: schema migrations."""
+"""`headway db`: schema migrations, and the history's size and pruning."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -9,11 +11,18 @@ from engine.commands.common import (
     BufferOption,
     CapacityOption,
     DatabaseUrlOption,
+    RetentionDaysOption,
+    command_settings,
     database,
     fail,
+    format_instant,
+    utc_now,
 )
 
-app = typer.Typer(help="Database schema.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from engine.adapters.history_store import HistoryStats
+
+app = typer.Typer(help="Database schema, history size and pruning.", no_args_is_help=True)
 
 
 @app.command("upgrade")
@@ -46,3 +55,96 @@ def current(database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL) -> None:
 
     with database(database_url, check_schema=False) as engine:
         typer.echo(f"{current_revision(engine) or 'empty'} (head {head_revision()})")
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
+    retention_days: RetentionDaysOption = 30,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Schedule rows removed per transaction.")
+    ] = 5_000,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Remove finished schedule rows (Succeeded, or Failed with no retry pending) older than
+    the retention, with their runs, after rolling their statistics up. Rows not finished and
+    dead letters stay, however old. The Scheduler does this every few minutes on its own."""
+    from datetime import timedelta
+
+    from engine.adapters.database import read_connection
+    from engine.adapters.history_store import count_prunable, prune_history
+    from engine.core.retention import retention_cutoff
+
+    settings = command_settings(ctx)
+    retention = timedelta(days=settings.retention_days)
+    now = utc_now().replace(microsecond=0)
+    cutoff = format_instant(retention_cutoff(now, retention))
+    with database(database_url) as engine:
+        if dry_run:
+            with read_connection(engine) as connection:
+                result = count_prunable(connection, now, retention)
+            verb = "would remove"
+        else:
+            result = prune_history(engine, now, retention, batch_rows=batch_size)
+            verb = "removed"
+    typer.echo(
+        f"{verb} {result.schedule_rows} schedule rows and {result.run_rows} runs finished before "
+        f"{cutoff} (retention {settings.retention_days} days)"
+    )
+
+
+@app.command("stats")
+def stats(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    retention_days: RetentionDaysOption = 30,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Rows per table and per schedule status, sizes, the oldest rows, how far runs are
+    rolled up, and what pruning would remove."""
+    import dataclasses
+    import json
+    from datetime import timedelta
+
+    from engine.adapters.history_store import history_stats
+
+    settings = command_settings(ctx)
+    with database(database_url) as engine:
+        result = history_stats(engine, utc_now(), timedelta(days=settings.retention_days))
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result), default=_json_value))
+        return
+    typer.echo(_stats_text(result))
+
+
+def _json_value(value: Any) -> str:
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _stats_text(result: HistoryStats) -> str:
+    def size(value: int | None) -> str:
+        return "-" if value is None else f"{value / 1_048_576:,.1f} MiB"
+
+    def instant(value: Any) -> str:
+        return "-" if value is None else (format_instant(value) if hasattr(value, "hour") else str(value))
+
+    lines = [f"{'table':<26}{'rows':>14}{'size':>14}"]
+    lines += [f"{t.name:<26}{t.rows:>14,}{size(t.size_bytes):>14}" for t in result.tables]
+    statuses = ", ".join(f"{status} {count:,}" for status, count in result.schedule_rows_by_status.items())
+    lines += [
+        f"database size: {size(result.database_size_bytes)}",
+        f"schedule rows by status: {statuses or 'none'}",
+        f"oldest schedule row: {instant(result.oldest_scheduled_time)}; oldest run: "
+        f"{instant(result.oldest_run_started_at)}; oldest rollup day: {instant(result.oldest_rollup_day)}",
+        f"runs rolled up through id {result.rolled_up_run_id:,}",
+        f"pruning at {result.retention_days} days would remove {result.prunable.schedule_rows:,} schedule "
+        f"rows and {result.prunable.run_rows:,} runs",
+    ]
+    return "\n".join(lines)

@@ -12,6 +12,7 @@ from engine.commands.common import (
     CapacityOption,
     DatabaseUrlOption,
     ForecastHoursOption,
+    RetentionDaysOption,
     command_settings,
     database,
     format_instant,
@@ -49,6 +50,7 @@ def scheduler(
         ),
     ] = None,
     forecast_hours: ForecastHoursOption = 3.0,
+    retention_days: RetentionDaysOption = 30,
     capacity_ms: CapacityOption = 10_000,
     buffer: BufferOption = 0.10,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
@@ -78,6 +80,7 @@ def serve(
     with `health`, serve the loop's /livez and /readyz meanwhile."""
     from engine.adapters.database import store_scaling_parameters
     from engine.processes.scheduler import run_forever, run_pass
+    from engine.services.history import PruneStep
 
     setup_logging()
     with database(database_url) as engine:
@@ -94,5 +97,11 @@ def serve(
         if health is not None:
             progress = start_health(health, database_url)
         run_forever(
-            engine, config.interval_s, config.forecast_hours, config.window_hours, stop, progress=progress
+            engine,
+            config.interval_s,
+            config.forecast_hours,
+            config.window_hours,
+            stop,
+            progress=progress,
+            prune=PruneStep(engine, config.retention_days),
         )

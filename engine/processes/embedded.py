@@ -27,6 +27,7 @@ from engine.process_configs import UpConfig
 from engine.processes import scheduler
 from engine.processes.distributor import Distributor
 from engine.processes.processor import Processor
+from engine.services.history import PruneStep
 
 log = logging.getLogger("headway.up")
 
@@ -64,6 +65,7 @@ def run_embedded(
                 config.scheduler.forecast_hours,
                 config.scheduler.window_hours,
                 event,
+                prune=PruneStep(engine, config.scheduler.retention_days),
             ),
         ),
         Service("distributor", Distributor(engine, broker, config.distributor).run),

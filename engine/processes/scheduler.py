@@ -115,6 +115,7 @@ def run_forever(
     *,
     store: ScheduleStore | None = None,
     monotonic: Monotonic = time.monotonic,
+    prune: Callable[[datetime], None] | None = None,
 ) -> None:
     """Full passes every `interval_s`, and quick passes for new or edited tasks in between.
     After each successful pass `after_pass(now)` runs (default: the forecast snapshots of
@@ -126,6 +127,9 @@ def run_forever(
     with the driver's reason; anything else with its traceback. Each pass, good or failed,
     is told to `progress`. The loop ends when `stop` is set. `monotonic` paces the full
     passes.
+
+    `prune(now)`, when given, also runs after each successful pass: the history step
+    (`engine.services.history.PruneStep`), which rolls up and prunes every few minutes.
     """
     stop = stop or threading.Event()
     store = store or SqlScheduleStore(_required(engine))
@@ -163,6 +167,8 @@ def run_forever(
             if full:
                 next_full = monotonic() + interval_s
             after_pass(now)
+            if prune is not None:
+                prune(now)
         if progress is not None:
             progress(failures == 0)
         stop.wait(retry_delay_s(failures, interval_s))

@@ -337,3 +337,103 @@ UPDATE task_schedule t SET status = 'Queued', attempt = mine.attempt - 1, claime
        lease_expires_at = NULL, queued_at = :now
 FROM mine WHERE t.id = mine.id
 RETURNING t.id;
+
+-- name: roll_up_runs
+-- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
+-- per task type and UTC day of their start. A run's start lag is its schedule row's
+-- start_lag_ms, counted for first attempts only. A primary key range scan.
+INSERT INTO task_run_rollups AS t (task_type, day, run_count, succeeded_count, failed_count,
+                                   elapsed_count, elapsed_ms_sum, start_lag_count, start_lag_ms_sum)
+SELECT r.task_type,
+       (r.started_at AT TIME ZONE 'UTC')::date,
+       COUNT(*),
+       COUNT(*) FILTER (WHERE r.outcome = 'succeeded'),
+       COUNT(*) FILTER (WHERE r.outcome IS DISTINCT FROM 'succeeded'),
+       COUNT(r.elapsed_ms),
+       COALESCE(SUM(r.elapsed_ms), 0),
+       COUNT(s.start_lag_ms),
+       COALESCE(SUM(s.start_lag_ms), 0)
+FROM task_runs r
+LEFT JOIN task_schedule s ON s.id = r.schedule_id AND r.attempt = 1
+WHERE r.id > :after_id AND r.id <= :through_id
+GROUP BY 1, 2
+ON CONFLICT (task_type, day) DO UPDATE SET
+    run_count = t.run_count + EXCLUDED.run_count,
+    succeeded_count = t.succeeded_count + EXCLUDED.succeeded_count,
+    failed_count = t.failed_count + EXCLUDED.failed_count,
+    elapsed_count = t.elapsed_count + EXCLUDED.elapsed_count,
+    elapsed_ms_sum = t.elapsed_ms_sum + EXCLUDED.elapsed_ms_sum,
+    start_lag_count = t.start_lag_count + EXCLUDED.start_lag_count,
+    start_lag_ms_sum = t.start_lag_ms_sum + EXCLUDED.start_lag_ms_sum;
+
+-- name: roll_up_run_buckets
+-- The same runs counted per histogram bucket of elapsed ms and of first-attempt start lag.
+-- The bounds are engine.core.histogram.HISTORY_BOUNDS_MS (a test compares them).
+WITH measured AS (
+    SELECT r.task_type, (r.started_at AT TIME ZONE 'UTC')::date AS day,
+           'elapsed' AS measure, r.elapsed_ms AS value_ms
+    FROM task_runs r
+    WHERE r.id > :after_id AND r.id <= :through_id AND r.elapsed_ms IS NOT NULL
+    UNION ALL
+    SELECT r.task_type, (r.started_at AT TIME ZONE 'UTC')::date, 'start_lag', s.start_lag_ms
+    FROM task_runs r
+    JOIN task_schedule s ON s.id = r.schedule_id
+    WHERE r.id > :after_id AND r.id <= :through_id AND r.attempt = 1 AND s.start_lag_ms IS NOT NULL
+)
+INSERT INTO task_run_rollup_buckets AS t (task_type, day, measure, bucket, run_count)
+SELECT task_type, day, measure,
+       CASE
+           WHEN value_ms <= 10 THEN 0
+           WHEN value_ms <= 25 THEN 1
+           WHEN value_ms <= 50 THEN 2
+           WHEN value_ms <= 100 THEN 3
+           WHEN value_ms <= 250 THEN 4
+           WHEN value_ms <= 500 THEN 5
+           WHEN value_ms <= 1000 THEN 6
+           WHEN value_ms <= 2500 THEN 7
+           WHEN value_ms <= 5000 THEN 8
+           WHEN value_ms <= 10000 THEN 9
+           WHEN value_ms <= 30000 THEN 10
+           WHEN value_ms <= 60000 THEN 11
+           WHEN value_ms <= 300000 THEN 12
+           WHEN value_ms <= 3600000 THEN 13
+           ELSE 14
+       END,
+       COUNT(*)
+FROM measured
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (task_type, day, measure, bucket) DO UPDATE SET
+    run_count = t.run_count + EXCLUDED.run_count;
+
+-- name: read_rollup_watermark
+-- The last task_runs id counted in the rollups, locked against a concurrent roll-up.
+SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1 FOR UPDATE;
+
+-- name: move_rollup_watermark
+UPDATE history_rollup_state SET rolled_up_run_id = :through_id
+WHERE id = 1 AND rolled_up_run_id = :after_id;
+
+-- name: find_prunable_rows
+-- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
+-- (Succeeded, or Failed with no retry pending, finished before :cutoff) and whose runs are
+-- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
+-- task_schedule_prunable (0009): finished_at, id. The cursor reads each row once per prune.
+-- Rows someone holds are skipped (a later batch or prune takes them).
+SELECT s.id, s.finished_at
+FROM task_schedule s
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND s.finished_at < :cutoff
+  AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
+  AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
+ORDER BY s.finished_at, s.id
+LIMIT :batch_size
+FOR UPDATE OF s SKIP LOCKED;
+
+-- name: count_prunable_rows
+-- What a prune at :cutoff would remove (the rows of find_prunable_rows, once rolled up):
+-- schedule rows and their runs.
+SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
+FROM task_schedule s
+LEFT JOIN task_runs r ON r.schedule_id = s.id
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND s.finished_at < :cutoff;

@@ -313,3 +313,102 @@ FROM (
 WHERE task_schedule.id = m.id AND task_schedule.status = 'Running'
   AND task_schedule.attempt = m.attempt AND task_schedule.claimed_by = :me
 RETURNING id;
+
+-- name: roll_up_runs
+-- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
+-- per task type and UTC day of their start, as the PostgreSQL query does.
+INSERT INTO task_run_rollups (task_type, day, run_count, succeeded_count, failed_count,
+                              elapsed_count, elapsed_ms_sum, start_lag_count, start_lag_ms_sum)
+SELECT r.task_type,
+       substr(r.started_at, 1, 10),
+       COUNT(*),
+       SUM(CASE WHEN r.outcome = 'succeeded' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN r.outcome = 'succeeded' THEN 0 ELSE 1 END),
+       COUNT(r.elapsed_ms),
+       COALESCE(SUM(r.elapsed_ms), 0),
+       COUNT(s.start_lag_ms),
+       COALESCE(SUM(s.start_lag_ms), 0)
+FROM task_runs r
+LEFT JOIN task_schedule s ON s.id = r.schedule_id AND r.attempt = 1
+WHERE r.id > :after_id AND r.id <= :through_id
+GROUP BY 1, 2
+ON CONFLICT (task_type, day) DO UPDATE SET
+    run_count = run_count + excluded.run_count,
+    succeeded_count = succeeded_count + excluded.succeeded_count,
+    failed_count = failed_count + excluded.failed_count,
+    elapsed_count = elapsed_count + excluded.elapsed_count,
+    elapsed_ms_sum = elapsed_ms_sum + excluded.elapsed_ms_sum,
+    start_lag_count = start_lag_count + excluded.start_lag_count,
+    start_lag_ms_sum = start_lag_ms_sum + excluded.start_lag_ms_sum;
+
+-- name: roll_up_run_buckets
+-- The same runs counted per histogram bucket (engine.core.histogram.HISTORY_BOUNDS_MS).
+WITH measured AS (
+    SELECT r.task_type, substr(r.started_at, 1, 10) AS day, 'elapsed' AS measure,
+           r.elapsed_ms AS value_ms
+    FROM task_runs r
+    WHERE r.id > :after_id AND r.id <= :through_id AND r.elapsed_ms IS NOT NULL
+    UNION ALL
+    SELECT r.task_type, substr(r.started_at, 1, 10), 'start_lag', s.start_lag_ms
+    FROM task_runs r
+    JOIN task_schedule s ON s.id = r.schedule_id
+    WHERE r.id > :after_id AND r.id <= :through_id AND r.attempt = 1 AND s.start_lag_ms IS NOT NULL
+)
+INSERT INTO task_run_rollup_buckets (task_type, day, measure, bucket, run_count)
+SELECT task_type, day, measure,
+       CASE
+           WHEN value_ms <= 10 THEN 0
+           WHEN value_ms <= 25 THEN 1
+           WHEN value_ms <= 50 THEN 2
+           WHEN value_ms <= 100 THEN 3
+           WHEN value_ms <= 250 THEN 4
+           WHEN value_ms <= 500 THEN 5
+           WHEN value_ms <= 1000 THEN 6
+           WHEN value_ms <= 2500 THEN 7
+           WHEN value_ms <= 5000 THEN 8
+           WHEN value_ms <= 10000 THEN 9
+           WHEN value_ms <= 30000 THEN 10
+           WHEN value_ms <= 60000 THEN 11
+           WHEN value_ms <= 300000 THEN 12
+           WHEN value_ms <= 3600000 THEN 13
+           ELSE 14
+       END,
+       COUNT(*)
+FROM measured
+WHERE true
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (task_type, day, measure, bucket) DO UPDATE SET
+    run_count = run_count + excluded.run_count;
+
+-- name: read_rollup_watermark
+-- The last task_runs id counted in the rollups (the write lock of BEGIN IMMEDIATE keeps
+-- every other writer out until commit).
+SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1;
+
+-- name: move_rollup_watermark
+UPDATE history_rollup_state SET rolled_up_run_id = :through_id
+WHERE id = 1 AND rolled_up_run_id = :after_id;
+
+-- name: find_prunable_rows
+-- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
+-- (Succeeded, or Failed with no retry pending, finished before :cutoff) and whose runs are
+-- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
+-- task_schedule_prunable (0009): finished_at, id. The cursor reads each row once per prune.
+-- BEGIN IMMEDIATE holds every other writer off until the batch commits.
+SELECT s.id, s.finished_at
+FROM task_schedule s
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND s.finished_at < :cutoff
+  AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
+  AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
+ORDER BY s.finished_at, s.id
+LIMIT :batch_size;
+
+-- name: count_prunable_rows
+-- What a prune at :cutoff would remove (the rows of find_prunable_rows, once rolled up):
+-- schedule rows and their runs.
+SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
+FROM task_schedule s
+LEFT JOIN task_runs r ON r.schedule_id = s.id
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+  AND s.finished_at < :cutoff;

@@ -8,7 +8,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
-from engine.adapters.tables import task_runs, task_schedule, task_types, tasks
+from engine.adapters.history_store import roll_up_runs
+from engine.adapters.tables import (
+    task_run_rollup_buckets,
+    task_run_rollups,
+    task_runs,
+    task_schedule,
+    task_types,
+    tasks,
+)
 from engine.cli import app
 from engine.demo import DEMO_TYPES, add_demo, demo_type_names, has_tasks, remove_demo
 from engine.processes.scheduler import run_pass
@@ -29,6 +37,29 @@ def test_remove_deletes_the_demo_tasks_their_rows_and_types_and_nothing_else(db_
     run_pass(db_engine, now)
     assert demo_type_names(db_engine) == sorted(demo_type.name for demo_type in DEMO_TYPES)
     assert _count(db_engine, tasks) == 62
+    with db_engine.connect() as connection:
+        demo_rows = connection.execute(
+            select(task_schedule.c.id, task_schedule.c.task_id, tasks.c.task_type)
+            .join(tasks)
+            .where(tasks.c.task_type.in_(demo_type_names(db_engine)))
+            .limit(3)
+        ).all()
+    with db_engine.begin() as connection:
+        for row in demo_rows:
+            connection.execute(
+                task_runs.insert().values(
+                    schedule_id=row.id,
+                    task_id=row.task_id,
+                    task_type=row.task_type,
+                    attempt=1,
+                    started_at=now,
+                    finished_at=now,
+                    elapsed_ms=5,
+                    outcome="succeeded",
+                )
+            )
+    roll_up_runs(db_engine)
+    assert _count(db_engine, task_run_rollups) > 0
     removed = remove_demo(db_engine)
     assert (removed.tasks, removed.types) == (60, len(DEMO_TYPES))
     assert _count(db_engine, tasks) == 2 and has_tasks(db_engine)
@@ -43,6 +74,7 @@ def test_remove_deletes_the_demo_tasks_their_rows_and_types_and_nothing_else(db_
     assert not left & set(demo_type_names(db_engine)) and demo_type_names(db_engine) == []
     assert {"reminder", "notification", "http"} <= types
     assert orphans == 0 and _count(db_engine, task_runs) == 0
+    assert _count(db_engine, task_run_rollups) == 0 and _count(db_engine, task_run_rollup_buckets) == 0
     assert remove_demo(db_engine).tasks == 0  # twice is harmless
 
 
