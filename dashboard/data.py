@@ -17,7 +17,6 @@ from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
 from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
-from engine.ports import Broker
 from engine.services.capacity import CapacityOutlook, capacity_outlook
 from engine.services.dead_letters import DeadRow, list_dead_rows
 from engine.services.metrics import (
@@ -175,21 +174,8 @@ def load_failures(database_url: str, start: datetime, end: datetime) -> list[Fai
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_dead_rows(database_url: str, limit: int) -> list[DeadRow]:
-    return list_dead_rows(get_engine(database_url), limit)
-
-
-def open_broker(url: str, queue: str, queue_type: str) -> Broker:
-    """The broker of `url` for one action. memory:// (`headway up`) keeps its dead letters in
-    that process, so an empty one stands in: replay then resets the rows by id, as
-    `headway dlq replay` does."""
-    if url.startswith("memory://"):
-        from engine.adapters.memory_broker import MemoryBroker
-
-        return MemoryBroker()
-    from engine.adapters.rabbitmq import RabbitMQBroker
-
-    return RabbitMQBroker(url, queue, queue_type)
+def load_dead_rows(database_url: str, limit: int, discarded: bool = False) -> list[DeadRow]:
+    return list_dead_rows(get_engine(database_url), limit, discarded=discarded)
 
 
 def forget_task_reads() -> None:
