@@ -37,7 +37,6 @@ from engine.services.workers import (
     ThroughputMinute,
     live_processors,
     throughput_per_minute,
-    worker_slots,
 )
 from engine.settings import Settings
 
@@ -114,10 +113,10 @@ def load_capacity(
 ) -> CapacityOutlook:
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
     changes reuse the result and heartbeats are at most a few seconds old. The fleet is
-    counted in worker slots (`worker_slots`), the formula's instances."""
-    engine = get_engine(database_url)
-    slots = worker_slots(live_processors(engine, now))
-    return capacity_outlook(engine, now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes, slots)
+    counted in worker slots (`engine.services.forecast.LiveFleet`), the formula's instances."""
+    return capacity_outlook(
+        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
+    )
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

@@ -155,7 +155,11 @@ class ForecastPublic(BaseModel):
     hours: float
     capacity_ms: int
     buffer: float
-    current_instances: int = Field(description="processors with a heartbeat in the last 30 s")
+    current_instances: int = Field(
+        description="the formula's instances running now: worker slots, the concurrency of the "
+        "processors with a heartbeat in the last 30 s added up (one slot runs one task at a time)"
+    )
+    live_processors: int = Field(description="processors with a heartbeat in the last 30 s")
     minutes: list[ForecastMinutePublic]
 
 
