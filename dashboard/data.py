@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+from engine.core.attempt_stats import AttemptSummary
 from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
 from engine.services.capacity import CapacityOutlook, capacity_outlook
@@ -29,7 +30,7 @@ from engine.services.metrics import (
     task_type_metrics,
 )
 from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
-from engine.services.run_stats import FailureHour, TypeDurations, failures_per_hour, type_durations
+from engine.services.run_stats import attempt_summary
 from engine.services.runs import RunPage, list_runs
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
 from engine.services.workers import (
@@ -42,6 +43,9 @@ from engine.settings import Settings
 
 LIVE_TTL_S = 10
 DEFINITIONS_TTL_S = 60
+# Figures over a day or a year move little in a minute; their reads scan a day's or a
+# year's attempts, so they are kept for a minute (keyed by the minute, see `minute_instant`).
+HISTORY_TTL_S = 60
 
 
 def settings() -> Settings:
@@ -58,6 +62,11 @@ def live_instant(now: datetime) -> datetime:
     """`now` floored to the live TTL (10:04:37 -> 10:04:30), so cached live reads are keyed
     by a value that changes every few seconds rather than on every run."""
     return now.replace(second=now.second - now.second % LIVE_TTL_S, microsecond=0)
+
+
+def minute_instant(now: datetime) -> datetime:
+    """`now` floored to the minute (10:04:37 -> 10:04:00): the key of the history reads."""
+    return now.replace(second=0, microsecond=0)
 
 
 @st.cache_resource(show_spinner=False)
@@ -136,12 +145,12 @@ def load_throughput(database_url: str, start: datetime, end: datetime) -> list[T
     return throughput_per_minute(get_engine(database_url), start, end)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def load_type_metrics(database_url: str) -> list[TaskTypeMetrics]:
     return task_type_metrics(get_engine(database_url))
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def load_run_counts(database_url: str, since: datetime) -> list[RunCount]:
     return run_counts(get_engine(database_url), since)
 
@@ -162,14 +171,10 @@ def load_runs(database_url: str, task_id: int, limit: int) -> RunPage:
     return list_runs(get_engine(database_url), task_id, limit)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_type_durations(database_url: str, start: datetime, end: datetime) -> list[TypeDurations]:
-    return type_durations(get_engine(database_url), start, end)
-
-
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_failures(database_url: str, start: datetime, end: datetime) -> list[FailureHour]:
-    return failures_per_hour(get_engine(database_url), start, end)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def load_attempt_summary(database_url: str, start: datetime, end: datetime) -> AttemptSummary:
+    """Pass instants floored by `minute_instant`, so that every run within the minute reuses it."""
+    return attempt_summary(get_engine(database_url), start, end)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

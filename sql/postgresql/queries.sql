@@ -155,53 +155,31 @@ WHERE started_at >= :window_start
 GROUP BY 1
 ORDER BY 1;
 
--- name: summarize_attempts_per_type
--- Finished attempts started in [:window_start, :window_end), per task type: how many, how
--- many did not succeed, the average elapsed time over all of them (what the formula's view
--- averages) and over the successes only, and the longest. A range scan of task_runs_started.
-SELECT task_type,
-       COUNT(*) AS attempt_count,
-       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count,
-       ROUND(AVG(elapsed_ms))::BIGINT AS avg_elapsed_ms,
-       ROUND(AVG(CASE WHEN outcome = 'succeeded' THEN elapsed_ms END))::BIGINT AS avg_succeeded_ms,
-       MAX(elapsed_ms) AS max_elapsed_ms
-FROM task_runs
-WHERE started_at >= :window_start
-  AND started_at < :window_end
-  AND elapsed_ms IS NOT NULL
-GROUP BY task_type
-ORDER BY task_type;
-
--- name: count_durations_per_type_and_bucket
--- The same attempts counted per type and elapsed-time bucket (the buckets of
--- engine.core.on_time.lag_bucket_ms), for percentiles per type.
-SELECT task_type,
+-- name: summarize_attempts_per_hour_type_and_bucket
+-- Attempts started in [:window_start, :window_end), grouped by UTC hour of their start, task
+-- type, outcome (NULL: not finished), finished or not, and elapsed-time bucket (the buckets
+-- of engine.core.on_time.lag_bucket_ms; NULL without an elapsed time), with the sum and the
+-- maximum of their elapsed times. engine.core.attempt_stats folds the groups into every
+-- figure of the Metrics page (percentiles and averages per type, failure rate per hour, run
+-- counts per outcome), so the window is scanned once: a range scan of task_runs_started.
+SELECT date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+       task_type,
+       outcome,
+       CASE WHEN finished_at IS NULL THEN 0 ELSE 1 END AS finished,
        CASE
+           WHEN elapsed_ms IS NULL THEN NULL
            WHEN elapsed_ms < 1000 THEN elapsed_ms / 10 * 10
            WHEN elapsed_ms < 10000 THEN elapsed_ms / 100 * 100
            WHEN elapsed_ms < 100000 THEN elapsed_ms / 1000 * 1000
            ELSE elapsed_ms / 10000 * 10000
        END AS bucket_ms,
-       COUNT(*) AS run_count
-FROM task_runs
-WHERE started_at >= :window_start
-  AND started_at < :window_end
-  AND elapsed_ms IS NOT NULL
-GROUP BY 1, 2;
-
--- name: count_attempts_per_hour_and_type
--- Finished attempts started in [:window_start, :window_end) per UTC hour of their start and
--- task type, and how many did not succeed: the failure rate over time.
-SELECT date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
-       task_type,
        COUNT(*) AS attempt_count,
-       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count
+       COALESCE(SUM(elapsed_ms), 0) AS elapsed_ms_sum,
+       MAX(elapsed_ms) AS max_elapsed_ms
 FROM task_runs
 WHERE started_at >= :window_start
   AND started_at < :window_end
-  AND finished_at IS NOT NULL
-GROUP BY 1, 2
-ORDER BY 1, 2;
+GROUP BY 1, 2, 3, 4, 5;
 
 -- name: find_stuck_rows
 -- Candidates for the reconciliation (engine.core.reconcile), each kind read through its own
