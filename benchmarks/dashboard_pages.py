@@ -6,8 +6,9 @@ schedule rows on PostgreSQL: the median of 5 loads per page (goal: under 1.5 s).
 Creates a fresh database on the server of HEADWAY_BENCH_PG_URL, seeds it with one server-side
 INSERT ... SELECT per table (tasks; schedule rows from 21 hours ago to 3 hours ahead, the
 past ones finished with a start lag and an attempt, the last minutes' still Queued; three
-live processors), prints the plans of the On time queries (EXPLAIN ANALYZE), then serves it
-with `headway dashboard` and loads each page in Debian's Chromium (Playwright). A load is
+live processors), prints the plans of the On time queries (EXPLAIN ANALYZE) and how long each
+page's database reads take (the service calls the page makes, median of 3, no cache), then
+serves it with `headway dashboard` and loads each page in Debian's Chromium (Playwright). A load is
 timed from navigation to the page's last element drawn with no script run pending. The
 dashboard keeps reads for 10 s, so loads of one page are at least 10.5 s apart: each reads
 the database afresh. Browser, server and database share the machine's cores.
@@ -102,6 +103,13 @@ PAGES: dict[str, Callable[[Page], None]] = {
     "workers": lambda page: expect(page.get_by_text("Updated")).to_be_visible(),
 }
 CACHE_S = 10.5
+# The window queries of On time, Workers and Metrics, shown over the On time window (3 h).
+EXPLAINED = (
+    "summarize_start_lags_per_minute_and_bucket",
+    "summarize_waiting_rows_by_type",
+    "count_finished_runs_per_minute",
+    "summarize_attempts_per_hour_type_and_bucket",
+)
 
 
 def seed(engine: Engine, tasks: int, rows: int) -> datetime:
@@ -131,8 +139,7 @@ def explain(engine: Engine, now: datetime) -> None:
         "now": now,
         "late_before": now - timedelta(seconds=10),
     }
-    for name in ("summarize_start_lag_per_minute", "count_start_lags_per_minute_and_bucket",
-                 "summarize_waiting_rows_by_type", "count_finished_runs_per_minute"):  # fmt: skip
+    for name in EXPLAINED:
         with engine.connect() as connection:
             plan = connection.execute(
                 text("EXPLAIN (ANALYZE, COSTS OFF) " + named_query("postgresql", name)), binds
@@ -143,6 +150,45 @@ def explain(engine: Engine, now: datetime) -> None:
     with stopwatch() as elapsed:
         report = on_time_report(engine, now, 3)
     print(f"  on_time_report (3 h, {len(report.minutes)} minutes): {elapsed[0] * 1000:.0f} ms")
+
+
+def page_reads(engine: Engine, now: datetime) -> dict[str, Callable[[], object]]:
+    """What each page reads on a first load with its defaults (dashboard/app_pages)."""
+    from engine.services.capacity import capacity_outlook
+    from engine.services.dead_letters import list_dead_rows
+    from engine.services.metrics import list_task_type_names, recent_runs, task_type_metrics
+    from engine.services.on_time import waiting_by_type
+    from engine.services.run_stats import attempt_summary
+    from engine.services.tasks import list_tasks
+    from engine.services.workers import live_processors, throughput_per_minute
+
+    minute = now.replace(second=0, microsecond=0)
+    return {
+        "on time": lambda: on_time_report(engine, now, 3),
+        "tasks": lambda: (list_task_type_names(engine), list_tasks(engine, limit=25, now=now)),
+        "new_task": lambda: list_task_type_names(engine),
+        "capacity": lambda: (capacity_outlook(engine, now, 3), waiting_by_type(engine, now)),
+        "metrics": lambda: (
+            task_type_metrics(engine),
+            attempt_summary(engine, minute - timedelta(days=1), minute),
+            recent_runs(engine, 100),
+        ),
+        "dead_letters": lambda: list_dead_rows(engine, 500),
+        "workers": lambda: (
+            live_processors(engine, now),
+            throughput_per_minute(engine, now - timedelta(hours=1), now),
+        ),
+    }
+
+
+def time_reads(engine: Engine, now: datetime) -> None:
+    for name, read in page_reads(engine, now).items():
+        seconds = []
+        for _ in range(3):
+            with stopwatch() as elapsed:
+                read()
+            seconds.append(elapsed[0])
+        print(f"  {name:<14} {statistics.median(seconds) * 1000:>6.0f} ms")
 
 
 def serve(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -187,6 +233,8 @@ def main() -> int:
         print(f"seeded {args.tasks:,} tasks and {args.rows:,} schedule rows in {seeding[0]:.1f} s")
         print("On time queries (EXPLAIN ANALYZE, 3 h window):")
         explain(engine, now)
+        print("Database reads per page (median of 3):")
+        time_reads(engine, datetime.now(UTC))
         port = free_port()
         log = Path("/tmp") / f"headway-dashboard-bench-{port}.log"
         server = serve(engine.url.render_as_string(hide_password=False), port, log)

@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from engine.adapters.database import create_db_engine
 from engine.adapters.migrations import SchemaOutdated, ensure_schema_current
+from engine.core.attempt_stats import AttemptSummary
 from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
-from engine.ports import Broker
 from engine.services.capacity import CapacityOutlook, capacity_outlook
 from engine.services.dead_letters import DeadRow, list_dead_rows
 from engine.services.metrics import (
@@ -30,7 +30,7 @@ from engine.services.metrics import (
     task_type_metrics,
 )
 from engine.services.on_time import OnTimeReport, on_time_report, waiting_by_type
-from engine.services.run_stats import FailureHour, TypeDurations, failures_per_hour, type_durations
+from engine.services.run_stats import attempt_summary
 from engine.services.runs import RunPage, list_runs
 from engine.services.tasks import TaskFilter, TaskPage, list_tasks
 from engine.services.workers import (
@@ -38,12 +38,14 @@ from engine.services.workers import (
     ThroughputMinute,
     live_processors,
     throughput_per_minute,
-    worker_slots,
 )
 from engine.settings import Settings
 
 LIVE_TTL_S = 10
 DEFINITIONS_TTL_S = 60
+# Figures over a day or a year move little in a minute; their reads scan a day's or a
+# year's attempts, so they are kept for a minute (keyed by the minute, see `minute_instant`).
+HISTORY_TTL_S = 60
 
 
 def settings() -> Settings:
@@ -60,6 +62,11 @@ def live_instant(now: datetime) -> datetime:
     """`now` floored to the live TTL (10:04:37 -> 10:04:30), so cached live reads are keyed
     by a value that changes every few seconds rather than on every run."""
     return now.replace(second=now.second - now.second % LIVE_TTL_S, microsecond=0)
+
+
+def minute_instant(now: datetime) -> datetime:
+    """`now` floored to the minute (10:04:37 -> 10:04:00): the key of the history reads."""
+    return now.replace(second=0, microsecond=0)
 
 
 @st.cache_resource(show_spinner=False)
@@ -115,10 +122,10 @@ def load_capacity(
 ) -> CapacityOutlook:
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
     changes reuse the result and heartbeats are at most a few seconds old. The fleet is
-    counted in worker slots (`worker_slots`), the formula's instances."""
-    engine = get_engine(database_url)
-    slots = worker_slots(live_processors(engine, now))
-    return capacity_outlook(engine, now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes, slots)
+    counted in worker slots (`engine.services.forecast.LiveFleet`), the formula's instances."""
+    return capacity_outlook(
+        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
+    )
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -138,12 +145,12 @@ def load_throughput(database_url: str, start: datetime, end: datetime) -> list[T
     return throughput_per_minute(get_engine(database_url), start, end)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def load_type_metrics(database_url: str) -> list[TaskTypeMetrics]:
     return task_type_metrics(get_engine(database_url))
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def load_run_counts(database_url: str, since: datetime) -> list[RunCount]:
     return run_counts(get_engine(database_url), since)
 
@@ -164,32 +171,15 @@ def load_runs(database_url: str, task_id: int, limit: int) -> RunPage:
     return list_runs(get_engine(database_url), task_id, limit)
 
 
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_type_durations(database_url: str, start: datetime, end: datetime) -> list[TypeDurations]:
-    return type_durations(get_engine(database_url), start, end)
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def load_attempt_summary(database_url: str, start: datetime, end: datetime) -> AttemptSummary:
+    """Pass instants floored by `minute_instant`, so that every run within the minute reuses it."""
+    return attempt_summary(get_engine(database_url), start, end)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_failures(database_url: str, start: datetime, end: datetime) -> list[FailureHour]:
-    return failures_per_hour(get_engine(database_url), start, end)
-
-
-@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def load_dead_rows(database_url: str, limit: int) -> list[DeadRow]:
-    return list_dead_rows(get_engine(database_url), limit)
-
-
-def open_broker(url: str, queue: str, queue_type: str) -> Broker:
-    """The broker of `url` for one action. memory:// (`headway up`) keeps its dead letters in
-    that process, so an empty one stands in: replay then resets the rows by id, as
-    `headway dlq replay` does."""
-    if url.startswith("memory://"):
-        from engine.adapters.memory_broker import MemoryBroker
-
-        return MemoryBroker()
-    from engine.adapters.rabbitmq import RabbitMQBroker
-
-    return RabbitMQBroker(url, queue, queue_type)
+def load_dead_rows(database_url: str, limit: int, discarded: bool = False) -> list[DeadRow]:
+    return list_dead_rows(get_engine(database_url), limit, discarded=discarded)
 
 
 def forget_task_reads() -> None:

@@ -84,10 +84,12 @@ def load_compute_ms_by_type(connection: Connection) -> dict[str, int]:
 
 def count_live_processors(connection: Connection, seen_after: datetime) -> int:
     """Processors whose heartbeat is newer than `seen_after`."""
-    rows = connection.execute(
-        select(processor_heartbeats.c.processor_id).where(processor_heartbeats.c.last_seen_at >= seen_after)
+    query = (
+        select(func.count())
+        .select_from(processor_heartbeats)
+        .where(processor_heartbeats.c.last_seen_at >= seen_after)
     )
-    return len(rows.all())
+    return int(connection.execute(query).scalar_one())
 
 
 def load_schedule_coverage(connection: Connection) -> tuple[int, datetime | None]:

@@ -336,10 +336,14 @@ def remove_heartbeat(connection: Connection, processor_id: str) -> None:
 def reset_dead_row(connection: Connection, schedule_id: int) -> bool:
     """Replay: a `Dead` row goes back to `Scheduled` with a fresh retry budget; its time is past,
     so it is due at once.
-    False if the row is not `Dead` (already replayed, or never died)."""
+    False if the row is not a live dead letter (already replayed, discarded, or never died)."""
     result = connection.execute(
         update(task_schedule)
-        .where(task_schedule.c.id == schedule_id, task_schedule.c.status == ScheduleStatus.DEAD.value)
+        .where(
+            task_schedule.c.id == schedule_id,
+            task_schedule.c.status == ScheduleStatus.DEAD.value,
+            task_schedule.c.discarded_at.is_(None),
+        )
         .values(
             status=ScheduleStatus.SCHEDULED.value,
             attempt=0,
@@ -350,6 +354,21 @@ def reset_dead_row(connection: Connection, schedule_id: int) -> bool:
             finished_at=None,
             next_attempt_at=None,
         )
+    )
+    return result.rowcount == 1
+
+
+def discard_dead_row(connection: Connection, schedule_id: int, now: datetime) -> bool:
+    """Discard: a `Dead` row stays `Dead`, as history, but is marked discarded at `now`, so it
+    is no longer listed or replayable. False if the row is not a live dead letter."""
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            task_schedule.c.id == schedule_id,
+            task_schedule.c.status == ScheduleStatus.DEAD.value,
+            task_schedule.c.discarded_at.is_(None),
+        )
+        .values(discarded_at=now)
     )
     return result.rowcount == 1
 

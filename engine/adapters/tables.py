@@ -98,6 +98,8 @@ task_schedule = Table(
     Column("last_error", Text),
     Column("next_attempt_at", UTCDateTime),
     Column("start_lag_ms", Integer),
+    # Set when a Dead row is discarded: it stays Dead as history but is no dead letter any more.
+    Column("discarded_at", UTCDateTime),
 )
 
 task_runs = Table(

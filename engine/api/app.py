@@ -16,7 +16,16 @@ from engine.adapters.database import create_db_engine
 from engine.api.auth import BearerTokenMiddleware, bearer_scheme
 from engine.api.deps import ApiContext, ScalingDefaults
 from engine.api.errors import UNAUTHORIZED, install_error_handlers
-from engine.api.routes import capacity, forecast_accuracy, health, metrics, scaling, task_types, tasks
+from engine.api.routes import (
+    capacity,
+    dead_letters,
+    forecast_accuracy,
+    health,
+    metrics,
+    scaling,
+    task_types,
+    tasks,
+)
 from engine.settings import Settings, normalize_database_url
 
 # Bodies are small JSON objects; anything larger is refused with 413 before it is read in full.
@@ -78,6 +87,8 @@ def create_app(
         or ScalingDefaults(
             settings.scaling_lead_minutes, settings.scaling_cooldown_minutes, settings.processor_concurrency
         ),
+        queue=settings.queue,
+        queue_type=settings.queue_type,
     )
     install_error_handlers(app)
     protected: dict[str, Any] = (
@@ -90,6 +101,7 @@ def create_app(
         forecast_accuracy.router,
         scaling.router,
         metrics.router,
+        dead_letters.router,
     ):
         app.include_router(router, **protected)
     app.include_router(health.router)

@@ -30,12 +30,21 @@ def default_scaling() -> ScalingDefaults:
     )
 
 
+def default_queue(name: str) -> str:
+    from engine.settings import default_setting
+
+    return str(default_setting(name))
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     engine: Engine
     broker_url: str
     clock: Callable[[], datetime]
     scaling: ScalingDefaults = field(default_factory=default_scaling)
+    # The dead-letter queue's name and type, for replay and discard.
+    queue: str = field(default_factory=lambda: default_queue("queue"))
+    queue_type: str = field(default_factory=lambda: default_queue("queue_type"))
 
 
 def get_context(request: Request) -> ApiContext:

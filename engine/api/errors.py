@@ -12,6 +12,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from engine.api.models import ErrorMessage
+from engine.ports import BrokerUnavailable
+from engine.services.dead_letters import DeadLetterNotFound, NotADeadLetter
 from engine.services.schemas import FieldProblem
 from engine.services.task_types import TaskTypeExists, TaskTypeNotFound
 from engine.services.tasks import TaskInactive, TaskNotFound
@@ -22,6 +24,14 @@ INACTIVE: dict[int | str, dict[str, Any]] = {
 }
 DUPLICATE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorMessage, "description": "The name is taken"}
+}
+NOT_DEAD_LETTER: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorMessage, "description": "An id names no schedule row; nothing was changed"},
+    409: {
+        "model": ErrorMessage,
+        "description": "A row is not a dead letter (or discarded); nothing was changed",
+    },
+    503: {"model": ErrorMessage, "description": "The broker (or the database) is unavailable"},
 }
 BAD_BODY: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body could not be parsed"},
@@ -39,6 +49,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TaskInactive, _conflict)
     app.add_exception_handler(TaskTypeNotFound, _not_found)
     app.add_exception_handler(TaskTypeExists, _conflict)
+    app.add_exception_handler(DeadLetterNotFound, _not_found)
+    app.add_exception_handler(NotADeadLetter, _conflict)
+    app.add_exception_handler(BrokerUnavailable, _broker_unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
 
@@ -83,4 +96,10 @@ async def _database_unavailable(_request: Request, error: Exception) -> JSONResp
         {"detail": f"database unavailable ({type(orig).__name__})"},
         status_code=503,
         headers={"Retry-After": "5"},
+    )
+
+
+async def _broker_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"broker unavailable: {error}"}, status_code=503, headers={"Retry-After": "5"}
     )

@@ -4,7 +4,7 @@ validation (`TaskInput`); responses are built from the services' dataclasses."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -155,7 +155,11 @@ class ForecastPublic(BaseModel):
     hours: float
     capacity_ms: int
     buffer: float
-    current_instances: int = Field(description="processors with a heartbeat in the last 30 s")
+    current_instances: int = Field(
+        description="the formula's instances running now: worker slots, the concurrency of the "
+        "processors with a heartbeat in the last 30 s added up (one slot runs one task at a time)"
+    )
+    live_processors: int = Field(description="processors with a heartbeat in the last 30 s")
     minutes: list[ForecastMinutePublic]
 
 
@@ -182,3 +186,44 @@ class ProcessorsTargetPublic(BaseModel):
     window_start: datetime = Field(description="first minute considered (now - cooldown)")
     window_end: datetime = Field(description="end of the last minute considered (now + lead + 1 minute)")
     peak_minute: datetime | None = Field(description="first minute needing worker_slots; null: none needed")
+
+
+class DeadLetterSelection(BaseModel):
+    """Dead letters to replay or discard, by schedule row id (`GET /dead-letters`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"schedule_ids": [41, 42]}]})
+
+    schedule_ids: list[Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]] = Field(
+        min_length=1, max_length=1_000, description="schedule row ids, 1 to 1,000 of them"
+    )
+
+
+class DeadLetterPublic(Public):
+    schedule_id: int
+    task_type: str
+    attempt: int = Field(description="attempts used")
+    reason: str = Field(description="the last attempt's error")
+    finished_at: datetime | None = Field(description="when the last attempt ended")
+    discarded_at: datetime | None = Field(description="when it was discarded; null: a live dead letter")
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterPublic]
+    total: int
+
+
+class ReplayPublic(BaseModel):
+    replayed: int = Field(description="rows set back to Scheduled with a fresh set of attempts")
+    already_replayed: int = Field(description="messages removed whose row was no longer Dead")
+    not_dead: list[int] = Field(
+        description="rows asked for that were no dead letter by the time of the replay"
+    )
+    discarded: list[int] = Field(description="rows asked for that were discarded by the time of the replay")
+
+
+class DiscardPublic(BaseModel):
+    discarded: int = Field(description="rows marked discarded; their messages removed")
+    stale: int = Field(description="messages removed whose row was no longer a dead letter")
+    not_dead: list[int] = Field(
+        description="rows asked for that were no dead letter by the time of the discard"
+    )

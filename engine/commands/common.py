@@ -279,19 +279,17 @@ def database(url: str, check_schema: bool = True) -> Iterator[Engine]:
 def open_broker(url: str, queue: str, queue_type: str, allow_memory: bool = False) -> Broker:
     """The broker for `url`. `memory://` exists only inside one process, so the separate
     `distributor` and `processor` commands refuse it (`headway up` runs both in one)."""
+    from engine.adapters import brokers
+
     if url.startswith("memory://"):
         if not allow_memory:
             refuse_memory_broker(url)
-        from engine.adapters.memory_broker import MemoryBroker
-
-        return MemoryBroker()
+        return brokers.open_broker(url, queue, queue_type)
     import pika
-
-    from engine.adapters.rabbitmq import RabbitMQBroker
 
     try:
         pika.URLParameters(url)  # its query options too (heartbeat=, ssl_options=, ...)
-        return RabbitMQBroker(url, queue, queue_type)
+        return brokers.open_broker(url, queue, queue_type)
     except (ValueError, TypeError) as error:
         fail(f"broker URL: {error}")
 

@@ -1,4 +1,4 @@
-"""`headway dlq`: list and replay dead-lettered tasks."""
+"""`headway dlq`: list, replay and discard dead-lettered tasks."""
 
 from __future__ import annotations
 
@@ -30,6 +30,9 @@ LimitOption = Annotated[int, typer.Option("--limit", min=1, max=100_000, help="M
 def list_(
     limit: LimitOption = 100,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    discarded: Annotated[
+        bool, typer.Option("--discarded", help="Show the discarded dead letters instead, latest first.")
+    ] = False,
     queue: QueueOption = DEFAULT_QUEUE,
     queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
     broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
@@ -38,10 +41,14 @@ def list_(
     """Show dead-lettered messages with their reason; nothing is removed.
 
     With memory:// (`headway up`), whose dead letters live inside that process, the `Dead`
-    rows of the database are shown instead."""
+    rows of the database are shown instead. Discarded ones have left the queue: --discarded
+    reads them from the database."""
     from engine.core.messages import MalformedMessage, decode_message
     from engine.ports import BrokerUnavailable, DeadLetter
 
+    if discarded:
+        _show(_dead_rows(database_url, limit, discarded=True), as_json, "discarded dead letters")
+        return
     broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     entries: list[dict[str, object]] = []
     if broker_url.startswith("memory://"):
@@ -67,6 +74,10 @@ def list_(
         fail(str(error), code=1)
     finally:
         broker.close()
+    _show(entries, as_json, "dead-lettered messages")
+
+
+def _show(entries: list[dict[str, object]], as_json: bool, noun: str) -> None:
     for entry in entries:
         if as_json:
             typer.echo(json.dumps(entry))
@@ -76,9 +87,10 @@ def list_(
                 if "schedule_id" in entry
                 else f"malformed {entry['body']!r}"
             )
-            typer.echo(f"{entry['dead_lettered_at']}  {what}  {entry['reason']}")
+            when = entry.get("discarded_at", entry["dead_lettered_at"])
+            typer.echo(f"{when}  {what}  {entry['reason']}")
     if not as_json:
-        typer.echo(f"{len(entries)} dead-lettered messages")
+        typer.echo(f"{len(entries)} {noun}")
 
 
 @app.command("replay")
@@ -131,24 +143,91 @@ def replay(
         f"{report.replayed} replayed, {report.already_replayed} already replayed, "
         f"{report.malformed} malformed {'discarded' if discard_malformed else 'kept'}, {report.kept} kept"
     )
+    problems = []
+    if report.discarded:
+        problems.append(f"discarded, not replayed: row {', '.join(map(str, report.discarded))}")
     if report.not_dead:
-        fail(f"not dead, nothing replayed: row {', '.join(map(str, report.not_dead))}", code=1)
+        problems.append(f"not dead, nothing replayed: row {', '.join(map(str, report.not_dead))}")
+    if problems:
+        fail("; ".join(problems), code=1)
 
 
-def _dead_rows(database_url: str, limit: int) -> list[dict[str, object]]:
-    """`headway dlq list` entries for the `Dead` rows of the database."""
+@app.command("discard")
+def discard(
+    schedule_ids: Annotated[
+        list[int] | None, typer.Argument(help="Schedule row ids to discard (see `headway dlq list`).")
+    ] = None,
+    discard_all: Annotated[bool, typer.Option("--all", help="Discard every dead-lettered task.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    limit: LimitOption = 10_000,
+    discard_malformed: Annotated[
+        bool, typer.Option("--discard-malformed", help="Also remove messages that are not Headway tasks.")
+    ] = False,
+    queue: QueueOption = DEFAULT_QUEUE,
+    queue_type: QueueTypeOption = DEFAULT_QUEUE_TYPE,
+    broker_url: BrokerUrlOption = DEFAULT_BROKER_URL,
+    database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
+) -> None:
+    """Give up on dead tasks: each `Dead` row is marked discarded (it stays as history, but is
+    no longer listed nor replayable; `headway dlq list --discarded` shows it) and its message
+    leaves the dead-letter queue.
+
+    Name the rows, or pass --all. Asks first unless --yes. Exits 1 if a named row is not a
+    dead letter."""
+    from datetime import UTC, datetime
+
+    from engine.ports import BrokerUnavailable
+    from engine.services.dead_letters import discard_dead_letters, list_dead_rows
+
+    if bool(schedule_ids) == discard_all:
+        fail(
+            "name the rows to discard (ROW_ID ...) or pass --all, not both"
+            if discard_all
+            else "name the rows to discard (ROW_ID ...), or pass --all to discard every dead letter"
+        )
+    what = "every dead letter" if discard_all else f"row {', '.join(map(str, schedule_ids or []))}"
+    if not yes and not typer.confirm(f"Discard {what}? It cannot be replayed afterwards", default=False):
+        fail("nothing discarded", code=1)
+    broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
+    engine = open_database(database_url)
+    wanted = set(schedule_ids or [])
+    if discard_all and broker_url.startswith("memory://"):
+        wanted = {row.schedule_id for row in list_dead_rows(engine, limit)}
+        if not wanted:
+            typer.echo("0 discarded, 0 stale removed, 0 malformed kept, 0 kept")
+            return
+    try:
+        report = discard_dead_letters(engine, broker, wanted, limit, datetime.now(UTC), discard_malformed)
+    except BrokerUnavailable as error:
+        fail(str(error), code=1)
+    finally:
+        engine.dispose()
+        broker.close()
+    typer.echo(
+        f"{report.discarded} discarded, {report.stale} stale removed, "
+        f"{report.malformed} malformed {'discarded' if discard_malformed else 'kept'}, {report.kept} kept"
+    )
+    if report.not_dead:
+        fail(f"not a dead letter, nothing discarded: row {', '.join(map(str, report.not_dead))}", code=1)
+
+
+def _dead_rows(database_url: str, limit: int, discarded: bool = False) -> list[dict[str, object]]:
+    """`headway dlq list` entries for the `Dead` rows of the database (the discarded ones)."""
     from engine.commands.common import database, format_instant
     from engine.services.dead_letters import list_dead_rows
 
     with database(database_url) as engine:
-        rows = list_dead_rows(engine, limit)
-    return [
-        {
+        rows = list_dead_rows(engine, limit, discarded=discarded)
+    entries: list[dict[str, object]] = []
+    for row in rows:
+        entry: dict[str, object] = {
             "reason": row.reason,
             "dead_lettered_at": format_instant(row.finished_at) if row.finished_at else None,
             "schedule_id": row.schedule_id,
             "task_type": row.task_type,
             "attempt": row.attempt,
         }
-        for row in rows
-    ]
+        if discarded and row.discarded_at is not None:
+            entry["discarded_at"] = format_instant(row.discarded_at)
+        entries.append(entry)
+    return entries

@@ -73,19 +73,33 @@ class LagMinute:
     max_ms: int
 
 
-def lag_minutes(
-    summaries: Iterable[tuple[datetime, int, int, int]],
-    buckets: Mapping[tuple[datetime, int], int],
-) -> list[LagMinute]:
-    """One `LagMinute` per summary (minute, started, on time, max lag ms), ascending, with
-    its percentiles from `buckets` ((minute, bucket) -> count)."""
-    per_minute: dict[datetime, dict[int, int]] = {}
-    for (minute, bucket), count in buckets.items():
-        per_minute.setdefault(minute, {})[bucket] = count
+@dataclass(frozen=True, slots=True)
+class LagBucket:
+    """The started rows of one minute whose lag falls in one bucket: how many, how many
+    within the target, and the largest lag among them."""
+
+    minute: datetime
+    bucket_ms: int
+    started: int
+    on_time: int
+    max_ms: int
+
+
+def lag_minutes(buckets: Iterable[LagBucket]) -> list[LagMinute]:
+    """One `LagMinute` per minute with started rows, ascending: the buckets' counts added up,
+    the largest of their maxima, and the percentiles from the bucket counts.
+
+    Example: buckets (10:00, 100 ms) x2 on time with max 105 and (10:00, 420 ms) x1 on time
+    with max 420 give 10:00: 3 started, 3 on time, p50 109 ms, p95 420 ms, max 420 ms."""
+    per_minute: dict[datetime, list[LagBucket]] = {}
+    for bucket in buckets:
+        per_minute.setdefault(bucket.minute, []).append(bucket)
     result = []
-    for minute, started, on_time, max_ms in sorted(summaries):
-        counted = per_minute.get(minute, {})
+    for minute, parts in sorted(per_minute.items()):
+        counted = {part.bucket_ms: part.started for part in parts}
+        max_ms = max(part.max_ms for part in parts)
         p50, p95, p99 = (percentile_ms(counted, q, max_ms) for q in PERCENTILES)
+        started, on_time = sum(part.started for part in parts), sum(part.on_time for part in parts)
         result.append(LagMinute(minute, started, on_time, p50, p95, p99, max_ms))
     return result
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from engine.core.forecast import ForecastMinute
 from engine.core.scale_points import ScalePlan, plan_scaling
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
-from engine.services.forecast import forecast, live_processor_count
+from engine.services.forecast import forecast, live_fleet
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,10 @@ def capacity_outlook(
     current_instances: int | None = None,
 ) -> CapacityOutlook:
     """The forecast from the minute of `now` for `hours`, planned against `current_instances`
-    (default: the processors with a heartbeat within `LIVE_PROCESSOR_WINDOW`)."""
+    (default: the worker slots of the processors with a heartbeat within
+    `LIVE_PROCESSOR_WINDOW`, the formula's instances; see `LiveFleet`)."""
     series = forecast(engine, now, hours, capacity_ms, buffer)
     if current_instances is None:
-        current_instances = live_processor_count(engine, now)
+        current_instances = live_fleet(engine, now).worker_slots
     plan = plan_scaling(series, current_instances, lead_minutes, cooldown_minutes)
     return CapacityOutlook(series=series, current_instances=current_instances, plan=plan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -12,6 +13,7 @@ from engine.adapters.forecast_store import (
     count_runs_per_minute_and_type,
     load_compute_ms_by_type,
 )
+from engine.adapters.operations_store import sum_live_worker_slots
 from engine.core.forecast import ForecastMinute, forecast_from_counts, forecast_window
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 from engine.core.types import ScalingParameters
@@ -44,7 +46,19 @@ def stored_scaling_parameters(engine: Engine) -> ScalingParameters:
         return load_scaling_parameters(connection)
 
 
-def live_processor_count(engine: Engine, now: datetime) -> int:
-    """Processors that sent a heartbeat within the last 30 seconds."""
+@dataclass(frozen=True, slots=True)
+class LiveFleet:
+    """The processors with a heartbeat within `LIVE_PROCESSOR_WINDOW`, and their worker slots:
+    the formula's instances running now. An instance of the formula runs one task at a time,
+    so two processors of concurrency 4 are 8 instances, not 2."""
+
+    processors: int
+    worker_slots: int
+
+
+def live_fleet(engine: Engine, now: datetime) -> LiveFleet:
+    seen_after = now - LIVE_PROCESSOR_WINDOW
     with read_connection(engine) as connection:
-        return count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
+        return LiveFleet(
+            count_live_processors(connection, seen_after), sum_live_worker_slots(connection, seen_after)
+        )

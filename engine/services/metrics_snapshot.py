@@ -9,6 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
+from engine.adapters.operations_store import sum_live_worker_slots
 from engine.adapters.reconcile_store import redriven_totals
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
@@ -29,7 +30,8 @@ class MetricsSnapshot:
     start_lag_buckets: list[tuple[float, int]]  # cumulative (upper bound in s, count)
     start_lag_sum_s: float
     required_instances: int
-    current_instances: int
+    current_instances: int  # worker slots of the live processors: the formula's instances
+    live_processors: int
     redriven_by_kind: dict[str, int]  # rows the reconciliation drove on, ever, per kind
 
 
@@ -37,7 +39,8 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
     """Schedule rows per status (every status, zero included), the start lag of recent starts
     (the first attempt's, recorded as `start_lag_ms` by the Processor, so retries' backoff does
     not count as lag; `started_at - scheduled_time` for rows without it), and required
-    (current minute, from the summary view) against live instances."""
+    (current minute, from the summary view) against the instances running now, counted as
+    the formula counts them: worker slots (the live processors' concurrency added up)."""
     by_status = {status.value: 0 for status in ScheduleStatus}
     lag_query = (
         select(task_schedule.c.scheduled_time, task_schedule.c.started_at, task_schedule.c.start_lag_ms)
@@ -58,13 +61,15 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
             for row in connection.execute(lag_query)
         ]
         current_minute = summarize_scheduled_minutes(connection, minute, minute + MINUTE)
-        current = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
+        slots = sum_live_worker_slots(connection, now - LIVE_PROCESSOR_WINDOW)
+        processors = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
         redriven = redriven_totals(connection)
     return MetricsSnapshot(
         tasks_by_status=by_status,
         start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
         start_lag_sum_s=sum(lags_s),
         required_instances=int(current_minute[0].required_instances) if current_minute else 0,
-        current_instances=current,
+        current_instances=slots,
+        live_processors=processors,
         redriven_by_kind=redriven,
     )

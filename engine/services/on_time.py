@@ -13,7 +13,15 @@ from engine.adapters.database import read_connection
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.forecast import floor_minute
-from engine.core.on_time import TARGET_MS, LagMinute, OnTimeVerdict, WaitingType, judge, lag_minutes
+from engine.core.on_time import (
+    TARGET_MS,
+    LagBucket,
+    LagMinute,
+    OnTimeVerdict,
+    WaitingType,
+    judge,
+    lag_minutes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,26 +69,28 @@ def on_time_report(
     window = {"window_start": start, "window_end": now, "target_ms": target_ms}
     with read_connection(engine) as connection:
         dialect = connection.dialect.name
-        summaries = connection.execute(
-            _query(dialect, "summarize_start_lag_per_minute", "window_start", "window_end").columns(
+        rows = connection.execute(
+            _query(
+                dialect, "summarize_start_lags_per_minute_and_bucket", "window_start", "window_end"
+            ).columns(
                 minute=UTCDateTime(),
-                started_count=BigInteger(),
+                bucket_ms=Integer(),
+                run_count=BigInteger(),
                 on_time_count=BigInteger(),
                 max_lag_ms=Integer(),
             ),
             window,
         )
-        summary_rows = [
-            (row.minute, int(row.started_count), int(row.on_time_count), int(row.max_lag_ms))
-            for row in summaries
+        buckets = [
+            LagBucket(
+                row.minute,
+                int(row.bucket_ms),
+                int(row.run_count),
+                int(row.on_time_count),
+                int(row.max_lag_ms),
+            )
+            for row in rows
         ]
-        buckets = connection.execute(
-            _query(dialect, "count_start_lags_per_minute_and_bucket", "window_start", "window_end").columns(
-                minute=UTCDateTime(), bucket_ms=Integer(), run_count=BigInteger()
-            ),
-            window,
-        )
-        counts = {(row.minute, int(row.bucket_ms)): int(row.run_count) for row in buckets}
         waiting = _waiting(connection, now, target_ms)
-    minutes = lag_minutes(summary_rows, counts)
+    minutes = lag_minutes(buckets)
     return OnTimeReport(start, target_ms, minutes, waiting, judge(minutes, waiting, now, target_ms))

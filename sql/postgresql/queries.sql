@@ -83,25 +83,13 @@ WHERE s.scheduled_time >= :window_start
   AND s.scheduled_time < :window_end
 GROUP BY t.id, t.name, t.task_type;
 
--- name: summarize_start_lag_per_minute
--- Per UTC minute of scheduled_time in [:window_start, :window_end): the rows that started
--- (their first attempt's start_lag_ms is set), how many of them within :target_ms, and the
--- largest lag. A range scan of task_schedule_by_time.
-SELECT date_trunc('minute', scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
-       COUNT(*) AS started_count,
-       SUM(CASE WHEN start_lag_ms <= :target_ms THEN 1 ELSE 0 END) AS on_time_count,
-       MAX(start_lag_ms) AS max_lag_ms
-FROM task_schedule
-WHERE scheduled_time >= :window_start
-  AND scheduled_time < :window_end
-  AND start_lag_ms IS NOT NULL
-GROUP BY 1
-ORDER BY 1;
-
--- name: count_start_lags_per_minute_and_bucket
--- The same rows counted per minute and lag bucket (engine.core.on_time.lag_bucket_ms: 10 ms
--- wide below 1 s, 100 ms below 10 s, 1 s below 100 s, 10 s above), for percentiles to
--- within one bucket without sending every lag to the client.
+-- name: summarize_start_lags_per_minute_and_bucket
+-- Rows scheduled in [:window_start, :window_end) that started (their first attempt's
+-- start_lag_ms is set), per UTC minute and lag bucket (engine.core.on_time.lag_bucket_ms:
+-- 10 ms wide below 1 s, 100 ms below 10 s, 1 s below 100 s, 10 s above): how many, how
+-- many within :target_ms, and the largest lag. engine.core.on_time.lag_minutes adds the
+-- buckets up per minute and takes the percentiles from them, so one scan of the window
+-- feeds the whole chart. A range scan of task_schedule_by_time.
 SELECT date_trunc('minute', scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
        CASE
            WHEN abs(start_lag_ms) < 1000 THEN start_lag_ms / 10 * 10
@@ -109,7 +97,9 @@ SELECT date_trunc('minute', scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC
            WHEN abs(start_lag_ms) < 100000 THEN start_lag_ms / 1000 * 1000
            ELSE start_lag_ms / 10000 * 10000
        END AS bucket_ms,
-       COUNT(*) AS run_count
+       COUNT(*) AS run_count,
+       SUM(CASE WHEN start_lag_ms <= :target_ms THEN 1 ELSE 0 END) AS on_time_count,
+       MAX(start_lag_ms) AS max_lag_ms
 FROM task_schedule
 WHERE scheduled_time >= :window_start
   AND scheduled_time < :window_end
@@ -155,53 +145,31 @@ WHERE started_at >= :window_start
 GROUP BY 1
 ORDER BY 1;
 
--- name: summarize_attempts_per_type
--- Finished attempts started in [:window_start, :window_end), per task type: how many, how
--- many did not succeed, the average elapsed time over all of them (what the formula's view
--- averages) and over the successes only, and the longest. A range scan of task_runs_started.
-SELECT task_type,
-       COUNT(*) AS attempt_count,
-       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count,
-       ROUND(AVG(elapsed_ms))::BIGINT AS avg_elapsed_ms,
-       ROUND(AVG(CASE WHEN outcome = 'succeeded' THEN elapsed_ms END))::BIGINT AS avg_succeeded_ms,
-       MAX(elapsed_ms) AS max_elapsed_ms
-FROM task_runs
-WHERE started_at >= :window_start
-  AND started_at < :window_end
-  AND elapsed_ms IS NOT NULL
-GROUP BY task_type
-ORDER BY task_type;
-
--- name: count_durations_per_type_and_bucket
--- The same attempts counted per type and elapsed-time bucket (the buckets of
--- engine.core.on_time.lag_bucket_ms), for percentiles per type.
-SELECT task_type,
+-- name: summarize_attempts_per_hour_type_and_bucket
+-- Attempts started in [:window_start, :window_end), grouped by UTC hour of their start, task
+-- type, outcome (NULL: not finished), finished or not, and elapsed-time bucket (the buckets
+-- of engine.core.on_time.lag_bucket_ms; NULL without an elapsed time), with the sum and the
+-- maximum of their elapsed times. engine.core.attempt_stats folds the groups into every
+-- figure of the Metrics page (percentiles and averages per type, failure rate per hour, run
+-- counts per outcome), so the window is scanned once: a range scan of task_runs_started.
+SELECT date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+       task_type,
+       outcome,
+       CASE WHEN finished_at IS NULL THEN 0 ELSE 1 END AS finished,
        CASE
+           WHEN elapsed_ms IS NULL THEN NULL
            WHEN elapsed_ms < 1000 THEN elapsed_ms / 10 * 10
            WHEN elapsed_ms < 10000 THEN elapsed_ms / 100 * 100
            WHEN elapsed_ms < 100000 THEN elapsed_ms / 1000 * 1000
            ELSE elapsed_ms / 10000 * 10000
        END AS bucket_ms,
-       COUNT(*) AS run_count
-FROM task_runs
-WHERE started_at >= :window_start
-  AND started_at < :window_end
-  AND elapsed_ms IS NOT NULL
-GROUP BY 1, 2;
-
--- name: count_attempts_per_hour_and_type
--- Finished attempts started in [:window_start, :window_end) per UTC hour of their start and
--- task type, and how many did not succeed: the failure rate over time.
-SELECT date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
-       task_type,
        COUNT(*) AS attempt_count,
-       SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed_count
+       COALESCE(SUM(elapsed_ms), 0) AS elapsed_ms_sum,
+       MAX(elapsed_ms) AS max_elapsed_ms
 FROM task_runs
 WHERE started_at >= :window_start
   AND started_at < :window_end
-  AND finished_at IS NOT NULL
-GROUP BY 1, 2
-ORDER BY 1, 2;
+GROUP BY 1, 2, 3, 4, 5;
 
 -- name: find_stuck_rows
 -- Candidates for the reconciliation (engine.core.reconcile), each kind read through its own

@@ -1,6 +1,6 @@
 """The operations console in Chromium, against `headway dashboard` on PostgreSQL: tasks
 created, refused, edited and set inactive through the forms; the capacity headline and
-legend; a dead letter replayed from the page and then run by `headway up`.
+legend; a dead letter replayed from the page and then run by `headway up`, another discarded.
 
 The dashboard reads the real clock, so expectations are computed from it by the core."""
 
@@ -160,7 +160,7 @@ def test_a_dead_letter_replayed_from_the_page_then_succeeds(
             open_page(page, dashboard, "dead_letters")
             assert any(r["row"] == str(row_id) for r in grid_rows(page))
             replay = page.get_by_role("button", name="Replay 1 selected…")
-            pick(page, "Rows to replay", f"row {row_id} (http)", replay)
+            pick(page, "Rows to replay or discard", f"row {row_id} (http)", replay)
             replay.click()
             dialog = page.get_by_role("dialog")
             expect(dialog).to_contain_text(f"Rows {row_id} go back to Scheduled")
@@ -176,3 +176,53 @@ def test_a_dead_letter_replayed_from_the_page_then_succeeds(
             assert sink.count() == 1
         finally:
             assert up.terminate() == 0, up.log()
+
+
+def test_a_dead_letter_discarded_from_the_page_asks_first_and_leaves_the_list(
+    page: Page, dashboard: Dashboard
+) -> None:
+    now = datetime.now(UTC)
+    task = add_cron_task(dashboard.engine, now, YEARLY, name="browser-discard")
+    with dashboard.engine.begin() as connection:
+        row_id = connection.execute(
+            insert(task_schedule)
+            .values(
+                task_id=task.id,
+                scheduled_time=now - timedelta(hours=2),
+                status="Dead",
+                attempt=3,
+                finished_at=now - timedelta(minutes=90),
+                last_error="HTTP 404 from the endpoint",
+            )
+            .returning(task_schedule.c.id)
+        ).scalar_one()
+
+    def discarded_at() -> datetime | None:
+        with dashboard.engine.connect() as connection:
+            query = select(task_schedule.c.discarded_at).where(task_schedule.c.id == row_id)
+            at: datetime | None = connection.execute(query).scalar_one()
+            return at
+
+    def listed() -> bool:
+        # The list is cached for seconds: a page rendered before the insert may still show it.
+        open_page(page, dashboard, "dead_letters")
+        shown = grid_rows(page) if page.locator("[data-testid='stDataFrame']").count() else []
+        return any(r["row"] == str(row_id) for r in shown)
+
+    wait_for(listed, 30, "the dead letter listed")
+    discard = page.get_by_role("button", name="Discard 1 selected…")
+    pick(page, "Rows to replay or discard", f"row {row_id} (http)", discard)
+    discard.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Rows {row_id} will not run again")
+    assert discarded_at() is None  # nothing until confirmed
+    dialog.get_by_role("button", name="Discard", exact=True).click()
+    expect(page.get_by_text("Discarded 1 dead letters.")).to_be_visible()
+    assert discarded_at() is not None
+    settle(page)
+    left = grid_rows(page) if page.locator("[data-testid='stDataFrame']").count() else []
+    assert not any(r["row"] == str(row_id) for r in left)
+    page.get_by_text("Show discarded").click()
+    settle(page)
+    expect(page.get_by_text("discarded dead letters, latest discarded first")).to_be_visible()
+    assert any(r["row"] == str(row_id) for r in grid_rows(page))

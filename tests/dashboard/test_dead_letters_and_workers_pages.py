@@ -1,4 +1,4 @@
-"""Dead letters (replay asks first, then resets the rows) and Workers pages."""
+"""Dead letters (replay and discard ask first, then change the rows) and Workers pages."""
 
 from __future__ import annotations
 
@@ -50,6 +50,46 @@ def test_replay_asks_first_then_gives_the_rows_fresh_attempts(
     assert texts(app, "success") == ["Replayed 1 dead letters."]
     assert statuses() == ["Scheduled", "Dead"]
     assert list(app.dataframe[0].value["row"]) == [ids[1]]
+
+
+def test_discard_asks_first_then_hides_the_row_which_stays_dead(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    task = add_cron_task(sqlite_engine, NOW, "0 0 1 1 *")
+    with sqlite_engine.begin() as connection:
+        ids = [
+            connection.execute(
+                insert(task_schedule)
+                .values(
+                    task_id=task.id,
+                    scheduled_time=NOW - timedelta(hours=hours),
+                    status="Dead",
+                    attempt=3,
+                    finished_at=NOW - timedelta(hours=hours),
+                    last_error="HTTP 500",
+                )
+                .returning(task_schedule.c.id)
+            ).scalar_one()
+            for hours in (2, 1)
+        ]
+    app = open_dashboard(sqlite_url, "dead_letters")
+    app.multiselect(key="dlq.picked").set_value([ids[1]]).run()
+    app.button(key="dlq.discard").click().run()
+    assert any(f"Rows **{ids[1]}** will not run again" in text for text in texts(app, "markdown"))
+
+    def rows() -> list[tuple[str, bool]]:
+        query = select(task_schedule.c.status, task_schedule.c.discarded_at).order_by(task_schedule.c.id)
+        with sqlite_engine.connect() as connection:
+            return [(status, at is not None) for status, at in connection.execute(query)]
+
+    assert rows() == [("Dead", False), ("Dead", False)]  # nothing until confirmed
+    app.button(key="dlq.discard.confirm").click().run()
+    assert texts(app, "success") == ["Discarded 1 dead letters."]
+    assert rows() == [("Dead", False), ("Dead", True)]
+    assert list(app.dataframe[0].value["row"]) == [ids[0]]
+    app.toggle(key="dlq.show_discarded").set_value(True).run()
+    shown = app.dataframe[0].value
+    assert list(shown["row"]) == [ids[1]] and list(shown["discarded"]) != [""]
 
 
 def test_workers_page_lists_live_processors(

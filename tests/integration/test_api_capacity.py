@@ -86,7 +86,7 @@ def test_task_summary_is_empty_without_runs(api: TestClient) -> None:
     assert api.get("/task-summary").json() == []
 
 
-def test_forecast_has_every_minute_and_the_live_processor_count(
+def test_forecast_has_every_minute_and_the_worker_slots_running_now(
     api: TestClient, pg_engine: Engine, clock: Clock
 ) -> None:
     add_cron_task(pg_engine, clock.now, "*/10 * * * *")
@@ -106,12 +106,14 @@ def test_forecast_has_every_minute_and_the_live_processor_count(
 
     body = api.get("/forecast", params={"hours": 1}).json()
 
+    # Two live processors of concurrency 4: 8 of the formula's instances (one task at a time each).
     assert (body["hours"], body["capacity_ms"], body["buffer"], body["current_instances"]) == (
         1,
         10_000,
         0.1,
-        2,
+        8,
     )
+    assert body["live_processors"] == 2
     minutes = body["minutes"]
     assert len(minutes) == 60
     assert minutes[0]["minute"] == "2026-06-01T10:00:00Z"

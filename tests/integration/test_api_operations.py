@@ -131,7 +131,8 @@ def test_metrics_expose_statuses_start_lag_and_instances(
     assert samples["headway_start_lag_seconds_count"][()] == 4
     assert samples["headway_start_lag_seconds_sum"][()] == pytest.approx(sum(lags_s.values()))
     assert samples["headway_required_instances"][()] == 1  # one 1,000 ms task this minute
-    assert samples["headway_current_instances"][()] == 1
+    assert samples["headway_current_instances"][()] == 2  # one processor of concurrency 2: 2 slots
+    assert samples["headway_live_processors"][()] == 1
 
 
 def test_metrics_start_lag_is_the_first_attempts_not_the_retry_delay(
@@ -178,6 +179,9 @@ def test_openapi_document_and_docs_page(api: TestClient) -> None:
         "/livez",
         "/readyz",
         "/metrics",
+        "/dead-letters",
+        "/dead-letters/replay",
+        "/dead-letters/discard",
     }
     assert set(document["paths"]["/tasks"]) == {"get", "post"}
     assert "securitySchemes" not in document.get("components", {})  # no token, no security

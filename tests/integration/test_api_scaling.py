@@ -146,7 +146,8 @@ def test_operational_gauges_count_overdue_rows_live_slots_and_the_schedulers_lag
     figures = gauges(scaling_api)
     assert figures["headway_overdue_tasks"] == 2
     assert figures["headway_worker_slots"] == 12
-    assert figures["headway_current_instances"] == 2
+    assert figures["headway_current_instances"] == 12  # worker slots, as headway_worker_slots
+    assert figures["headway_live_processors"] == 2
     # The cron task was created 45 s ago and no pass has picked it up.
     assert figures["headway_unscheduled_task_age_seconds"] == pytest.approx(45)
     assert "headway_schedule_coverage_seconds" not in figures

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.core.on_time import LagMinute, WaitingType, judge, lag_bucket_ms, lag_minutes, percentile_ms
+from engine.core.on_time import (
+    LagBucket,
+    LagMinute,
+    WaitingType,
+    judge,
+    lag_bucket_ms,
+    lag_minutes,
+    percentile_ms,
+)
 
 NOW = datetime(2026, 3, 2, 10, 30, 30, tzinfo=UTC)
 
@@ -29,11 +37,14 @@ def test_percentiles_are_the_top_of_their_bucket_capped_at_the_maximum() -> None
         percentile_ms({}, 0.5, 0)
 
 
-def test_lag_minutes_pair_each_summary_with_its_buckets() -> None:
+def test_lag_minutes_add_up_each_minutes_buckets() -> None:
     first, second = NOW.replace(minute=0, second=0), NOW.replace(minute=1, second=0)
     minutes = lag_minutes(
-        [(second, 1, 0, 15_000), (first, 3, 3, 420)],
-        {(first, 100): 2, (first, 420): 1, (second, 15_000): 1},
+        [
+            LagBucket(second, 15_000, 1, 0, 15_000),
+            LagBucket(first, 100, 2, 2, 105),
+            LagBucket(first, 420, 1, 1, 420),
+        ]
     )
     assert minutes == [
         LagMinute(first, 3, 3, p50_ms=109, p95_ms=420, p99_ms=420, max_ms=420),

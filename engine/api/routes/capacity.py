@@ -36,13 +36,17 @@ def get_task_summary(engine: EngineDep) -> list[TypeSummaryPublic]:
 @router.get("/forecast")
 def get_forecast(engine: EngineDep, now: NowDep, hours: Hours = 3) -> ForecastPublic:
     """Every minute from the current one, empty minutes as zero, with the scaling parameters
-    the database records (the view's) and the processors currently running."""
+    the database records (the view's) and the instances running now: worker slots, the
+    concurrency of the live processors added up (one slot runs one task at a time, as one
+    instance of the formula does)."""
     parameters = forecast.stored_scaling_parameters(engine)
     series = forecast.forecast(engine, now, hours, parameters.capacity_ms, parameters.buffer)
+    fleet = forecast.live_fleet(engine, now)
     return ForecastPublic(
         hours=hours,
         capacity_ms=parameters.capacity_ms,
         buffer=parameters.buffer,
-        current_instances=forecast.live_processor_count(engine, now),
+        current_instances=fleet.worker_slots,
+        live_processors=fleet.processors,
         minutes=[ForecastMinutePublic.model_validate(minute) for minute in series],
     )

@@ -43,8 +43,14 @@ class SnapshotCollector(Collector):
         )
         yield GaugeMetricFamily(
             "headway_current_instances",
-            "Processors with a heartbeat in the last 30 seconds",
+            "Instances running now as the formula counts them: worker slots (concurrency added up) "
+            "of the processors with a heartbeat in the last 30 seconds",
             value=snapshot.current_instances,
+        )
+        yield GaugeMetricFamily(
+            "headway_live_processors",
+            "Processors with a heartbeat in the last 30 seconds",
+            value=snapshot.live_processors,
         )
         redriven = CounterMetricFamily(
             "headway_redriven_rows",
@@ -109,7 +115,8 @@ def _le(bound: float) -> str:
 )
 def get_metrics(context: ContextDep, now: NowDep) -> Response:
     """Prometheus exposition: `headway_tasks{status}`, `headway_start_lag_seconds`,
-    `headway_required_instances`, `headway_current_instances`, `headway_redriven_rows_total{kind}`,
+    `headway_required_instances`, `headway_current_instances` (worker slots, as the formula
+    counts instances), `headway_live_processors`, `headway_redriven_rows_total{kind}`,
     and for alerts and autoscaling `headway_overdue_tasks`, `headway_worker_slots`,
     `headway_scaling_worker_slots`, `headway_scaling_processors`,
     `headway_schedule_coverage_seconds` and `headway_unscheduled_task_age_seconds`."""

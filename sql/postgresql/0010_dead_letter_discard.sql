@@ -1,0 +1,14 @@
+-- Discarded dead letters. Applied by the Alembic revision 0010_dead_letter_discard.
+--
+-- A discarded row stays `Dead` (its history is kept) with the instant it was discarded; it is
+-- no longer a dead letter: not listed, not replayable. The dead-letter index of 0005 is
+-- rebuilt under the same name to hold only the live ones, so listing them reads no
+-- discarded row however many pile up; the discarded ones get their own, newest first.
+ALTER TABLE task_schedule ADD COLUMN discarded_at TIMESTAMPTZ;
+ALTER TABLE task_schedule ADD CONSTRAINT task_schedule_discarded_dead
+    CHECK (discarded_at IS NULL OR status = 'Dead');
+DROP INDEX task_schedule_dead;
+CREATE INDEX task_schedule_dead ON task_schedule (finished_at, id)
+    WHERE status = 'Dead' AND discarded_at IS NULL;
+CREATE INDEX task_schedule_discarded ON task_schedule (discarded_at, id)
+    WHERE status = 'Dead' AND discarded_at IS NOT NULL;
