@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -26,10 +27,23 @@ RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
+# A node that is stopped and started again must find its port still free. A port the kernel
+# hands out for port 0 lies in the ephemeral range, which outgoing connections (the processes
+# reconnecting meanwhile, other tests) also draw from: one of them took a stopped node's port
+# and the restart failed with eaddrinuse. The nodes' ports therefore come from below that range.
+NODE_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    for _ in range(200):
+        port = random.choice(NODE_PORTS)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {NODE_PORTS}")
 
 
 def port_open(port: int) -> bool:
