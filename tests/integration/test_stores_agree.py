@@ -8,15 +8,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
-from engine.adapters.sql_stores import SqlRunStore
+from engine.adapters.sql_stores import SqlDistributionStore, SqlReconcileStore, SqlRunStore
 from engine.adapters.tables import task_schedule
+from engine.core.reconcile import stuck_kind
 from engine.core.runs import FinishedRun
 from engine.core.types import ScheduleStatus
-from engine.ports import RunStore
+from engine.ports import DistributionStore, ReconcileStore, RunStore
+from engine.processes.scheduler import run_pass
+from tests.integration.helpers import add_tasks
 from tests.integration.test_run_store import LEASE, NOW, queued_rows
-from tests.unit.fake_stores import FakeDatabase, FakeRow, FakeRunStore
+from tests.unit.fake_stores import (
+    FakeDatabase,
+    FakeDistributionStore,
+    FakeReconcileStore,
+    FakeRow,
+    FakeRunStore,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +84,86 @@ def test_the_fake_run_store_answers_and_moves_rows_as_the_sql_one_does(db_engine
         db_engine
     )
     assert sql_answers[2] == {messages[0].schedule_id} and sql_answers[3] == set()
+
+
+def mirror(engine: Engine) -> FakeDatabase:
+    db = FakeDatabase()
+    with engine.connect() as connection:
+        for row in connection.execute(select(task_schedule)):
+            db.rows[row.id] = FakeRow(
+                row.id,
+                row.task_id,
+                "http",
+                row.scheduled_time,
+                ScheduleStatus(row.status),
+                row.attempt,
+                row.claimed_by,
+                row.lease_expires_at,
+                row.queued_at,
+                row.next_attempt_at,
+                row.started_at,
+                row.finished_at,
+            )
+    return db
+
+
+def test_the_fake_distribution_store_claims_settles_and_sweeps_as_the_sql_one_does(db_engine: Engine) -> None:
+    add_tasks(db_engine, 3, NOW, {})
+    run_pass(db_engine, NOW)
+    db = mirror(db_engine)
+
+    def scenario(store: DistributionStore) -> list[object]:
+        claim = store.claim(NOW, 2, "d1", LEASE, [])
+        ids = [m.schedule_id for m in claim.messages]
+        answers: list[object] = [[(m.schedule_id, m.attempt) for m in claim.messages], claim.swept]
+        answers.append(store.settle(ids[:1], ids[1:], "d1"))
+        again = store.claim(NOW, 10, "d1", LEASE, [])
+        answers.append([m.schedule_id for m in again.messages])
+        later = LEASE + timedelta(seconds=1)  # d1 died before handing these over: swept
+        swept = store.claim(later, 10, "d2", later + timedelta(seconds=30), [])
+        answers.append(([m.schedule_id for m in swept.messages], swept.swept))
+        answers.append(store.hand_over([m.schedule_id for m in swept.messages], "d1"))  # not d1's
+        answers.append(store.hand_over([m.schedule_id for m in swept.messages], "d2"))
+        answers.append(store.next_due_time())
+        return answers
+
+    sql_answers = scenario(SqlDistributionStore(db_engine))
+    assert scenario(FakeDistributionStore(db)) == sql_answers
+    assert {row.id: (row.status.value, row.attempt, row.claimed_by) for row in db.rows.values()} == rows_of(
+        db_engine
+    )
+    assert sql_answers[4] == ([2, 3], 2)
+
+
+def test_the_fake_reconcile_store_finds_and_drives_on_as_the_sql_one_does(db_engine: Engine) -> None:
+    add_tasks(db_engine, 6, NOW, {})
+    run_pass(db_engine, NOW)
+    old = NOW - timedelta(hours=1)
+    states: list[dict[str, Any]] = [
+        {"status": "Queued", "queued_at": old},  # handed over, never started
+        {"status": "Queued", "queued_at": old, "lease_expires_at": NOW},  # the sweep's
+        {"status": "Running", "attempt": 2, "claimed_by": "p1", "lease_expires_at": NOW},
+        {"status": "Running", "attempt": 1, "claimed_by": "p1", "lease_expires_at": LEASE},  # alive
+        {"status": "Failed", "attempt": 1, "next_attempt_at": old, "finished_at": old},
+        {"status": "Succeeded", "attempt": 1, "finished_at": old},
+    ]
+    with db_engine.begin() as connection:
+        for row_id, values in enumerate(states, start=1):
+            connection.execute(update(task_schedule).where(task_schedule.c.id == row_id).values(**values))
+    db = mirror(db_engine)
+
+    def scenario(store: ReconcileStore) -> list[object]:
+        found = store.find_stuck_rows(NOW, 600, 10)
+        kinds = [(row, kind) for row in found if (kind := stuck_kind(row, NOW, 600))]
+        return [
+            sorted(row.id for row in found),
+            sorted(store.redrive_rows(kinds).items()),
+            store.redrive_rows(kinds),
+        ]
+
+    sql_answers = scenario(SqlReconcileStore(db_engine))
+    assert scenario(FakeReconcileStore(db)) == sql_answers
+    assert {row.id: (row.status.value, row.attempt, row.claimed_by) for row in db.rows.values()} == rows_of(
+        db_engine
+    )
+    assert sql_answers[0] == [1, 3, 5]
