@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from engine.adapters.sql_stores import SqlDistributionStore, SqlReconcileStore, SqlRunStore
-from engine.adapters.tables import task_schedule
+from engine.adapters.sql_stores import SqlDistributionStore, SqlReconcileStore, SqlRunStore, SqlScheduleStore
+from engine.adapters.tables import task_schedule, tasks
 from engine.core.reconcile import stuck_kind
 from engine.core.runs import FinishedRun
-from engine.core.types import ScheduleStatus
-from engine.ports import DistributionStore, ReconcileStore, RunStore
+from engine.core.types import ScheduleStatus, TaskKind
+from engine.ports import DistributionStore, ReconcileStore, RunStore, ScheduleStore
 from engine.processes.scheduler import run_pass
-from tests.integration.helpers import add_tasks
+from tests.integration.helpers import add_cron_task, add_tasks
 from tests.integration.test_run_store import LEASE, NOW, queued_rows
 from tests.unit.fake_stores import (
     FakeDatabase,
@@ -25,6 +25,8 @@ from tests.unit.fake_stores import (
     FakeReconcileStore,
     FakeRow,
     FakeRunStore,
+    FakeScheduleStore,
+    FakeTask,
 )
 
 pytestmark = pytest.mark.integration
@@ -167,3 +169,39 @@ def test_the_fake_reconcile_store_finds_and_drives_on_as_the_sql_one_does(db_eng
         db_engine
     )
     assert sql_answers[0] == [1, 3, 5]
+
+
+def test_the_fake_schedule_store_materialises_as_the_sql_one_does(db_engine: Engine) -> None:
+    add_cron_task(db_engine, NOW, "*/20 * * * *", "Europe/Berlin")
+    add_tasks(db_engine, 2, NOW, {})
+    add_tasks(db_engine, 1, NOW, {}, kind="once", run_at=NOW + timedelta(minutes=5))
+    db = FakeDatabase()
+    with db_engine.connect() as connection:
+        for task in connection.execute(select(tasks)):
+            db.tasks[task.id] = FakeTask(
+                task.id,
+                TaskKind(task.kind),
+                cron_expression=task.cron_expression,
+                timezone=task.timezone,
+                run_at=task.run_at,
+                updated_at=task.updated_at,
+                materialized_until=task.materialized_until,
+            )
+
+    def scenario(store: ScheduleStore) -> list[object]:
+        passes = [
+            run_pass(None, NOW, 1, 1, store=store),
+            run_pass(None, NOW, 1, 1, store=store),
+            run_pass(None, NOW + timedelta(hours=1), 1, 1, store=store, only_unmaterialised=True),
+            run_pass(None, NOW + timedelta(hours=1), 1, 1, store=store),
+        ]
+        return [(p.tasks_expanded, p.rows_inserted) for p in passes]
+
+    sql_answers = scenario(SqlScheduleStore(db_engine))
+    assert scenario(FakeScheduleStore(db)) == sql_answers
+    with db_engine.connect() as connection:
+        sql_rows = {(row.task_id, row.scheduled_time) for row in connection.execute(select(task_schedule))}
+        marks = {row.id: row.materialized_until for row in connection.execute(select(tasks))}
+    assert {(row.task_id, row.scheduled_time) for row in db.rows.values()} == sql_rows
+    assert {task.id: task.materialized_until for task in db.tasks.values()} == marks
+    assert sql_answers == [(4, 6), (0, 0), (0, 0), (1, 3)]
