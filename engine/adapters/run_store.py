@@ -2,8 +2,9 @@
 
 Batched: a processor starts (and later finishes) every message it holds in one transaction,
 so the database's commit rate does not cap the task rate. The state transitions are the
-named queries `start_waiting_rows`, `set_running`, `finish_runs`, `record_runs` and
-`give_back_runs` of `sql/<dialect>/queries.sql`, with the same parameters on both dialects;
+named queries `start_waiting_rows`, `set_running`, `finish_runs` (plus `record_runs` on
+SQLite) and `give_back_runs` of `sql/<dialect>/queries.sql`, with the same parameters on both
+dialects;
 what a row becomes is decided in `engine.core` (`leases.decide_start`,
 `retry.decide_after_failure`). Each status change names the status and attempt it expects
 to replace and the returned ids show which rows it changed.
@@ -239,8 +240,8 @@ def _set_running(
 
 def finish_runs(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
     """Record outcomes: each row goes from `Running` at its attempt, leased to
-    `processor_id`, to its new status (`finish_runs`), and gets its `task_runs` row
-    (`record_runs`). Returns the schedule ids whose status changed. A row missing from it was
+    `processor_id`, to its new status, and gets its `task_runs` row (`finish_runs`, and on
+    SQLite `record_runs`). Returns the schedule ids whose status changed. A row missing from it was
     taken over by another processor after this one lost its lease (that one records the
     attempt), or was recorded already by a commit whose acknowledgement was lost; either way
     nothing is written twice."""
@@ -251,7 +252,8 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     values = {"me": processor_id, "rows": json.dumps(rows)}
     changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
     recorded = [row for row in rows if row[0] in changed]
-    if recorded:
+    # PostgreSQL's finish_runs inserts them too (a data-modifying CTE); SQLite has none.
+    if recorded and dialect == "sqlite":
         connection.execute(bound_query(connection, "record_runs"), {"rows": json.dumps(recorded)})
     return changed
 

@@ -266,6 +266,7 @@ RETURNING id;
 
 -- name: record_runs
 -- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
+-- SQLite only: on PostgreSQL finish_runs inserts them in the same statement.
 INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
                        elapsed_ms, outcome, output_excerpt, error)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),
