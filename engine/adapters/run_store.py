@@ -190,21 +190,11 @@ def _start_waiting_rows(
     batch = [(m.schedule_id, m.attempt) for m in first.values()]
     values = {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease_until": lease_until}
     rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
-    if not rows:
-        return [], [*first.values(), *rest]
-    task_rows = connection.execute(
-        select(tasks.c.id, tasks.c.task_type, tasks.c.payload).where(
-            id_in(tasks.c.id, {int(row.task_id) for row in rows}, connection)
-        )
-    ).all()
-    by_task = {int(row.id): row for row in task_rows}
-    types = _type_settings(connection, {row.task_type for row in task_rows})
-    started = []
-    for row in rows:
-        task = by_task[int(row.task_id)]
-        started.append(
-            _started_run(first.pop(int(row.id)), int(row.task_id), task.task_type, task.payload, types, now)
-        )
+    types = _type_settings(connection, {row.task_type for row in rows})
+    started = [
+        _started_run(first.pop(int(row.id)), int(row.task_id), row.task_type, row.payload, types, now)
+        for row in rows
+    ]
     return started, [*first.values(), *rest]
 
 

@@ -225,9 +225,9 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started and their task ids. The ids are also given as an array (= ANY) so that the
--- planner looks them up by primary key: joined to the JSON alone, whose size it cannot know,
--- it chose to scan the whole table. The rows are taken in id order, the lock order every
+-- ids started with their task's id, type and payload. The ids are also given as an array
+-- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
+-- size it cannot know, it chose to scan the whole table. The rows are taken in id order, the lock order every
 -- processor uses; a row another transaction holds is waited for.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
@@ -238,15 +238,17 @@ WITH m AS (
     WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1
       AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     ORDER BY t.id FOR UPDATE OF t
+), started AS (
+    UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
+           finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
+           start_lag_ms = COALESCE(t.start_lag_ms,
+               GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
+    FROM waiting w WHERE t.id = w.id
+      AND t.attempt = w.attempt - 1
+      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
+    RETURNING t.id, t.task_id
 )
-UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
-       finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
-       start_lag_ms = COALESCE(t.start_lag_ms,
-           GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
-FROM waiting w WHERE t.id = w.id
-  AND t.attempt = w.attempt - 1
-  AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
-RETURNING t.id, t.task_id;
+SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
 -- Rows decided START one by one (engine.core.leases.decide_start) become Running at :now
