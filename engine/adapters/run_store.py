@@ -2,8 +2,9 @@
 
 Batched: a processor starts (and later finishes) every message it holds in one transaction,
 so the database's commit rate does not cap the task rate. The state transitions are the
-named queries `start_waiting_rows`, `set_running`, `finish_runs`, `record_runs` and
-`give_back_runs` of `sql/<dialect>/queries.sql`, with the same parameters on both dialects;
+named queries `start_waiting_rows`, `set_running`, `finish_runs` (plus `record_runs` on
+SQLite) and `give_back_runs` of `sql/<dialect>/queries.sql`, with the same parameters on both
+dialects;
 what a row becomes is decided in `engine.core` (`leases.decide_start`,
 `retry.decide_after_failure`). Each status change names the status and attempt it expects
 to replace and the returned ids show which rows it changed.
@@ -189,21 +190,11 @@ def _start_waiting_rows(
     batch = [(m.schedule_id, m.attempt) for m in first.values()]
     values = {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease_until": lease_until}
     rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
-    if not rows:
-        return [], [*first.values(), *rest]
-    task_rows = connection.execute(
-        select(tasks.c.id, tasks.c.task_type, tasks.c.payload).where(
-            id_in(tasks.c.id, {int(row.task_id) for row in rows}, connection)
-        )
-    ).all()
-    by_task = {int(row.id): row for row in task_rows}
-    types = _type_settings(connection, {row.task_type for row in task_rows})
-    started = []
-    for row in rows:
-        task = by_task[int(row.task_id)]
-        started.append(
-            _started_run(first.pop(int(row.id)), int(row.task_id), task.task_type, task.payload, types, now)
-        )
+    types = _type_settings(connection, {row.task_type for row in rows})
+    started = [
+        _started_run(first.pop(int(row.id)), int(row.task_id), row.task_type, row.payload, types, now)
+        for row in rows
+    ]
     return started, [*first.values(), *rest]
 
 
@@ -239,8 +230,8 @@ def _set_running(
 
 def finish_runs(connection: Connection, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
     """Record outcomes: each row goes from `Running` at its attempt, leased to
-    `processor_id`, to its new status (`finish_runs`), and gets its `task_runs` row
-    (`record_runs`). Returns the schedule ids whose status changed. A row missing from it was
+    `processor_id`, to its new status, and gets its `task_runs` row (`finish_runs`, and on
+    SQLite `record_runs`). Returns the schedule ids whose status changed. A row missing from it was
     taken over by another processor after this one lost its lease (that one records the
     attempt), or was recorded already by a commit whose acknowledgement was lost; either way
     nothing is written twice."""
@@ -251,7 +242,8 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     values = {"me": processor_id, "rows": json.dumps(rows)}
     changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
     recorded = [row for row in rows if row[0] in changed]
-    if recorded:
+    # PostgreSQL's finish_runs inserts them too (a data-modifying CTE); SQLite has none.
+    if recorded and dialect == "sqlite":
         connection.execute(bound_query(connection, "record_runs"), {"rows": json.dumps(recorded)})
     return changed
 

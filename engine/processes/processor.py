@@ -101,7 +101,7 @@ class Processor:
         self._monotonic = monotonic
         # Deliveries from the consumer and results from the workers, for the coordinator.
         self._inbox: queue.SimpleQueue[Delivery | TaskResult] = queue.SimpleQueue()
-        self._workers = Workers(handlers, config.concurrency, self._inbox.put)
+        self._workers = Workers(handlers, config.concurrency, self._inbox.put, monotonic)
         self._coordinator = Coordinator(
             store, Writes(monotonic), config, self._workers.submit, clock, self._stop_deadline
         )

@@ -214,9 +214,10 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + e
 -- The normal START of engine.core.leases.decide_start for a whole batch: rows waiting for
 -- exactly the message's attempt (Scheduled or Queued at its attempt minus one, or Failed
 -- with a retry pending) become Running at :now under :me until :lease_until. :messages is
--- [[schedule_id, attempt], ...] without repeated ids; returns the ids started and their
--- task ids. The lag is counted in microseconds from the stored text (julianday's doubles
--- are off by tens of them), then truncated to whole milliseconds as in Python.
+-- [[schedule_id, attempt], ...] without repeated ids; returns the ids started with their
+-- task's id, type and payload (RETURNING cannot name a joined table, but a subquery may).
+-- The lag is counted in microseconds from the stored text (julianday's doubles are off by
+-- tens of them), then truncated to whole milliseconds as in Python.
 UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
        finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
        start_lag_ms = COALESCE(task_schedule.start_lag_ms,
@@ -230,7 +231,9 @@ FROM (
 WHERE task_schedule.id = m.id AND task_schedule.attempt = m.attempt - 1
   AND (task_schedule.status IN ('Scheduled', 'Queued')
        OR (task_schedule.status = 'Failed' AND task_schedule.next_attempt_at IS NOT NULL))
-RETURNING id, task_id;
+RETURNING id, task_id,
+    (SELECT task_type FROM tasks WHERE tasks.id = task_schedule.task_id) AS task_type,
+    (SELECT payload FROM tasks WHERE tasks.id = task_schedule.task_id) AS payload;
 
 -- name: set_running
 -- Rows decided START (engine.core.leases.decide_start) become Running at :now under :me
@@ -266,6 +269,7 @@ RETURNING id;
 
 -- name: record_runs
 -- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
+-- SQLite only: on PostgreSQL finish_runs inserts them in the same statement.
 INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
                        elapsed_ms, outcome, output_excerpt, error)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),

@@ -27,7 +27,10 @@ def test_both_dialects_name_the_same_queries() -> None:
         dialect: set(parse_named_queries((sql_dir() / dialect / "queries.sql").read_text()))
         for dialect in ("postgresql", "sqlite")
     }
-    assert names["postgresql"] == names["sqlite"] >= {"count_runs_per_minute_and_type"}
+    # PostgreSQL's finish_runs records the runs itself (a data-modifying CTE); SQLite cannot.
+    sqlite_only = {"record_runs"}
+    assert names["postgresql"] == names["sqlite"] - sqlite_only
+    assert names["postgresql"] >= {"count_runs_per_minute_and_type", "finish_runs"}
     assert named_query("sqlite", "summarize_scheduled_minutes").startswith("WITH")
     with pytest.raises(KeyError, match="no query"):
         named_query("sqlite", "missing")
