@@ -25,13 +25,15 @@ def test_task_schedule_has_exactly_the_expected_indexes(db_engine: Engine) -> No
         if "duplicates_constraint" not in index  # PostgreSQL's UNIQUE (task_id, scheduled_time)
     }
     # Later revisions' own indexes (0007_console: the waiting rows; 0008_reconcile: the
-    # reconciliation's deadlines; 0009_history: the prunable rows) are checked by their own tests.
+    # reconciliation's deadlines; 0009_history: the prunable rows and
+    # each task's next due row) are checked by their own tests.
     later = {
         "task_schedule_waiting",
         "task_schedule_handed_over",
         "task_schedule_running_lease",
         "task_schedule_retry_due",
         "task_schedule_prunable",
+        "task_schedule_next_due",
     }
     assert set(indexes) - later == {
         "task_schedule_due",
