@@ -32,6 +32,13 @@ CREATE TABLE history_rollup_state (
 );
 INSERT INTO history_rollup_state (id, rolled_up_run_id) VALUES (1, 0);
 
+-- A task's next run (GET /tasks, the dashboard's grid, `headway task list`) is its earliest
+-- Scheduled row. Through the (task_id, scheduled_time) constraint that read stepped over the
+-- task's whole history first (25 ms for a page of 50 tasks with 30 past rows each, growing
+-- with the history); this index holds only Scheduled rows, one entry per row the Scheduler
+-- adds (0.5 ms).
+CREATE INDEX task_schedule_next_due ON task_schedule (task_id, scheduled_time) WHERE status = 'Scheduled';
+
 -- Pruning reads the final rows (engine.core.retention) oldest finish first. Rows kept
 -- however old (dead letters, rows waiting for a retry) stay out of this index, so a prune
 -- never reads them again; the price is one entry per row when its outcome is recorded.

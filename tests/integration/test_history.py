@@ -301,3 +301,10 @@ def test_the_prunable_rows_have_their_own_index(db_engine: Engine) -> None:
     assert prunable["column_names"] == ["finished_at", "id"]
     predicate = str(prunable["dialect_options"][f"{db_engine.dialect.name}_where"])
     assert "'Succeeded'" in predicate and "'Dead'" not in predicate
+
+
+def test_a_tasks_next_due_row_has_its_own_index(db_engine: Engine) -> None:
+    indexes = {index["name"]: index for index in inspect(db_engine).get_indexes("task_schedule")}
+    next_due = indexes["task_schedule_next_due"]
+    assert next_due["column_names"] == ["task_id", "scheduled_time"]
+    assert "'Scheduled'" in str(next_due["dialect_options"][f"{db_engine.dialect.name}_where"])

@@ -25,8 +25,8 @@ def test_task_schedule_has_exactly_the_expected_indexes(db_engine: Engine) -> No
         if "duplicates_constraint" not in index  # PostgreSQL's UNIQUE (task_id, scheduled_time)
     }
     # Later revisions' own indexes (0007_console: the waiting rows; 0008_reconcile: the
-    # reconciliation's deadlines; 0009_history: the prunable rows; 0010_dead_letter_discard:
-    # the discarded dead letters) are checked by their own tests.
+    # reconciliation's deadlines; 0009_history: the prunable rows and each task's next due
+    # row; 0010_dead_letter_discard: the discarded dead letters) are checked by their own tests.
     later = {
         "task_schedule_discarded",
         "task_schedule_waiting",
@@ -34,6 +34,7 @@ def test_task_schedule_has_exactly_the_expected_indexes(db_engine: Engine) -> No
         "task_schedule_running_lease",
         "task_schedule_retry_due",
         "task_schedule_prunable",
+        "task_schedule_next_due",
     }
     assert set(indexes) - later == {
         "task_schedule_due",
