@@ -20,6 +20,7 @@ from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
 from engine.services.capacity import CapacityOutlook, capacity_outlook
 from engine.services.dead_letters import DeadRow, list_dead_rows
+from engine.services.forecast import compute_ms_by_type
 from engine.services.metrics import (
     RecentRun,
     RunCount,
@@ -122,10 +123,25 @@ def load_capacity(
 ) -> CapacityOutlook:
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
     changes reuse the result and heartbeats are at most a few seconds old. The fleet is
-    counted in worker slots (`engine.services.forecast.LiveFleet`), the formula's instances."""
+    counted in worker slots (`engine.services.forecast.LiveFleet`), the formula's instances.
+    Each type's compute, a year's average, is kept for a minute (`load_compute_ms`)."""
+    compute = load_compute_ms(database_url, minute_instant(now))
     return capacity_outlook(
-        get_engine(database_url), now, hours, capacity_ms, buffer, lead_minutes, cooldown_minutes
+        get_engine(database_url),
+        now,
+        hours,
+        capacity_ms,
+        buffer,
+        lead_minutes,
+        cooldown_minutes,
+        compute_ms_by_type=compute,
     )
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def load_compute_ms(database_url: str, minute: datetime) -> dict[str, int]:
+    """What the forecast counts per run of each type, as of `minute` (see `minute_instant`)."""
+    return compute_ms_by_type(get_engine(database_url))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -186,5 +202,6 @@ def forget_task_reads() -> None:
     """After a write: the next read of tasks and of the forecast goes to the database."""
     load_task_page.clear()
     load_capacity.clear()
+    load_compute_ms.clear()
     load_runs.clear()
     load_dead_rows.clear()

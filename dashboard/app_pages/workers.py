@@ -47,7 +47,7 @@ def live_view() -> None:
             icon=":material/power_off:",
         )
     st.subheader("Attempts finished per minute, last hour")
-    minutes = data.load_throughput(database_url, instant - THROUGHPUT_WINDOW, now)
+    minutes = data.load_throughput(database_url, instant - THROUGHPUT_WINDOW, instant)
     if minutes:
         frame = pd.DataFrame(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,11 +30,13 @@ def capacity_outlook(
     lead_minutes: int = 0,
     cooldown_minutes: int = 0,
     current_instances: int | None = None,
+    compute_ms_by_type: Mapping[str, int] | None = None,
 ) -> CapacityOutlook:
     """The forecast from the minute of `now` for `hours`, planned against `current_instances`
     (default: the worker slots of the processors with a heartbeat within
-    `LIVE_PROCESSOR_WINDOW`, the formula's instances; see `LiveFleet`)."""
-    series = forecast(engine, now, hours, capacity_ms, buffer)
+    `LIVE_PROCESSOR_WINDOW`, the formula's instances; see `LiveFleet`). Each type's compute
+    is read unless given (see `forecast`)."""
+    series = forecast(engine, now, hours, capacity_ms, buffer, compute_ms_by_type)
     if current_instances is None:
         current_instances = live_fleet(engine, now).worker_slots
     plan = plan_scaling(series, current_instances, lead_minutes, cooldown_minutes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,16 +29,26 @@ def forecast(
     hours: float = 3,
     capacity_ms: int = DEFAULT_CAPACITY_MS,
     buffer: float = DEFAULT_BUFFER,
+    compute_ms_by_type: Mapping[str, int] | None = None,
 ) -> list[ForecastMinute]:
     """Every minute from the current one for `hours`, empty minutes as zero.
 
     The database counts the window's schedule rows per minute and type; the core turns the
-    counts into compute and instances (as `forecast_minutes` would from the rows)."""
+    counts into compute and instances (as `forecast_minutes` would from the rows). Each
+    type's compute is read too unless given (`compute_ms_by_type`, which a caller may keep a
+    while: it averages a year of runs)."""
     first, end = forecast_window(now, hours)
     with read_connection(engine) as connection:
         counts = count_runs_per_minute_and_type(connection, first, end)
-        compute = load_compute_ms_by_type(connection)
+        compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
     return forecast_from_counts(counts, compute, first, hours, capacity_ms, buffer)
+
+
+def compute_ms_by_type(engine: Engine) -> dict[str, int]:
+    """What the forecast counts per run of each type: the past year's average elapsed ms
+    (`average_elapsed_time_per_task_type`), or the expected duration without history."""
+    with read_connection(engine) as connection:
+        return load_compute_ms_by_type(connection)
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:

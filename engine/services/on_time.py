@@ -80,7 +80,7 @@ def on_time_report(
                 max_lag_ms=Integer(),
             ),
             window,
-        )
+        ).all()  # thousands of rows: fetched at once, not one round of the driver per row
         buckets = [
             LagBucket(
                 row.minute,

@@ -89,8 +89,9 @@ GROUP BY t.id, t.name, t.task_type;
 -- 10 ms wide below 1 s, 100 ms below 10 s, 1 s below 100 s, 10 s above): how many, how
 -- many within :target_ms, and the largest lag. engine.core.on_time.lag_minutes adds the
 -- buckets up per minute and takes the percentiles from them, so one scan of the window
--- feeds the whole chart. A range scan of task_schedule_by_time.
-SELECT date_trunc('minute', scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+-- feeds the whole chart. A range scan of task_schedule_by_time; date_bin costs less per
+-- row than date_trunc with two time zone conversions.
+SELECT date_bin('1 minute', scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
        CASE
            WHEN abs(start_lag_ms) < 1000 THEN start_lag_ms / 10 * 10
            WHEN abs(start_lag_ms) < 10000 THEN start_lag_ms / 100 * 100
@@ -152,7 +153,8 @@ ORDER BY 1;
 -- maximum of their elapsed times. engine.core.attempt_stats folds the groups into every
 -- figure of the Metrics page (percentiles and averages per type, failure rate per hour, run
 -- counts per outcome), so the window is scanned once: a range scan of task_runs_started.
-SELECT date_trunc('hour', started_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour,
+-- date_bin costs less per row than date_trunc with two time zone conversions.
+SELECT date_bin('1 hour', started_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour,
        task_type,
        outcome,
        CASE WHEN finished_at IS NULL THEN 0 ELSE 1 END AS finished,

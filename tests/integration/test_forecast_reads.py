@@ -14,7 +14,7 @@ from engine.adapters.forecast_store import load_compute_ms_by_type, load_schedul
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.forecast import MINUTE, floor_minute, forecast_minutes, forecast_window
-from engine.services.forecast import forecast, stored_scaling_parameters
+from engine.services.forecast import compute_ms_by_type, forecast, stored_scaling_parameters
 from tests.integration.helpers import seed_random_schedule
 
 pytestmark = pytest.mark.integration
@@ -53,6 +53,18 @@ def test_forecast_equals_forecast_minutes_over_the_loaded_rows(
         assert any(minute.task_count == 0 for minute in series)
         assert any(floor_minute(run.scheduled_time) != run.scheduled_time for run in runs)
         assert {run.task_type for run in runs} == {"http", "notification", "reminder", "batch"}
+
+
+def test_a_compute_map_kept_by_the_caller_gives_the_same_forecast_and_is_the_one_used(
+    db_engine: Engine,
+) -> None:
+    seed_random_schedule(db_engine, random.Random(5), NOW - timedelta(minutes=5), 90)
+    compute = compute_ms_by_type(db_engine)
+    assert forecast(db_engine, NOW, 1, compute_ms_by_type=compute) == forecast(db_engine, NOW, 1)
+    doubled = forecast(db_engine, NOW, 1, compute_ms_by_type={name: 2 * ms for name, ms in compute.items()})
+    assert [m.total_compute_ms for m in doubled] == [
+        2 * m.total_compute_ms for m in forecast(db_engine, NOW, 1)
+    ]
 
 
 @pytest.mark.parametrize("name", ["count_runs_per_minute_and_type", "summarize_scheduled_minutes"])
