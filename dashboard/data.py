@@ -20,7 +20,6 @@ from engine.core.on_time import WaitingType
 from engine.core.types import TaskKind
 from engine.services.capacity import CapacityOutlook, capacity_outlook
 from engine.services.dead_letters import DeadRow, list_dead_rows
-from engine.services.forecast import compute_ms_by_type
 from engine.services.metrics import (
     RecentRun,
     RunCount,
@@ -124,8 +123,9 @@ def load_capacity(
     """The series starts at the minute of `now`; pass `live_instant(now)` so that widget
     changes reuse the result and heartbeats are at most a few seconds old. The fleet is
     counted in worker slots (`engine.services.forecast.LiveFleet`), the formula's instances.
-    Each type's compute, a year's average, is kept for a minute (`load_compute_ms`)."""
-    compute = load_compute_ms(database_url, minute_instant(now))
+    Each type's compute, a year's average, comes from the Metrics page's read of the same
+    view, kept for a minute (`load_type_metrics`)."""
+    compute = {m.task_type: m.planned_compute_ms for m in load_type_metrics(database_url)}
     return capacity_outlook(
         get_engine(database_url),
         now,
@@ -136,12 +136,6 @@ def load_capacity(
         cooldown_minutes,
         compute_ms_by_type=compute,
     )
-
-
-@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def load_compute_ms(database_url: str, minute: datetime) -> dict[str, int]:
-    """What the forecast counts per run of each type, as of `minute` (see `minute_instant`)."""
-    return compute_ms_by_type(get_engine(database_url))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -202,6 +196,6 @@ def forget_task_reads() -> None:
     """After a write: the next read of tasks and of the forecast goes to the database."""
     load_task_page.clear()
     load_capacity.clear()
-    load_compute_ms.clear()
+    load_type_metrics.clear()
     load_runs.clear()
     load_dead_rows.clear()

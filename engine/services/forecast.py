@@ -44,13 +44,6 @@ def forecast(
     return forecast_from_counts(counts, compute, first, hours, capacity_ms, buffer)
 
 
-def compute_ms_by_type(engine: Engine) -> dict[str, int]:
-    """What the forecast counts per run of each type: the past year's average elapsed ms
-    (`average_elapsed_time_per_task_type`), or the expected duration without history."""
-    with read_connection(engine) as connection:
-        return load_compute_ms_by_type(connection)
-
-
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:
     """The formula's parameters as recorded in the database (what the summary view uses)."""
     with read_connection(engine) as connection:

@@ -14,7 +14,8 @@ from engine.adapters.forecast_store import load_compute_ms_by_type, load_schedul
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.forecast import MINUTE, floor_minute, forecast_minutes, forecast_window
-from engine.services.forecast import compute_ms_by_type, forecast, stored_scaling_parameters
+from engine.services.forecast import forecast, stored_scaling_parameters
+from engine.services.metrics import task_type_metrics
 from tests.integration.helpers import seed_random_schedule
 
 pytestmark = pytest.mark.integration
@@ -55,11 +56,14 @@ def test_forecast_equals_forecast_minutes_over_the_loaded_rows(
         assert {run.task_type for run in runs} == {"http", "notification", "reminder", "batch"}
 
 
-def test_a_compute_map_kept_by_the_caller_gives_the_same_forecast_and_is_the_one_used(
+def test_the_metrics_planned_compute_is_the_forecasts_and_a_kept_map_gives_the_same_forecast(
     db_engine: Engine,
 ) -> None:
+    # The dashboard's Capacity page plans with the Metrics page's `planned_compute_ms`.
     seed_random_schedule(db_engine, random.Random(5), NOW - timedelta(minutes=5), 90)
-    compute = compute_ms_by_type(db_engine)
+    with db_engine.connect() as connection:
+        compute = load_compute_ms_by_type(connection)
+    assert {m.task_type: m.planned_compute_ms for m in task_type_metrics(db_engine)} == compute
     assert forecast(db_engine, NOW, 1, compute_ms_by_type=compute) == forecast(db_engine, NOW, 1)
     doubled = forecast(db_engine, NOW, 1, compute_ms_by_type={name: 2 * ms for name, ms in compute.items()})
     assert [m.total_compute_ms for m in doubled] == [
