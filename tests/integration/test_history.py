@@ -308,3 +308,32 @@ def test_a_tasks_next_due_row_has_its_own_index(db_engine: Engine) -> None:
     next_due = indexes["task_schedule_next_due"]
     assert next_due["column_names"] == ["task_id", "scheduled_time"]
     assert "'Scheduled'" in str(next_due["dialect_options"][f"{db_engine.dialect.name}_where"])
+
+
+def test_the_roll_up_never_passes_a_run_whose_transaction_is_still_open(pg_engine: Engine) -> None:
+    """An outcome written but not committed yet holds the roll-up off: the watermark cannot
+    pass its id and leave it uncounted once it commits."""
+    from sqlalchemy.exc import OperationalError
+
+    now = database_now(pg_engine).replace(microsecond=0)
+    seed_history(pg_engine, now, random.Random(41), rows=20)
+    with pg_engine.connect() as writer:
+        transaction = writer.begin()
+        writer.execute(
+            insert(task_runs).values(
+                task_type="http",
+                attempt=1,
+                started_at=now,
+                finished_at=now,
+                elapsed_ms=7,
+                outcome="succeeded",
+            )
+        )
+        with pytest.raises(OperationalError, match="lock timeout"):
+            roll_up_runs(pg_engine)
+        transaction.commit()
+    roll_up_runs(pg_engine)
+    with pg_engine.connect() as connection:
+        rolled = connection.execute(select(func.sum(task_run_rollups.c.run_count))).scalar_one()
+        runs = connection.execute(select(func.count()).select_from(task_runs)).scalar_one()
+    assert rolled == runs
