@@ -12,3 +12,9 @@ CREATE INDEX task_schedule_dead ON task_schedule (finished_at, id)
     WHERE status = 'Dead' AND discarded_at IS NULL;
 CREATE INDEX task_schedule_discarded ON task_schedule (discarded_at, id)
     WHERE status = 'Dead' AND discarded_at IS NOT NULL;
+-- A discarded dead letter is history: pruning removes it once it was discarded longer ago than
+-- the retention (engine.core.retention), through the index of the prunable rows of 0009.
+DROP INDEX task_schedule_prunable;
+CREATE INDEX task_schedule_prunable ON task_schedule (finished_at, id)
+    WHERE status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL)
+       OR (status = 'Dead' AND discarded_at IS NOT NULL);

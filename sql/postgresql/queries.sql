@@ -392,13 +392,17 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 
 -- name: find_prunable_rows
 -- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
--- (Succeeded, or Failed with no retry pending, finished before :cutoff) and whose runs are
+-- (Succeeded, or Failed with no retry pending, finished before :cutoff; or a dead letter
+-- discarded before :cutoff, which it died before; the first condition is the predicate of
+-- task_schedule_prunable word for word, so that both planners use that index) and whose runs are
 -- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
 -- task_schedule_prunable (0009): finished_at, id. The cursor reads each row once per prune.
 -- Rows someone holds are skipped (a later batch or prune takes them).
 SELECT s.id, s.finished_at
 FROM task_schedule s
-WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+  AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff
   AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
   AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
@@ -412,5 +416,7 @@ FOR UPDATE OF s SKIP LOCKED;
 SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
 FROM task_schedule s
 LEFT JOIN task_runs r ON r.schedule_id = s.id
-WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL))
+WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+  AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff;

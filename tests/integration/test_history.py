@@ -57,9 +57,12 @@ def _add_task(connection: Any, now: datetime, task_type: str = "http") -> int:
     )
 
 
-def seed_history(engine: Engine, now: datetime, rng: random.Random, rows: int = 120) -> list[dict[str, Any]]:
+def seed_history(
+    engine: Engine, now: datetime, rng: random.Random, rows: int = 120, *, discard: bool = True
+) -> list[dict[str, Any]]:
     """Schedule rows of every status spread over 400 days before `now` (a few ahead), with
-    their attempts in task_runs; returns the schedule rows as written."""
+    their attempts in task_runs; returns the schedule rows as written. With `discard`, half
+    the dead letters were discarded (a column since 0010_dead_letter_discard)."""
     written: list[dict[str, Any]] = []
     with engine.begin() as connection:
         task_ids = {t: _add_task(connection, now, t) for t in ("http", "reminder")}
@@ -71,6 +74,12 @@ def seed_history(engine: Engine, now: datetime, rng: random.Random, rows: int = 
             lag_ms = rng.choice([rng.randint(-50, 20_000), rng.randint(0, 4_000_000)]) if attempts else None
             finished = due + timedelta(seconds=rng.randint(1, 600)) if status in STATUSES[3:] else None
             retry = finished + timedelta(minutes=5) if status == "Failed" and index % 2 else None
+            # Half the dead letters were discarded, up to 60 days after they died.
+            discarded = (
+                min(finished + timedelta(days=rng.randint(0, 60)), now)
+                if discard and status == "Dead" and finished is not None and index % 2 == 0
+                else None
+            )
             row = {
                 "task_id": task_ids[task_type],
                 "scheduled_time": due,
@@ -81,6 +90,8 @@ def seed_history(engine: Engine, now: datetime, rng: random.Random, rows: int = 
                 "next_attempt_at": retry,
                 "start_lag_ms": lag_ms,
             }
+            if discarded is not None:
+                row["discarded_at"] = discarded
             row["id"] = connection.execute(
                 insert(task_schedule).values(row).returning(task_schedule.c.id)
             ).scalar_one()
@@ -215,6 +226,7 @@ def test_pruning_removes_exactly_what_the_retention_rule_allows(db_engine: Engin
             now,
             retention,
             retry_pending=row["next_attempt_at"] is not None,
+            discarded_at=row.get("discarded_at"),
         )
     }
     with db_engine.connect() as connection:
@@ -265,7 +277,7 @@ def test_stats_report_rows_sizes_oldest_and_what_pruning_would_remove(db_engine:
 
 def _migrated_to_0008_with_data(engine: Engine, now: datetime) -> None:
     upgrade(engine, "0008_reconcile")
-    seed_history(engine, now, random.Random(21), rows=80)
+    seed_history(engine, now, random.Random(21), rows=80, discard=False)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
@@ -300,7 +312,8 @@ def test_the_prunable_rows_have_their_own_index(db_engine: Engine) -> None:
     prunable = indexes["task_schedule_prunable"]
     assert prunable["column_names"] == ["finished_at", "id"]
     predicate = str(prunable["dialect_options"][f"{db_engine.dialect.name}_where"])
-    assert "'Succeeded'" in predicate and "'Dead'" not in predicate
+    # Discarded dead letters are history too (0010_dead_letter_discard); live ones are not.
+    assert "'Succeeded'" in predicate and "'Dead'" in predicate and "discarded_at IS NOT NULL" in predicate
 
 
 def test_a_tasks_next_due_row_has_its_own_index(db_engine: Engine) -> None:

@@ -120,6 +120,7 @@ def test_pruning_while_tasks_flow_loses_nothing_unfinished_or_recent(db_engine: 
             now,
             RETENTION,
             retry_pending=row["next_attempt_at"] is not None,
+            discarded_at=row.get("discarded_at"),
         )
     }
     with db_engine.connect() as connection:

@@ -59,3 +59,13 @@ def test_a_final_row_without_a_finish_time_is_kept() -> None:
 def test_an_unknown_status_is_an_error() -> None:
     with pytest.raises(ValueError):
         is_prunable("Finished", OLD, NOW, DAYS_30)
+
+
+def test_a_dead_letter_goes_only_once_discarded_longer_ago_than_the_retention() -> None:
+    assert is_prunable(ScheduleStatus.DEAD, OLD, NOW, DAYS_30, discarded_at=OLD + timedelta(hours=1))
+    # Discarded, but within the retention: kept, however long ago it died.
+    assert not is_prunable(ScheduleStatus.DEAD, OLD, NOW, DAYS_30, discarded_at=CUTOFF)
+    assert not is_prunable(ScheduleStatus.DEAD, OLD, NOW, DAYS_30, discarded_at=NOW - timedelta(days=1))
+    # Not discarded: a dead letter someone may still replay.
+    assert not is_prunable(ScheduleStatus.DEAD, OLD, NOW, DAYS_30, discarded_at=None)
+    assert not is_prunable(ScheduleStatus.DEAD, None, NOW, DAYS_30, discarded_at=OLD)

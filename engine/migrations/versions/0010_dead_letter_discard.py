@@ -1,8 +1,8 @@
 """Dead letters can be discarded: `task_schedule.discarded_at`, and the dead-letter index split
-into live and discarded rows.
+into live and discarded rows; a discarded dead letter is history that pruning may remove.
 
 Revision ID: 0010_dead_letter_discard
-Revises: 0008_reconcile
+Revises: 0009_history
 """
 
 from engine.migrations.sql_files import run_sql_file
