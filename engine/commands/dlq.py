@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from engine.commands.common import (
     open_broker,
     open_database,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 app = typer.Typer(help="The dead-letter queue.", no_args_is_help=True)
 
@@ -116,22 +119,15 @@ def replay(
     (`headway up`) the `Dead` rows of the database are replayed; the running `headway up`
     picks them up."""
     from engine.ports import BrokerUnavailable
-    from engine.services.dead_letters import list_dead_rows, replay_dead_letters
+    from engine.services.dead_letters import replay_dead_letters
 
-    if bool(schedule_ids) == replay_all:
-        fail(
-            "name the rows to replay (ROW_ID ...) or pass --all, not both"
-            if replay_all
-            else "name the rows to replay (ROW_ID ...), or pass --all to replay every dead letter"
-        )
+    _require_selection(schedule_ids, replay_all, "replay")
     broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     engine = open_database(database_url)
-    wanted = set(schedule_ids or [])
-    if replay_all and broker_url.startswith("memory://"):
-        wanted = {row.schedule_id for row in list_dead_rows(engine, limit)}
-        if not wanted:
-            typer.echo("0 replayed, 0 already replayed, 0 malformed kept, 0 kept")
-            return
+    wanted = _wanted_rows(engine, broker_url, schedule_ids, replay_all, limit)
+    if not wanted and replay_all and broker_url.startswith("memory://"):
+        typer.echo("0 replayed, 0 already replayed, 0 malformed kept, 0 kept")
+        return
     try:
         report = replay_dead_letters(engine, broker, wanted, limit, discard_malformed)
     except BrokerUnavailable as error:
@@ -177,25 +173,18 @@ def discard(
     from datetime import UTC, datetime
 
     from engine.ports import BrokerUnavailable
-    from engine.services.dead_letters import discard_dead_letters, list_dead_rows
+    from engine.services.dead_letters import discard_dead_letters
 
-    if bool(schedule_ids) == discard_all:
-        fail(
-            "name the rows to discard (ROW_ID ...) or pass --all, not both"
-            if discard_all
-            else "name the rows to discard (ROW_ID ...), or pass --all to discard every dead letter"
-        )
+    _require_selection(schedule_ids, discard_all, "discard")
     what = "every dead letter" if discard_all else f"row {', '.join(map(str, schedule_ids or []))}"
     if not yes and not typer.confirm(f"Discard {what}? It cannot be replayed afterwards", default=False):
         fail("nothing discarded", code=1)
     broker = open_broker(broker_url, queue, queue_type, allow_memory=True)
     engine = open_database(database_url)
-    wanted = set(schedule_ids or [])
-    if discard_all and broker_url.startswith("memory://"):
-        wanted = {row.schedule_id for row in list_dead_rows(engine, limit)}
-        if not wanted:
-            typer.echo("0 discarded, 0 stale removed, 0 malformed kept, 0 kept")
-            return
+    wanted = _wanted_rows(engine, broker_url, schedule_ids, discard_all, limit)
+    if not wanted and discard_all and broker_url.startswith("memory://"):
+        typer.echo("0 discarded, 0 stale removed, 0 malformed kept, 0 kept")
+        return
     try:
         report = discard_dead_letters(engine, broker, wanted, limit, datetime.now(UTC), discard_malformed)
     except BrokerUnavailable as error:
@@ -209,6 +198,29 @@ def discard(
     )
     if report.not_dead:
         fail(f"not a dead letter, nothing discarded: row {', '.join(map(str, report.not_dead))}", code=1)
+
+
+def _require_selection(schedule_ids: list[int] | None, every: bool, verb: str) -> None:
+    """Exit 2 unless exactly one of row ids and --all was given."""
+    if bool(schedule_ids) == every:
+        fail(
+            f"name the rows to {verb} (ROW_ID ...) or pass --all, not both"
+            if every
+            else f"name the rows to {verb} (ROW_ID ...), or pass --all to {verb} every dead letter"
+        )
+
+
+def _wanted_rows(
+    engine: Engine, broker_url: str, schedule_ids: list[int] | None, every: bool, limit: int
+) -> set[int]:
+    """The rows named, or with --all on memory:// (whose queue lives in `headway up`'s
+    process) the `Dead` rows of the database; with --all on RabbitMQ the queue's messages say
+    which rows (an empty set here)."""
+    from engine.services.dead_letters import list_dead_rows
+
+    if every and broker_url.startswith("memory://"):
+        return {row.schedule_id for row in list_dead_rows(engine, limit)}
+    return set(schedule_ids or [])
 
 
 def _dead_rows(database_url: str, limit: int, discarded: bool = False) -> list[dict[str, object]]:
