@@ -55,6 +55,18 @@ def pick(page: Page, label: str, option: str, shows: Locator) -> None:
     expect(shows).to_be_visible()
 
 
+def wait_until_listed(page: Page, dashboard: Dashboard, row_id: int) -> None:
+    """Open the dead-letter page until it lists `row_id`: the list is cached for seconds, so a
+    page drawn just before the row died may not show it yet."""
+
+    def listed() -> bool:
+        open_page(page, dashboard, "dead_letters")
+        shown = grid_rows(page) if page.locator("[data-testid='stDataFrame']").count() else []
+        return any(r["row"] == str(row_id) for r in shown)
+
+    wait_for(listed, 30, "the dead letter listed")
+
+
 def test_create_a_cron_task_and_see_its_next_run_in_the_grid(page: Page, dashboard: Dashboard) -> None:
     open_page(page, dashboard, "new_task")
     fill_field(page, "Name", "browser-yearly")
@@ -89,6 +101,10 @@ def test_a_bad_cron_shows_the_field_error_and_stores_nothing(page: Page, dashboa
 def test_edit_then_set_inactive_which_asks_first(page: Page, dashboard: Dashboard) -> None:
     task = add_cron_task(dashboard.engine, datetime.now(UTC), YEARLY, name="browser-edit-me")
     open_page(page, dashboard, "tasks")
+    # The grid's rows are cached for seconds and the page may have been drawn just before the
+    # task was added: a filter no earlier run used reads the tasks afresh (and keeps the task
+    # in view once renamed).
+    fill_field(page, "Name contains", "browser-edit")
     pick(page, "Task to edit", f"#{task.id} browser-edit-me", page.get_by_role("button", name="Save changes"))
     fill_field(page, "Name", "browser-edited")
     page.get_by_role("button", name="Save changes").click()
@@ -157,8 +173,7 @@ def test_a_dead_letter_replayed_from_the_page_then_succeeds(
         }
         up = Headway(["up", "--no-api"], env, tmp_path, "up")
         try:
-            open_page(page, dashboard, "dead_letters")
-            assert any(r["row"] == str(row_id) for r in grid_rows(page))
+            wait_until_listed(page, dashboard, row_id)
             replay = page.get_by_role("button", name="Replay 1 selected…")
             pick(page, "Rows to replay or discard", f"row {row_id} (http)", replay)
             replay.click()
@@ -203,13 +218,7 @@ def test_a_dead_letter_discarded_from_the_page_asks_first_and_leaves_the_list(
             at: datetime | None = connection.execute(query).scalar_one()
             return at
 
-    def listed() -> bool:
-        # The list is cached for seconds: a page rendered before the insert may still show it.
-        open_page(page, dashboard, "dead_letters")
-        shown = grid_rows(page) if page.locator("[data-testid='stDataFrame']").count() else []
-        return any(r["row"] == str(row_id) for r in shown)
-
-    wait_for(listed, 30, "the dead letter listed")
+    wait_until_listed(page, dashboard, row_id)
     discard = page.get_by_role("button", name="Discard 1 selected…")
     pick(page, "Rows to replay or discard", f"row {row_id} (http)", discard)
     discard.click()
