@@ -117,10 +117,12 @@ def test_update_replaces_the_definition_and_drops_only_scheduled_rows(
 
 def test_update_can_change_the_kind(api: TestClient) -> None:
     task = create(api, **cron_body())
-    body = {"name": "once now", "task_type": "reminder", "kind": "once", "run_at": "2026-07-01T00:00:00Z"}
+    # A month after the API's frozen clock, at midnight: in the future whatever today is.
+    run_at = f"{API_NOW + timedelta(days=30):%Y-%m-%d}T00:00:00Z"
+    body = {"name": "once now", "task_type": "reminder", "kind": "once", "run_at": run_at}
     updated = api.put(f"/tasks/{task['id']}", json=body).json()
     assert (updated["kind"], updated["cron_expression"], updated["timezone"]) == ("once", None, None)
-    assert updated["run_at"] == "2026-07-01T00:00:00Z"
+    assert updated["run_at"] == run_at
 
 
 @pytest.mark.parametrize(
