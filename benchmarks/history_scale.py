@@ -87,10 +87,11 @@ def seed(engine: Engine, rows: int, now: datetime) -> None:
         connection.execute(
             text(
                 "INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at,"
-                " finished_at, elapsed_ms, outcome)"
+                " finished_at, elapsed_ms, outcome, scheduled_time)"
                 " SELECT s.id, s.task_id, t.task_type, a, s.started_at + (a - 1) * interval '1 s',"
                 " s.finished_at, (random() * 2000)::int,"
-                " CASE WHEN a = s.attempt AND s.status = 'Succeeded' THEN 'succeeded' ELSE 'http_status' END"
+                " CASE WHEN a = s.attempt AND s.status = 'Succeeded' THEN 'succeeded' ELSE 'http_status' END,"
+                " s.scheduled_time"
                 " FROM task_schedule s JOIN tasks t ON t.id = s.task_id,"
                 " LATERAL generate_series(1, s.attempt) AS a"
             )

@@ -271,11 +271,12 @@ RETURNING id;
 -- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
 -- SQLite only: on PostgreSQL finish_runs inserts them in the same statement.
 INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
-                       elapsed_ms, outcome, output_excerpt, error)
+                       elapsed_ms, outcome, output_excerpt, error, scheduled_time)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),
        json_extract(value, '$[1]'), json_extract(value, '$[8]'), json_extract(value, '$[3]'),
        json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'),
-       json_extract(value, '$[4]')
+       json_extract(value, '$[4]'),
+       (SELECT s.scheduled_time FROM task_schedule s WHERE s.id = json_extract(value, '$[0]'))
 FROM json_each(:rows);
 
 -- name: give_back_runs
