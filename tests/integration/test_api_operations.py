@@ -253,6 +253,7 @@ def test_metrics_count_open_rows_and_runs_by_outcome_past_the_rollups(
             .limit(5)
         ).all()
         retry, final_failure, dead, discarded, succeeded = rows
+        times = {row.id: row.scheduled_time for row in rows}
         finished = clock.now - timedelta(minutes=1)
         changes = {
             retry.id: {"status": "Failed", "next_attempt_at": clock.now + timedelta(seconds=30)},
@@ -268,6 +269,7 @@ def test_metrics_count_open_rows_and_runs_by_outcome_past_the_rollups(
             connection.execute(
                 insert(task_runs).values(
                     schedule_id=row_id,
+                    scheduled_time=times[row_id],
                     task_id=task.id,
                     task_type="http",
                     attempt=attempt,
