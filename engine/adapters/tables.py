@@ -80,7 +80,7 @@ tasks = Table(
     Column("materialized_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    # Scheduling policies (0011_task_policies, engine.core.policies); NULL overrides take
+    # Scheduling policies (0012_task_policies, engine.core.policies); NULL overrides take
     # the task type's value, a NULL grace the default one.
     Column("overlap_policy", Text, nullable=False),
     Column("misfire_policy", Text, nullable=False),

@@ -1,12 +1,12 @@
 """Which history rows may be removed by age. Pure.
 
 A schedule row is history once nothing will ever change it again: it `Succeeded`, it
-`Failed` for good (no retry pending), or a scheduling policy recorded it `Skipped`. Every other row is still in flight or waits for a
-person: `Scheduled`, `Queued` and `Running` rows have not finished, a `Failed` row with a
-retry pending has another attempt coming, and a `Dead` row is a dead letter that `headway dlq
-replay` may still bring back, until someone discards it (`headway dlq discard` sets
-`discarded_at`): from then on it is history too. Rows in flight or waiting for a person are
-kept however old they are.
+`Failed` for good (no retry pending), or a scheduling policy recorded it `Skipped`. Every
+other row is still in flight or waits for a person: `Scheduled`, `Queued` and `Running` rows
+have not finished, a `Failed` row with a retry pending has another attempt coming, and a
+`Dead` row is a dead letter that `headway dlq replay` may still bring back, until someone
+discards it (`headway dlq discard` sets `discarded_at`): from then on it is history too.
+Rows in flight or waiting for a person are kept however old they are.
 """
 
 from __future__ import annotations

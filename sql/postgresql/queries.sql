@@ -19,7 +19,7 @@ GROUP BY 1, 2;
 -- [:window_start, :window_end), both whole UTC minutes, ascending. It is the view's query
 -- with the window on the bare scheduled_time below the aggregation, where the index can
 -- serve it; a filter on the view's truncated minute is applied after reading every row. The
--- view leaves Skipped rows out (0011); here they are counted from the index-only scan of the
+-- view leaves Skipped rows out (0012); here they are counted from the index-only scan of the
 -- window and taken away again from the partial index of Skipped rows, so that no row of the
 -- window is read from the table. tests/integration/test_views.py checks the two agree.
 WITH compute_per_type AS (
@@ -493,7 +493,7 @@ UNION
 SELECT id FROM task_schedule
 WHERE scheduled_time >= :start AND scheduled_time < :end
   AND (status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL)
-       OR (status = 'Dead' AND discarded_at IS NOT NULL))
+       OR (status = 'Dead' AND discarded_at IS NOT NULL) OR status = 'Skipped')
   AND (finished_at >= :cutoff OR finished_at IS NULL)
 UNION
 SELECT schedule_id FROM task_runs

@@ -20,7 +20,7 @@ GROUP BY 1, 2;
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in
 -- [:window_start, :window_end), both whole UTC minutes, ascending: the view's query with the
 -- window on the bare scheduled_time, where the index can serve it. The view leaves Skipped
--- rows out (0011); here they are counted from the covering index of the window and taken
+-- rows out (0012); here they are counted from the covering index of the window and taken
 -- away again from the partial index of Skipped rows, so that no row of the window is read
 -- from the table. tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (

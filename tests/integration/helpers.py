@@ -141,7 +141,7 @@ def seed_random_schedule(
                     "scheduled_time": at,
                     "status": status.value,
                     "attempt": 0,
-                    # A fire time a policy skipped says why (a CHECK of 0011_task_policies).
+                    # A fire time a policy skipped says why (a CHECK of 0012_task_policies).
                     "skip_reason": "overlap" if status is ScheduleStatus.SKIPPED else None,
                 }
                 for (task_id, at), status in zip(sorted(rows), statuses, strict=True)

@@ -2,8 +2,8 @@
 and max-attempts overrides on `tasks`; the `Skipped` status with its reason, and the mark of
 rows claimed by policy, on `task_schedule`; forecasts leave Skipped rows out.
 
-Revision ID: 0011_task_policies
-Revises: 0010_dead_letter_discard
+Revision ID: 0012_task_policies
+Revises: 0011_partitioned_history
 """
 
 from alembic import op
@@ -11,8 +11,8 @@ from sqlalchemy import text
 
 from engine.migrations.sql_files import run_sql_file
 
-revision = "0011_task_policies"
-down_revision = "0010_dead_letter_discard"
+revision = "0012_task_policies"
+down_revision = "0011_partitioned_history"
 branch_labels = None
 depends_on = None
 
@@ -23,7 +23,7 @@ _NEW_STATUS_CHECK = (
 
 
 def upgrade() -> None:
-    run_sql_file("0011_task_policies.sql")
+    run_sql_file("0012_task_policies.sql")
     connection = op.get_bind()
     if connection.dialect.name == "sqlite":
         # SQLite's documented way to change a constraint that no stored row breaks

@@ -1,4 +1,4 @@
--- Per-task scheduling policies. Applied by the Alembic revision 0011_task_policies;
+-- Per-task scheduling policies. Applied by the Alembic revision 0012_task_policies;
 -- the semantics are in docs/scheduling.md, the decisions in engine.core.policies.
 --
 -- Every column's default is today's behaviour: run every fire time, however late and however
