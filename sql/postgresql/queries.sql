@@ -270,7 +270,7 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their task's id, type and payload. The ids are also given as an array
+-- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -301,7 +301,8 @@ WITH m AS (
       AND t.attempt = w.attempt - 1
     RETURNING t.id, t.task_id
 )
-SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
+SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
+FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
 -- Rows decided START one by one (engine.core.leases.decide_start) become Running at :now
