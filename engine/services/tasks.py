@@ -74,6 +74,8 @@ class TaskFilter:
 
 
 NO_RUN_YET = "none"
+
+
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,

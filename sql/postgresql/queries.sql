@@ -261,7 +261,9 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- ids started with their task's id, type and payload. The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order, the lock order every
--- processor uses; a row another transaction holds is waited for.
+-- processor uses; a row another transaction holds is waited for. [:time_from, :time_to] spans
+-- the messages' scheduled times, so that only the weeks (partitions, 0011) holding them are
+-- read; a row outside it (a message with a wrong time) is left to the decided path.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
@@ -269,6 +271,7 @@ WITH m AS (
 ), waiting AS (
     SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id
     WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1
+      AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
       AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     ORDER BY t.id FOR UPDATE OF t
 ), started AS (
@@ -277,6 +280,7 @@ WITH m AS (
            start_lag_ms = COALESCE(t.start_lag_ms,
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
     FROM waiting w WHERE t.id = w.id
+      AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
       AND t.attempt = w.attempt - 1
       AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     RETURNING t.id, t.task_id

@@ -194,6 +194,8 @@ def test_the_batch_start_statement_starts_exactly_what_decide_start_starts_from_
             "now": NOW,
             "me": "p1",
             "lease_until": LEASE,
+            "time_from": min(m.scheduled_time for m in messages),
+            "time_to": max(m.scheduled_time for m in messages),
         }
         started = {
             int(row.id) for row in connection.execute(bound_query(connection, "start_waiting_rows"), values)
