@@ -67,7 +67,10 @@ def seed(engine: Engine, count: int) -> list[TaskMessage]:
         ).scalars()
         connection.execute(
             insert(task_schedule),
-            [{"task_id": t, "scheduled_time": NOW, "status": "Queued", "attempt": 0} for t in task_ids],
+            [
+                {"task_id": t, "scheduled_time": NOW, "status": "Queued", "attempt": 0}
+                for t in task_ids
+            ],
         )
         rows = connection.execute(select(task_schedule.c.id, task_schedule.c.task_id)).all()
     return [TaskMessage(int(r.id), int(r.task_id), "http", 1, NOW) for r in rows]

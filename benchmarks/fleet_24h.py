@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--instances", default="formula")
     options = parser.parse_args()
     workload = parse_workload(FLEET, "fleet_24h")
-    day = Scenario(window_for(START, 24), instances=options.instances, dispatch=SINGLE_SLOT, seed=1)
+    day = Scenario(
+        window_for(START, 24), instances=options.instances, dispatch=SINGLE_SLOT, seed=1
+    )
 
     began = time.perf_counter()
     result = simulate(workload, day)

@@ -1,6 +1,6 @@
 """Run every benchmark in this folder, one after another, printing their figures.
 
-.venv/bin/python benchmarks/run_all.py [name ...]     # e.g. scheduler cron e2e fleet_24h
+    .venv/bin/python benchmarks/run_all.py [name ...]     # e.g. scheduler cron e2e fleet_24h
 """
 
 from __future__ import annotations

@@ -104,7 +104,9 @@ def corrected_required_instances(
         ahead = 1
         while end_ms - ahead * MINUTE_MS > 0:
             grow(group.minute + ahead + 1)
-            carried[group.minute + ahead] += group.count * min(window_ms, end_ms - ahead * MINUTE_MS)
+            carried[group.minute + ahead] += group.count * min(
+                window_ms, end_ms - ahead * MINUTE_MS
+            )
             ahead += 1
     result = []
     for new, var, carry in zip(work, variance, carried, strict=True):

@@ -112,3 +112,4 @@ def recent_runs(engine: Engine, limit: int = 50) -> list[RecentRun]:
             )
             for row in connection.execute(query)
         ]
+

@@ -74,8 +74,6 @@ class TaskFilter:
 
 
 NO_RUN_YET = "none"
-
-
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,

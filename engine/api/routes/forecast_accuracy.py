@@ -72,6 +72,8 @@ def get_forecast_accuracy(
     and instances, and the minutes that needed more instances than forecast; per task type
     and per minute the forecast against what ran. Uses the recorded scaling parameters."""
     parameters = forecast.stored_scaling_parameters(engine)
-    report = forecast_accuracy.accuracy_report(engine, now, hours, parameters.capacity_ms, parameters.buffer)
+    report = forecast_accuracy.accuracy_report(
+        engine, now, hours, parameters.capacity_ms, parameters.buffer
+    )
     document: dict[str, Any] = forecast_accuracy.accuracy_document(report)
     return ForecastAccuracyPublic.model_validate(document)
