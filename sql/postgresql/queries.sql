@@ -260,29 +260,37 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
 -- ids started with their task's id, type and payload. The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
--- size it cannot know, it chose to scan the whole table. The rows are taken in id order, the lock order every
--- processor uses; a row another transaction holds is waited for. [:time_from, :time_to] spans
--- the messages' scheduled times, so that only the weeks (partitions, 0011) holding them are
--- read; a row outside it (a message with a wrong time) is left to the decided path.
+-- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
+-- the lock order every processor uses; a row another transaction holds is waited for.
+-- The rows are locked by primary key alone and tested once locked (FOR UPDATE returns their
+-- latest version): with the status test in the locking scan or the update, the planner
+-- combined the key with the partial index of waiting rows (task_schedule_waiting), and on a
+-- week's partition whose statistics lag a burst it read that whole index once per row.
+-- The update finds each row by its key and week (id, scheduled_time): one partition.
+-- [:time_from, :time_to] spans the messages' scheduled times, so that only the weeks
+-- (partitions, 0011) holding them are locked and read; a row outside it (a message with a
+-- wrong time) is left to the decided path.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
     FROM json_array_elements(CAST(:messages AS JSON)) AS e
-), waiting AS (
-    SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id
-    WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1
+), locked AS (
+    SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.next_attempt_at, m.attempt
+    FROM task_schedule t JOIN m ON t.id = m.id
+    WHERE t.id = ANY(ARRAY(SELECT id FROM m))
       AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
-      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     ORDER BY t.id FOR UPDATE OF t
+), waiting AS (
+    SELECT id, scheduled_time, attempt FROM locked
+    WHERE row_attempt = attempt - 1
+      AND (status IN ('Scheduled', 'Queued') OR (status = 'Failed' AND next_attempt_at IS NOT NULL))
 ), started AS (
     UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
            finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
            start_lag_ms = COALESCE(t.start_lag_ms,
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
-    FROM waiting w WHERE t.id = w.id
-      AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
+    FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
-      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     RETURNING t.id, t.task_id
 )
 SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
