@@ -36,9 +36,9 @@ def upgrade(
     from alembic.util.exc import CommandError
 
     from engine.adapters.database import is_postgresql, store_scaling_parameters
-    from engine.adapters.partition_store import ensure_partitions
     from engine.adapters.migrations import SchemaOutdated, current_revision
     from engine.adapters.migrations import upgrade as run_upgrade
+    from engine.adapters.partition_store import ensure_partitions
 
     with database(database_url, check_schema=False) as engine:
         try:
