@@ -100,6 +100,9 @@ task_schedule = Table(
     Column("start_lag_ms", Integer),
     # Set when a Dead row is discarded: it stays Dead as history but is no dead letter any more.
     Column("discarded_at", UTCDateTime),
+    # The task's type, copied so a window's rows are counted per type without reading tasks
+    # (0011); triggers fill it when a writer leaves it out and follow an edited type.
+    Column("task_type", Text),
 )
 
 task_runs = Table(

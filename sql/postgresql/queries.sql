@@ -3,22 +3,24 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute (truncated as the scheduled_tasks_summary view does) and task
--- type. The range on the bare column is a range scan of task_schedule_by_time.
-SELECT date_trunc('minute', s.scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
-       t.task_type,
+-- counted per UTC minute (the minute the scheduled_tasks_summary view truncates to) and task
+-- type. The row's own task_type (0011) makes it an index-only range scan of
+-- task_schedule_by_time, with no task read; date_bin costs less per row than date_trunc
+-- with two time zone conversions. /scaling/processors runs it on every request.
+SELECT date_bin('1 minute', scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
+       task_type,
        COUNT(*) AS run_count
-FROM task_schedule s
-JOIN tasks t ON t.id = s.task_id
-WHERE s.scheduled_time >= :window_start
-  AND s.scheduled_time < :window_end
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
 GROUP BY 1, 2;
 
 -- name: summarize_scheduled_minutes
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in
 -- [:window_start, :window_end), both whole UTC minutes, ascending. It is the view's query
 -- with the window on the bare scheduled_time below the aggregation, where the index can
--- serve it; a filter on the view's truncated minute is applied after reading every row.
+-- serve it (a filter on the view's truncated minute is applied after reading every row), and
+-- the row's own task_type (0011) in place of the join to its task.
 -- tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,
@@ -26,13 +28,12 @@ WITH compute_per_type AS (
     FROM task_types tt
     LEFT JOIN average_elapsed_time_per_task_type a ON a.task_type = tt.name
 ), per_minute AS (
-    SELECT date_trunc('minute', s.scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    SELECT date_bin('1 minute', s.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00')
                AS scheduled_time,
            COUNT(*)::BIGINT          AS task_count,
            SUM(c.compute_ms)::BIGINT AS total_compute_ms
     FROM task_schedule s
-    JOIN tasks t ON t.id = s.task_id
-    JOIN compute_per_type c ON c.task_type = t.task_type
+    JOIN compute_per_type c ON c.task_type = s.task_type
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
     GROUP BY 1
