@@ -77,10 +77,10 @@ FROM (
 """
 SEED_RUNS = """
 INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,
-                       error)
+                       error, scheduled_time)
 SELECT s.id, s.task_id, t.task_type, 1, s.started_at, s.finished_at, 100 + (s.id * 31) % 900,
        CASE WHEN s.status = 'Succeeded' THEN 'succeeded' ELSE 'http_status' END,
-       CASE WHEN s.status = 'Succeeded' THEN NULL ELSE 'HTTP 500' END
+       CASE WHEN s.status = 'Succeeded' THEN NULL ELSE 'HTTP 500' END, s.scheduled_time
 FROM task_schedule s JOIN tasks t ON t.id = s.task_id
 WHERE s.started_at IS NOT NULL
 """

@@ -101,6 +101,7 @@ def _record_runs(engine: Engine, start: datetime, end: datetime, rng: np.random.
                 runs.append(
                     {
                         "schedule_id": schedule_id,
+                        "scheduled_time": due,
                         "task_id": task_id,
                         "task_type": task_type,
                         "attempt": attempt,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Integer, Text, TextClause, bindparam, select, text
+from sqlalchemy import BigInteger, Engine, Integer, Text, TextClause, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -134,3 +134,31 @@ def load_task_usage(connection: Connection, start: datetime, end: datetime) -> l
         )
         for row in connection.execute(query, {"window_start": start, "window_end": end})
     ]
+
+
+# Minutes of snapshots removed per transaction: a day of them, a few thousand rows.
+PRUNE_SNAPSHOT_SPAN = timedelta(days=1)
+
+
+def count_snapshot_rows_before(connection: Connection, cutoff: datetime) -> int:
+    """Snapshot rows (per minute and per type) of the minutes before `cutoff`."""
+    total = 0
+    for table in (forecast_snapshot_minutes, forecast_snapshots):
+        total += int(connection.execute(select(func.count()).where(table.c.minute < cutoff)).scalar_one())
+    return total
+
+
+def prune_snapshots_before(engine: Engine, cutoff: datetime, span: timedelta = PRUNE_SNAPSHOT_SPAN) -> int:
+    """Remove the snapshots of the minutes before `cutoff`, oldest first, `span` of minutes per
+    transaction (primary key range deletes). Returns the rows removed. A forecast's accuracy
+    can only be shown while the runs it is compared with are kept, so the same retention
+    bounds both."""
+    removed = 0
+    while True:
+        with engine.begin() as connection:
+            oldest = connection.execute(select(func.min(forecast_snapshot_minutes.c.minute))).scalar_one()
+            if oldest is None or oldest >= cutoff:
+                return removed
+            until = min(oldest + span, cutoff)
+            for table in (forecast_snapshots, forecast_snapshot_minutes):
+                removed += int(connection.execute(delete(table).where(table.c.minute < until)).rowcount)

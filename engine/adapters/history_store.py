@@ -14,6 +14,9 @@ watermark, in one statement, so each run counts once at every instant.
 **Pruning removes only what is history.** A batch picks schedule rows that
 `engine.core.retention.is_prunable` allows and whose runs are all rolled up, deletes their
 runs (the only table referring to `task_schedule`) and then the rows, in one transaction.
+On PostgreSQL the tables are partitioned by week: whole weeks older than the retention are
+detached and dropped (engine.adapters.partition_store), and only the default partition is
+pruned in batches.
 """
 
 from __future__ import annotations
@@ -27,8 +30,16 @@ from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import id_in, is_postgresql, read_connection
+from engine.adapters.partition_store import (
+    PartitionStats,
+    drop_old_partitions,
+    ensure_partitions,
+    existing_ranges,
+    partition_stats,
+)
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import task_run_rollups, task_runs, task_schedule
+from engine.core.partitions import droppable_ranges
 from engine.core.retention import retention_cutoff
 
 log = logging.getLogger("headway.history")
@@ -103,8 +114,12 @@ class PruneResult:
 
 def count_prunable(connection: Connection, now: datetime, retention: timedelta) -> PruneResult:
     """What a prune at `now` would remove: schedule rows and their runs."""
-    cutoff = _bind(connection, retention_cutoff(now, retention))
-    row = connection.execute(_query(connection, "count_prunable_rows"), {"cutoff": cutoff}).one()
+    cutoff = retention_cutoff(now, retention)
+    params: dict[str, Any] = {"cutoff": _bind(connection, cutoff)}
+    if is_postgresql(connection):
+        weeks = droppable_ranges(existing_ranges(connection), cutoff)
+        params["weeks_before"] = weeks[-1].end if weeks else _EPOCH
+    row = connection.execute(_query(connection, "count_prunable_rows"), params).one()
     return PruneResult(int(row.schedule_rows or 0), int(row.run_rows or 0))
 
 
@@ -124,6 +139,11 @@ def prune_history(
     cutoff = retention_cutoff(now, retention)
     after_time, after_id = _EPOCH, 0
     removed_rows = removed_runs = batches = 0
+    if is_postgresql(engine):
+        with engine.begin() as connection:
+            ensure_partitions(connection, now)
+        dropped = drop_old_partitions(engine, cutoff)
+        removed_rows, removed_runs = dropped.schedule_rows, dropped.run_rows
     while max_batches is None or batches < max_batches:
         with engine.begin() as connection:
             chosen = connection.execute(
@@ -186,6 +206,7 @@ class HistoryStats:
     database_size_bytes: int | None
     retention_days: int
     prunable: PruneResult
+    partitions: list[PartitionStats]  # empty on SQLite
 
 
 STATS_TABLES = (
@@ -224,6 +245,7 @@ def history_stats(engine: Engine, now: datetime, retention: timedelta) -> Histor
             database_size_bytes=_database_size(connection),
             retention_days=retention.days,
             prunable=count_prunable(connection, now, retention),
+            partitions=partition_stats(connection) if is_postgresql(connection) else [],
         )
 
 
@@ -232,10 +254,12 @@ def _count(connection: Connection, table: str) -> int:
 
 
 def _table_size(connection: Connection, table: str) -> int | None:
-    """Bytes of the table with its indexes: pg_total_relation_size on PostgreSQL, the pages
+    """Bytes of the table with its indexes (and partitions) on PostgreSQL, the pages
     of the table and its indexes on SQLite (None where SQLite lacks the dbstat table)."""
     if is_postgresql(connection):
-        return int(connection.execute(text("SELECT pg_total_relation_size(:t)"), {"t": table}).scalar_one())
+        # A partitioned table stores nothing itself: its size is its partitions'.
+        query = text("SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(:t)")
+        return int(connection.execute(query, {"t": table}).scalar_one())
     try:
         size = connection.execute(
             text(

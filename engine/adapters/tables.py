@@ -119,6 +119,9 @@ task_runs = Table(
     Column("outcome", Text),
     Column("output_excerpt", Text),
     Column("error", Text),
+    # Its schedule row's scheduled_time: on PostgreSQL the partition key, which the foreign
+    # key to task_schedule names (0011_partitioned_history).
+    Column("scheduled_time", UTCDateTime),
 )
 
 scaling_parameters = Table(

@@ -68,30 +68,36 @@ def prune(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Remove finished schedule rows (Succeeded, or Failed with no retry pending) older than
-    the retention, with their runs, after rolling their statistics up. Rows not finished and
-    dead letters stay, however old. The Scheduler does this every few minutes on its own."""
+    the retention, with their runs, after rolling their statistics up, and the forecast
+    snapshots of minutes that old. Rows not finished and dead letters stay, however old. The
+    Scheduler does this every few minutes on its own."""
     from datetime import timedelta
 
     from engine.adapters.database import read_connection
+    from engine.adapters.forecast_accuracy_store import count_snapshot_rows_before, prune_snapshots_before
     from engine.adapters.history_store import count_prunable, prune_history
     from engine.core.retention import retention_cutoff
 
     settings = command_settings(ctx)
     retention = timedelta(days=settings.retention_days)
     now = utc_now().replace(microsecond=0)
-    cutoff = format_instant(retention_cutoff(now, retention))
+    cutoff_instant = retention_cutoff(now, retention)
+    cutoff = format_instant(cutoff_instant)
     with database(database_url) as engine:
         if dry_run:
             with read_connection(engine) as connection:
                 result = count_prunable(connection, now, retention)
+                snapshot_rows = count_snapshot_rows_before(connection, cutoff_instant)
             verb = "would remove"
         else:
             result = prune_history(engine, now, retention, batch_rows=batch_size)
+            snapshot_rows = prune_snapshots_before(engine, cutoff_instant)
             verb = "removed"
     typer.echo(
         f"{verb} {result.schedule_rows} schedule rows and {result.run_rows} runs finished before "
         f"{cutoff} (retention {settings.retention_days} days)"
     )
+    typer.echo(f"{verb} {snapshot_rows} forecast snapshot rows of minutes before {cutoff}")
 
 
 @app.command("stats")

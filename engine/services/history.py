@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from engine.adapters.forecast_accuracy_store import prune_snapshots_before
 from engine.adapters.history_store import PRUNE_BATCH_ROWS, prune_history
+from engine.core.retention import retention_cutoff
 
 log = logging.getLogger("headway.history")
 
@@ -25,8 +27,8 @@ PRUNE_MAX_BATCHES = 40
 class PruneStep:
     """Called after each Scheduler pass with its `now`: every `interval_s` (on the monotonic
     clock `monotonic`, injectable for tests) it rolls up and prunes rows finished more than
-    `retention_days` ago. A failure is logged and tried again at the next interval; it never
-    stops the Scheduler."""
+    `retention_days` ago, and the forecast snapshots of minutes that long ago. A failure is
+    logged and tried again at the next interval; it never stops the Scheduler."""
 
     def __init__(
         self,
@@ -53,5 +55,6 @@ class PruneStep:
         self._next = self._monotonic() + self._interval_s
         try:
             prune_history(self._engine, now, self._retention, self._batch_rows, self._max_batches)
+            prune_snapshots_before(self._engine, retention_cutoff(now, self._retention))
         except Exception as error:
             log.warning("history roll-up and prune failed: %s: %s", error.__class__.__name__, error)

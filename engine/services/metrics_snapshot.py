@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
 from engine.adapters.operations_store import sum_live_worker_slots
 from engine.adapters.reconcile_store import redriven_totals
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
 from engine.core.histogram import cumulative_buckets
@@ -24,9 +25,22 @@ START_LAG_WINDOW = timedelta(hours=1)
 MAX_LAG_SAMPLES = 100_000
 
 
+# The statuses of rows with work left, the ones `headway_tasks{status}` reports: a Failed
+# row waiting for its retry, a Dead row not discarded. Finished rows are history, counted as
+# runs by outcome (`headway_task_runs`), so the scrape costs the same with a year kept.
+OPEN_STATUSES = (
+    ScheduleStatus.SCHEDULED,
+    ScheduleStatus.QUEUED,
+    ScheduleStatus.RUNNING,
+    ScheduleStatus.FAILED,
+    ScheduleStatus.DEAD,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
-    tasks_by_status: dict[str, int]
+    tasks_by_status: dict[str, int]  # rows with work left, per OPEN_STATUSES
+    runs_by_outcome: dict[str, int]  # attempts recorded: "succeeded", "failed"
     start_lag_buckets: list[tuple[float, int]]  # cumulative (upper bound in s, count)
     start_lag_sum_s: float
     required_instances: int
@@ -36,12 +50,13 @@ class MetricsSnapshot:
 
 
 def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
-    """Schedule rows per status (every status, zero included), the start lag of recent starts
+    """Rows with work left per status (every one of OPEN_STATUSES, zero included), attempts
+    recorded per outcome (rollups plus the runs past their watermark), the start lag of recent starts
     (the first attempt's, recorded as `start_lag_ms` by the Processor, so retries' backoff does
     not count as lag; `started_at - scheduled_time` for rows without it), and required
     (current minute, from the summary view) against the instances running now, counted as
     the formula counts them: worker slots (the live processors' concurrency added up)."""
-    by_status = {status.value: 0 for status in ScheduleStatus}
+    by_status = {status.value: 0 for status in OPEN_STATUSES}
     lag_query = (
         select(task_schedule.c.scheduled_time, task_schedule.c.started_at, task_schedule.c.start_lag_ms)
         .where(task_schedule.c.started_at >= now - START_LAG_WINDOW, task_schedule.c.started_at <= now)
@@ -50,10 +65,9 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
     )
     minute = floor_minute(now)
     with read_connection(engine) as connection:
-        for status, count in connection.execute(
-            select(task_schedule.c.status, func.count()).group_by(task_schedule.c.status)
-        ):
+        for status, count in connection.execute(bound_query(connection, "count_open_rows_by_status")):
             by_status[status] = int(count)
+        succeeded, failed = connection.execute(bound_query(connection, "count_runs_by_outcome")).one()
         lags_s = [
             row.start_lag_ms / 1000
             if row.start_lag_ms is not None
@@ -66,6 +80,7 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         redriven = redriven_totals(connection)
     return MetricsSnapshot(
         tasks_by_status=by_status,
+        runs_by_outcome={"succeeded": int(succeeded), "failed": int(failed)},
         start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
         start_lag_sum_s=sum(lags_s),
         required_instances=int(current_minute[0].required_instances) if current_minute else 0,

@@ -147,6 +147,37 @@ WHERE started_at >= :window_start
 GROUP BY 1
 ORDER BY 1;
 
+-- name: count_open_rows_by_status
+-- Rows with work left, per status, each through its partial index (task_schedule_due,
+-- task_schedule_waiting, task_schedule_running_lease, task_schedule_retry_due,
+-- task_schedule_dead), so a scrape costs the work in flight, not the history kept. Finished
+-- rows (Succeeded, Failed without a retry, discarded dead letters) are history: counted by
+-- count_runs_by_outcome from the rollups instead.
+SELECT 'Scheduled' AS status, COUNT(*) AS row_count FROM task_schedule WHERE status = 'Scheduled'
+UNION ALL
+SELECT 'Queued', COUNT(*) FROM task_schedule
+WHERE status IN ('Scheduled', 'Queued') AND status = 'Queued'
+UNION ALL
+SELECT 'Running', COUNT(*) FROM task_schedule WHERE status = 'Running'
+UNION ALL
+SELECT 'Failed', COUNT(*) FROM task_schedule WHERE status = 'Failed' AND next_attempt_at IS NOT NULL
+UNION ALL
+SELECT 'Dead', COUNT(*) FROM task_schedule WHERE status = 'Dead' AND discarded_at IS NULL;
+
+-- name: count_runs_by_outcome
+-- Attempts recorded since the rollups began, by outcome class as the rollups count them: the
+-- rollups (one row per task type and day) plus the runs past their watermark (inserted once,
+-- with their outcome), a primary key range scan. Pruning raw runs does not lower it.
+SELECT COALESCE(SUM(succeeded), 0) AS succeeded, COALESCE(SUM(failed), 0) AS failed
+FROM (
+    SELECT succeeded_count AS succeeded, failed_count AS failed FROM task_run_rollups
+    UNION ALL
+    SELECT CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END,
+           CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END
+    FROM task_runs
+    WHERE id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+) parts;
+
 -- name: summarize_attempts_per_hour_type_and_bucket
 -- Attempts started in [:window_start, :window_end), grouped by UTC hour of their start, task
 -- type, outcome (NULL: not finished), finished or not, and elapsed-time bucket (the buckets
@@ -289,12 +320,12 @@ WITH m AS MATERIALIZED (
            next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
     FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id
       AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
-    RETURNING t.id
+    RETURNING t.id, t.scheduled_time
 ), recorded AS (
     INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
-                           elapsed_ms, outcome, output_excerpt, error)
+                           elapsed_ms, outcome, output_excerpt, error, scheduled_time)
     SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,
-           output_excerpt, error
+           output_excerpt, error, changed.scheduled_time
     FROM m JOIN changed ON changed.id = m.id
 )
 SELECT id FROM changed;
@@ -399,25 +430,60 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 -- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
 -- task_schedule_prunable (0009): finished_at, id. The cursor reads each row once per prune.
 -- Rows someone holds are skipped (a later batch or prune takes them).
+-- Only the default partition is pruned row by row: whole weeks are dropped instead
+-- (engine.adapters.partition_store), and rows kept from a dropped week wait here.
 SELECT s.id, s.finished_at
-FROM task_schedule s
+FROM task_schedule_default s
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
        OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff
   AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
-  AND NOT EXISTS (SELECT 1 FROM task_runs r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
+  AND NOT EXISTS (SELECT 1 FROM task_runs_default r WHERE r.schedule_id = s.id AND r.id > :rolled_up_run_id)
 ORDER BY s.finished_at, s.id
 LIMIT :batch_size
 FOR UPDATE OF s SKIP LOCKED;
 
 -- name: count_prunable_rows
 -- What a prune at :cutoff would remove (the rows of find_prunable_rows, once rolled up):
--- schedule rows and their runs.
+-- schedule rows and their runs, in the default partition and in the weeks that end before
+-- :weeks_before (the weeks a prune drops).
 SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
 FROM task_schedule s
-LEFT JOIN task_runs r ON r.schedule_id = s.id
+LEFT JOIN task_runs r ON r.schedule_id = s.id AND r.scheduled_time = s.scheduled_time
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
        OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
-  AND s.finished_at < :cutoff;
+  AND s.finished_at < :cutoff
+  AND (s.scheduled_time < :weeks_before OR s.tableoid = CAST('task_schedule_default' AS regclass));
+
+-- name: find_rows_kept_from_week
+-- The schedule rows of the week [:start, :end) that are not history at :cutoff
+-- (engine.core.retention.is_prunable says no) or have runs past :rolled_up_run_id: the rows
+-- a week's drop must keep. One branch per kind of row, each through the partial index that
+-- holds that kind (0011), so the read stays short however many rows the week holds: it runs
+-- under the lock that holds every write back.
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end AND status IN ('Scheduled', 'Queued')
+UNION
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end AND status = 'Running'
+UNION
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end AND status = 'Failed' AND next_attempt_at IS NOT NULL
+UNION
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end AND status = 'Dead' AND discarded_at IS NULL
+UNION
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end AND status = 'Dead' AND discarded_at IS NOT NULL
+  AND discarded_at >= :cutoff
+UNION
+SELECT id FROM task_schedule
+WHERE scheduled_time >= :start AND scheduled_time < :end
+  AND (status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL)
+       OR (status = 'Dead' AND discarded_at IS NOT NULL))
+  AND (finished_at >= :cutoff OR finished_at IS NULL)
+UNION
+SELECT schedule_id FROM task_runs
+WHERE scheduled_time >= :start AND scheduled_time < :end AND id > :rolled_up_run_id;

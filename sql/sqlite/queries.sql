@@ -141,6 +141,37 @@ WHERE started_at >= :window_start
 GROUP BY 1
 ORDER BY 1;
 
+-- name: count_open_rows_by_status
+-- Rows with work left, per status, each through its partial index (task_schedule_due,
+-- task_schedule_waiting, task_schedule_running_lease, task_schedule_retry_due,
+-- task_schedule_dead), so a scrape costs the work in flight, not the history kept. Finished
+-- rows (Succeeded, Failed without a retry, discarded dead letters) are history: counted by
+-- count_runs_by_outcome from the rollups instead.
+SELECT 'Scheduled' AS status, COUNT(*) AS row_count FROM task_schedule WHERE status = 'Scheduled'
+UNION ALL
+SELECT 'Queued', COUNT(*) FROM task_schedule
+WHERE status IN ('Scheduled', 'Queued') AND status = 'Queued'
+UNION ALL
+SELECT 'Running', COUNT(*) FROM task_schedule WHERE status = 'Running'
+UNION ALL
+SELECT 'Failed', COUNT(*) FROM task_schedule WHERE status = 'Failed' AND next_attempt_at IS NOT NULL
+UNION ALL
+SELECT 'Dead', COUNT(*) FROM task_schedule WHERE status = 'Dead' AND discarded_at IS NULL;
+
+-- name: count_runs_by_outcome
+-- Attempts recorded since the rollups began, by outcome class as the rollups count them: the
+-- rollups (one row per task type and day) plus the runs past their watermark (inserted once,
+-- with their outcome), a primary key range scan. Pruning raw runs does not lower it.
+SELECT COALESCE(SUM(succeeded), 0) AS succeeded, COALESCE(SUM(failed), 0) AS failed
+FROM (
+    SELECT succeeded_count AS succeeded, failed_count AS failed FROM task_run_rollups
+    UNION ALL
+    SELECT CASE WHEN outcome = 'succeeded' THEN 1 ELSE 0 END,
+           CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END
+    FROM task_runs
+    WHERE id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+) parts;
+
 -- name: summarize_attempts_per_hour_type_and_bucket
 -- Attempts started in [:window_start, :window_end), grouped by UTC hour of their start, task
 -- type, outcome (NULL: not finished), finished or not, and elapsed-time bucket (the buckets
@@ -271,11 +302,12 @@ RETURNING id;
 -- The task_runs rows of the outcomes finish_runs recorded: :rows as there, only those.
 -- SQLite only: on PostgreSQL finish_runs inserts them in the same statement.
 INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
-                       elapsed_ms, outcome, output_excerpt, error)
+                       elapsed_ms, outcome, output_excerpt, error, scheduled_time)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'),
        json_extract(value, '$[1]'), json_extract(value, '$[8]'), json_extract(value, '$[3]'),
        json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'),
-       json_extract(value, '$[4]')
+       json_extract(value, '$[4]'),
+       (SELECT s.scheduled_time FROM task_schedule s WHERE s.id = json_extract(value, '$[0]'))
 FROM json_each(:rows);
 
 -- name: give_back_runs

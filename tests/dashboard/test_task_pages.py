@@ -218,6 +218,7 @@ def test_filter_by_last_outcome_and_a_tasks_run_history(
         connection.execute(
             insert(task_runs).values(
                 schedule_id=schedule_id,
+                scheduled_time=NOW - timedelta(days=1),
                 task_id=report.id,
                 task_type="http",
                 attempt=1,

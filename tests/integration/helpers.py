@@ -198,3 +198,18 @@ def add_task_type(
                 config=config,
             )
         )
+
+
+def index_names(connection: Any, index: str) -> set[str]:
+    """`index` and, on a partitioned table, the index of each partition that PostgreSQL made
+    from it (a plan names those)."""
+    if connection.dialect.name != "postgresql":
+        return {index}
+    children = connection.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(:index)"
+        ),
+        {"index": index},
+    ).scalars()
+    return {index, *children}

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from engine.adapters.broker_health import check_broker
 from engine.adapters.database import create_db_engine
-from engine.adapters.tables import processor_heartbeats, task_schedule
+from engine.adapters.history_store import roll_up_runs
+from engine.adapters.tables import processor_heartbeats, task_runs, task_schedule
 from engine.processes.scheduler import run_pass
 from tests.acceptance.faults import free_port
 from tests.integration.conftest import Clock, make_app
@@ -115,9 +116,10 @@ def test_metrics_expose_statuses_start_lag_and_instances(
     samples = scrape(api)
 
     statuses = {dict(labels)["status"]: value for labels, value in samples["headway_tasks"].items()}
-    assert statuses["Succeeded"] == 4
+    # Rows with work left, every such status reported; finished rows are history, not a gauge.
+    assert set(statuses) == {"Scheduled", "Queued", "Running", "Failed", "Dead"}
     assert statuses["Scheduled"] > 100
-    assert statuses["Dead"] == statuses["Running"] == 0  # every status is reported
+    assert statuses["Dead"] == statuses["Running"] == 0
     buckets = {
         dict(labels)["le"]: value for labels, value in samples["headway_start_lag_seconds_bucket"].items()
     }
@@ -233,3 +235,65 @@ def test_metrics_count_the_rows_the_reconciliation_drove_on(
         assert len(stuck) == 10
         redrive_rows(connection, [(row, StuckKind.RUNNING_EXPIRED) for row in stuck])
     assert redriven() == {"queued_unstarted": 0, "retry_overdue": 0, "running_expired": 10}
+
+
+def test_metrics_count_open_rows_and_runs_by_outcome_past_the_rollups(
+    db_engine: Engine, clock: Clock
+) -> None:
+    """A Failed row waiting for a retry and a Dead row not discarded have work left; a Failed
+    row without a retry, a discarded Dead row and a Succeeded row do not. Runs are counted
+    once whether rolled up or past the watermark."""
+    task = add_cron_task(db_engine, clock.now - timedelta(minutes=10), "* * * * *")
+    run_pass(db_engine, clock.now - timedelta(minutes=10))
+    with db_engine.begin() as connection:
+        rows = connection.execute(
+            select(task_schedule.c.id, task_schedule.c.scheduled_time)
+            .where(task_schedule.c.task_id == task.id)
+            .order_by(task_schedule.c.scheduled_time)
+            .limit(5)
+        ).all()
+        retry, final_failure, dead, discarded, succeeded = rows
+        times = {row.id: row.scheduled_time for row in rows}
+        finished = clock.now - timedelta(minutes=1)
+        changes = {
+            retry.id: {"status": "Failed", "next_attempt_at": clock.now + timedelta(seconds=30)},
+            final_failure.id: {"status": "Failed", "next_attempt_at": None, "finished_at": finished},
+            dead.id: {"status": "Dead", "finished_at": finished},
+            discarded.id: {"status": "Dead", "finished_at": finished, "discarded_at": clock.now},
+            succeeded.id: {"status": "Succeeded", "finished_at": finished},
+        }
+        for row_id, values in changes.items():
+            connection.execute(update(task_schedule).where(task_schedule.c.id == row_id).values(**values))
+
+        def add_run(row_id: int, attempt: int, outcome: str) -> None:
+            connection.execute(
+                insert(task_runs).values(
+                    schedule_id=row_id,
+                    scheduled_time=times[row_id],
+                    task_id=task.id,
+                    task_type="http",
+                    attempt=attempt,
+                    started_at=clock.now - timedelta(minutes=2),
+                    finished_at=finished,
+                    elapsed_ms=100,
+                    outcome=outcome,
+                )
+            )
+
+        add_run(succeeded.id, 1, "succeeded")
+        add_run(dead.id, 1, "failed")
+        add_run(dead.id, 2, "failed")
+        add_run(retry.id, 1, "failed")
+        add_run(final_failure.id, 1, "failed")
+    expected = {"succeeded": 1, "failed": 4}
+    with TestClient(make_app(db_engine, clock)) as api:
+        raw = scrape(api)["headway_task_runs_total"]
+    assert {dict(labels)["outcome"]: value for labels, value in raw.items()} == expected
+    assert roll_up_runs(db_engine) > 0  # the finished runs move into the rollups
+    with TestClient(make_app(db_engine, clock)) as api:
+        samples = scrape(api)
+
+    statuses = {dict(labels)["status"]: value for labels, value in samples["headway_tasks"].items()}
+    assert (statuses["Failed"], statuses["Dead"]) == (1, 1)
+    runs = {dict(labels)["outcome"]: value for labels, value in samples["headway_task_runs_total"].items()}
+    assert runs == expected  # each run counted once, from the rollups or past the watermark

@@ -64,6 +64,7 @@ def record_history(engine: Engine) -> None:
                 connection.execute(
                     insert(task_runs).values(
                         schedule_id=schedule_id,
+                        scheduled_time=due,
                         task_id=task_id,
                         task_type="http",
                         attempt=number,

@@ -39,7 +39,9 @@ def test_remove_deletes_the_demo_tasks_their_rows_and_types_and_nothing_else(db_
     assert _count(db_engine, tasks) == 62
     with db_engine.connect() as connection:
         demo_rows = connection.execute(
-            select(task_schedule.c.id, task_schedule.c.task_id, tasks.c.task_type)
+            select(
+                task_schedule.c.id, task_schedule.c.task_id, task_schedule.c.scheduled_time, tasks.c.task_type
+            )
             .join(tasks)
             .where(tasks.c.task_type.in_(demo_type_names(db_engine)))
             .limit(3)
@@ -49,6 +51,7 @@ def test_remove_deletes_the_demo_tasks_their_rows_and_types_and_nothing_else(db_
             connection.execute(
                 task_runs.insert().values(
                     schedule_id=row.id,
+                    scheduled_time=row.scheduled_time,
                     task_id=row.task_id,
                     task_type=row.task_type,
                     attempt=1,

@@ -55,6 +55,7 @@ def run_minute(engine: Engine, elapsed_ms: list[int]) -> None:
                 connection.execute(
                     insert(task_runs).values(
                         schedule_id=schedule_id,
+                        scheduled_time=MINUTE,
                         task_id=task_id,
                         task_type="http",
                         attempt=attempt,

@@ -58,11 +58,14 @@ def _add_task(connection: Any, now: datetime, task_type: str = "http") -> int:
 
 
 def seed_history(
-    engine: Engine, now: datetime, rng: random.Random, rows: int = 120, *, discard: bool = True
+    engine: Engine, now: datetime, rng: random.Random, rows: int = 120, *, discard: bool = True,
+    runs_carry_time: bool = True,
 ) -> list[dict[str, Any]]:
     """Schedule rows of every status spread over 400 days before `now` (a few ahead), with
     their attempts in task_runs; returns the schedule rows as written. With `discard`, half
-    the dead letters were discarded (a column since 0010_dead_letter_discard)."""
+    the dead letters were discarded (a column since 0010_dead_letter_discard). With
+    `runs_carry_time` runs carry their row's scheduled_time (a column since
+    0011_partitioned_history)."""
     written: list[dict[str, Any]] = []
     with engine.begin() as connection:
         task_ids = {t: _add_task(connection, now, t) for t in ("http", "reminder")}
@@ -106,6 +109,7 @@ def seed_history(
                 connection.execute(
                     insert(task_runs).values(
                         schedule_id=row["id"],
+                        **({"scheduled_time": due} if runs_carry_time else {}),
                         task_id=row["task_id"],
                         task_type=task_type,
                         attempt=attempt,
@@ -277,7 +281,7 @@ def test_stats_report_rows_sizes_oldest_and_what_pruning_would_remove(db_engine:
 
 def _migrated_to_0008_with_data(engine: Engine, now: datetime) -> None:
     upgrade(engine, "0008_reconcile")
-    seed_history(engine, now, random.Random(21), rows=80, discard=False)
+    seed_history(engine, now, random.Random(21), rows=80, discard=False, runs_carry_time=False)
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])

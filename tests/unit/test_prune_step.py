@@ -15,9 +15,18 @@ from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
 from engine.adapters.database import create_db_engine
+from engine.adapters.forecast_accuracy_store import record_snapshot
 from engine.adapters.migrations import upgrade
-from engine.adapters.tables import task_run_rollups, task_runs, task_schedule, tasks
+from engine.adapters.tables import (
+    forecast_snapshot_minutes,
+    forecast_snapshots,
+    task_run_rollups,
+    task_runs,
+    task_schedule,
+    tasks,
+)
 from engine.cli import app
+from engine.core.forecast_accuracy import Work
 from engine.processes.scheduler import run_forever
 from engine.services import history
 from engine.services.history import PruneStep
@@ -67,6 +76,21 @@ def _finished_row(engine: Engine, finished_at: datetime, status: str = "Succeede
     return int(schedule_id)
 
 
+def _snapshot(engine: Engine, minute: datetime) -> None:
+    """A forecast snapshot of `minute`, at two leads, of two task types each."""
+    with engine.begin() as connection:
+        for lead in (10, 60):
+            work = {"http": Work(3, 3_000), "report": Work(1, 9_000)}
+            record_snapshot(connection, minute, lead, minute - timedelta(minutes=lead), work)
+
+
+def _snapshot_minutes(engine: Engine) -> set[datetime]:
+    with engine.connect() as connection:
+        minutes = set(connection.execute(select(forecast_snapshot_minutes.c.minute)).scalars())
+        minutes |= set(connection.execute(select(forecast_snapshots.c.minute)).scalars())
+        return minutes
+
+
 def _schedule_ids(engine: Engine) -> set[int]:
     with engine.connect() as connection:
         return set(connection.execute(select(task_schedule.c.id)).scalars())
@@ -77,8 +101,11 @@ def test_the_step_prunes_at_most_once_per_interval_on_its_monotonic_clock(engine
     step = PruneStep(engine, retention_days=30, interval_s=300, monotonic=lambda: ticks[0])
     old = _finished_row(engine, NOW - timedelta(days=31))
     young = _finished_row(engine, NOW - timedelta(days=29))
+    for days_ago in (33, 31, 29):  # snapshots go by the same retention, span after span
+        _snapshot(engine, NOW - timedelta(days=days_ago))
     step(NOW)
     assert _schedule_ids(engine) == {young}
+    assert _snapshot_minutes(engine) == {NOW - timedelta(days=29)}
     older = _finished_row(engine, NOW - timedelta(days=40))
     ticks[0] = 299.0
     step(NOW)
@@ -134,6 +161,8 @@ def test_db_prune_says_what_it_would_remove_then_removes_it(engine: Engine, tmp_
     now = datetime.now(UTC)  # the command reads the real clock; rows sit far from the cutoff
     old = _finished_row(engine, now - timedelta(days=10))
     young = _finished_row(engine, now - timedelta(days=1))
+    _snapshot(engine, now.replace(second=0, microsecond=0) - timedelta(days=10))  # 2 minutes, 4 types
+    _snapshot(engine, now.replace(second=0, microsecond=0) - timedelta(days=1))
     dead = _finished_row(engine, now - timedelta(days=100), status="Dead")
     env = {"HEADWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "HEADWAY_RETENTION_DAYS": "5"}
     runner = CliRunner()
@@ -141,14 +170,18 @@ def test_db_prune_says_what_it_would_remove_then_removes_it(engine: Engine, tmp_
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("would remove 1 schedule rows and 1 runs finished before ")
     assert "(retention 5 days)" in result.stdout
+    assert "would remove 6 forecast snapshot rows of minutes before " in result.stdout
     assert _schedule_ids(engine) == {old, young, dead}
+    assert len(_snapshot_minutes(engine)) == 2
     stats = json.loads(runner.invoke(app, ["db", "stats", "--json"], env=env).stdout)
     assert stats["prunable"] == {"schedule_rows": 1, "run_rows": 1}
     assert stats["schedule_rows_by_status"] == {"Dead": 1, "Succeeded": 2}
     result = runner.invoke(app, ["db", "prune", "--retention-days", "2"], env=env)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("removed 1 schedule rows and 1 runs")
+    assert "removed 6 forecast snapshot rows" in result.stdout
     assert _schedule_ids(engine) == {young, dead}
+    assert len(_snapshot_minutes(engine)) == 1
     text = runner.invoke(app, ["db", "stats"], env=env).stdout
     assert "task_run_rollups" in text and "runs rolled up through id 3" in text
 

@@ -26,10 +26,22 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.snapshot
-        tasks = GaugeMetricFamily("headway_tasks", "Schedule rows by status", labels=["status"])
+        tasks = GaugeMetricFamily(
+            "headway_tasks",
+            "Schedule rows with work left, by status (Failed: waiting for a retry; Dead: not discarded)",
+            labels=["status"],
+        )
         for status, count in sorted(snapshot.tasks_by_status.items()):
             tasks.add_metric([status], count)
         yield tasks
+        runs = CounterMetricFamily(
+            "headway_task_runs",
+            "Attempts recorded, by outcome (from the daily rollups, so pruning does not lower it)",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(snapshot.runs_by_outcome.items()):
+            runs.add_metric([outcome], count)
+        yield runs
         yield HistogramMetricFamily(
             "headway_start_lag_seconds",
             "started_at - scheduled_time of the runs started in the last hour",
@@ -114,7 +126,8 @@ def _le(bound: float) -> str:
     responses={200: {"content": {CONTENT_TYPE_PLAIN_0_0_4.split(";")[0]: {"schema": {"type": "string"}}}}},
 )
 def get_metrics(context: ContextDep, now: NowDep) -> Response:
-    """Prometheus exposition: `headway_tasks{status}`, `headway_start_lag_seconds`,
+    """Prometheus exposition: `headway_tasks{status}` (rows with work left),
+    `headway_task_runs_total{outcome}`, `headway_start_lag_seconds`,
     `headway_required_instances`, `headway_current_instances` (worker slots, as the formula
     counts instances), `headway_live_processors`, `headway_redriven_rows_total{kind}`,
     and for alerts and autoscaling `headway_overdue_tasks`, `headway_worker_slots`,
