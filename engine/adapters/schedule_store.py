@@ -64,7 +64,7 @@ def insert_fire_times(connection: Connection, task_ids: Sequence[int], fire_time
     if connection.dialect.name == "postgresql":
         # One statement per group: the server builds the product, nothing row-by-row crosses
         # the wire, and ON CONFLICT makes a repeated or racing pass add nothing twice. The
-        # type is read once per task here rather than per row by the fill-in trigger (0011).
+        # type is read once per task here rather than per row by the fill-in trigger (0012).
         result = connection.execute(
             text(
                 "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "

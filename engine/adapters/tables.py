@@ -101,7 +101,7 @@ task_schedule = Table(
     # Set when a Dead row is discarded: it stays Dead as history but is no dead letter any more.
     Column("discarded_at", UTCDateTime),
     # The task's type, copied so a window's rows are counted per type without reading tasks
-    # (0011); triggers fill it when a writer leaves it out and follow an edited type.
+    # (0012); triggers fill it when a writer leaves it out and follow an edited type.
     Column("task_type", Text),
 )
 

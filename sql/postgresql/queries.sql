@@ -4,7 +4,7 @@
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
 -- counted per UTC minute (the minute the scheduled_tasks_summary view truncates to) and task
--- type. The row's own task_type (0011) makes it an index-only range scan of
+-- type. The row's own task_type (0012) makes it an index-only range scan of
 -- task_schedule_by_time, with no task read; date_bin costs less per row than date_trunc
 -- with two time zone conversions. /scaling/processors runs it on every request.
 SELECT date_bin('1 minute', scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
@@ -20,7 +20,7 @@ GROUP BY 1, 2;
 -- [:window_start, :window_end), both whole UTC minutes, ascending. It is the view's query
 -- with the window on the bare scheduled_time below the aggregation, where the index can
 -- serve it (a filter on the view's truncated minute is applied after reading every row), and
--- the row's own task_type (0011) in place of the join to its task.
+-- the row's own task_type (0012) in place of the join to its task.
 -- tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,

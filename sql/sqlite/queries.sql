@@ -6,7 +6,7 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute and task type: the row's own task_type (0011), read from the
+-- counted per UTC minute and task type: the row's own task_type (0012), read from the
 -- covering task_schedule_by_time.
 SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS minute,
        s.task_type,
@@ -20,7 +20,7 @@ GROUP BY 1, 2;
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in
 -- [:window_start, :window_end), both whole UTC minutes, ascending: the view's query with the
 -- window on the bare scheduled_time, where the index can serve it, and the row's own
--- task_type (0011) in place of the join to its task.
+-- task_type (0012) in place of the join to its task.
 -- tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,

@@ -1,5 +1,5 @@
 -- Each schedule row carries its task's type. Applied by the Alembic revision
--- 0011_schedule_task_type.
+-- 0012_schedule_task_type.
 --
 -- The forecast, /scheduled-tasks-summary and /scaling/processors count a window's rows per
 -- minute and type. With the type on the row and in the time index, the count reads the

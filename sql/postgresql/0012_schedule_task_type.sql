@@ -1,5 +1,5 @@
 -- Each schedule row carries its task's type. Applied by the Alembic revision
--- 0011_schedule_task_type.
+-- 0012_schedule_task_type.
 --
 -- The forecast, /scheduled-tasks-summary and /scaling/processors count a window's rows per
 -- minute and type. Joining every row to its task for the type cost more than the count
