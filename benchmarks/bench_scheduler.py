@@ -79,7 +79,7 @@ def reference_copy_insert(engine: Engine, rows: list[tuple[int, datetime]]) -> f
             with cursor.copy("COPY incoming (task_id, scheduled_time) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for row in rows:
                     copy.write_row(row)
-            # With the task's type, as the pass writes it (0012): the fill-in trigger is not
+            # With the task's type, as the pass writes it (0013): the fill-in trigger is not
             # what is measured.
             cursor.execute(
                 "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "

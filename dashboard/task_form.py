@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from dashboard import data, ui
 from engine.core.cron import CronError, next_fire_times, parse_schedule
+from engine.core.policies import DEFAULT_MISFIRE_GRACE_S, MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.services.schemas import FieldProblem, TaskInput
 from engine.services.tasks import Task, TaskNotFound
@@ -40,7 +41,20 @@ FIELDS = (
     "run_at_time",
     "payload",
     "active",
+    "overlap_policy",
+    "misfire_policy",
+    "misfire_grace_s",
 )
+OVERLAP_LABELS = {
+    OverlapPolicy.ALLOW: "allow: run it alongside",
+    OverlapPolicy.SKIP: "skip: record it Skipped",
+    OverlapPolicy.QUEUE: "queue: run it after",
+}
+MISFIRE_LABELS = {
+    MisfirePolicy.RUN_ALL: "run_all: run every missed time",
+    MisfirePolicy.RUN_LATEST: "run_latest: run the latest once",
+    MisfirePolicy.SKIP_MISSED: "skip_missed: run none of them",
+}
 
 
 def key(prefix: str, field: str) -> str:
@@ -66,6 +80,9 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
             "run_at_time": run_at.time().replace(tzinfo=None),
             "payload": "{}",
             "active": True,
+            "overlap_policy": OverlapPolicy.ALLOW,
+            "misfire_policy": MisfirePolicy.RUN_ALL,
+            "misfire_grace_s": None,
         }
     return {
         "name": task.name,
@@ -77,6 +94,9 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
         "run_at_time": run_at.astimezone(UTC).time().replace(tzinfo=None),
         "payload": json.dumps(task.payload, indent=2),
         "active": task.active,
+        "overlap_policy": task.overlap_policy,
+        "misfire_policy": task.misfire_policy,
+        "misfire_grace_s": task.misfire_grace_s,
     }
 
 
@@ -102,6 +122,7 @@ def render_fields(prefix: str, task_types: list[str], now: datetime, task: Task 
     _field_error(problems, "kind")
     if kind is TaskKind.CRON:
         _cron_fields(prefix)
+        _policy_fields(prefix, problems)
     elif kind is TaskKind.ONCE:
         left, right = st.columns(2)
         left.date_input("Run on (UTC)", key=key(prefix, "run_at_date"))
@@ -133,6 +154,35 @@ def _cron_fields(prefix: str) -> None:
     _preview(
         st.session_state[key(prefix, "cron_expression")].strip(), st.session_state[key(prefix, "timezone")]
     )
+
+
+def _policy_fields(prefix: str, problems: dict[str, str]) -> None:
+    """A cron task's scheduling policies (docs/scheduling.md); the defaults run every fire time."""
+    with st.expander("Scheduling policies", expanded=key(prefix, "problems") in st.session_state):
+        st.selectbox(
+            "While an earlier run is queued or running, a fire time...",
+            list(OVERLAP_LABELS),
+            key=key(prefix, "overlap_policy"),
+            format_func=OVERLAP_LABELS.__getitem__,
+        )
+        _field_error(problems, "overlap_policy")
+        left, right = st.columns([3, 2])
+        left.selectbox(
+            "Fire times missed (e.g. during an outage)",
+            list(MISFIRE_LABELS),
+            key=key(prefix, "misfire_policy"),
+            format_func=MISFIRE_LABELS.__getitem__,
+        )
+        right.number_input(
+            "Missed after (s)",
+            key=key(prefix, "misfire_grace_s"),
+            min_value=0,
+            step=1,
+            placeholder=f"{DEFAULT_MISFIRE_GRACE_S} (default)",
+            help="Seconds late before a fire time counts as missed; only with run_latest or skip_missed.",
+        )
+        _field_error(problems, "misfire_policy")
+        _field_error(problems, "misfire_grace_s")
 
 
 def _preview(expression: str, timezone: str) -> None:
@@ -180,6 +230,10 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
     if kind is TaskKind.CRON:
         fields["cron_expression"] = state[key(prefix, "cron_expression")].strip() or None
         fields["timezone"] = state[key(prefix, "timezone")]
+        fields["overlap_policy"] = state[key(prefix, "overlap_policy")]
+        fields["misfire_policy"] = state[key(prefix, "misfire_policy")]
+        grace = state[key(prefix, "misfire_grace_s")]
+        fields["misfire_grace_s"] = int(grace) if grace is not None else None
     elif kind is TaskKind.ONCE:
         day = state[key(prefix, "run_at_date")]
         at: time = state[key(prefix, "run_at_time")]

@@ -125,22 +125,25 @@ class DistributionStore(Protocol):
         self, now: datetime, limit: int, claimer: str, lease_until: datetime, hand_over: Sequence[int]
     ) -> Claim:
         """In one transaction: hand over the rows of `hand_over` (as `hand_over` below), return
-        to `Scheduled` the `Queued` rows whose claim expired by `now`, then move up to `limit`
-        due `Scheduled` rows, oldest first, to `Queued` under `claimer` until `lease_until`."""
+        to `Scheduled` the `Queued` rows whose claim expired by `now`, decide the due rows of
+        tasks with scheduling policies (`engine.core.policies.decide_claims`: claimed, Skipped,
+        or left waiting), then move up to `limit` (all told) due `Scheduled` rows, oldest
+        first, to `Queued` under `claimer` until `lease_until`."""
 
     def settle(
-        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str
+        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str, now: datetime
     ) -> tuple[int, datetime | None]:
         """After a publish: hand over the `confirmed` rows, give the `failed` ones back to
         `Scheduled` (only those still `Queued` under `claimer`). Returns (rows given back,
-        the next due time)."""
+        `next_due_time(now)`)."""
 
     def hand_over(self, schedule_ids: Sequence[int], claimer: str) -> int:
         """The broker confirmed these rows' messages: rows still `Queued` under `claimer` drop
         their lease, so no sweep publishes them again. Returns how many did."""
 
-    def next_due_time(self) -> datetime | None:
-        """The earliest scheduled time still `Scheduled`."""
+    def next_due_time(self, now: datetime) -> datetime | None:
+        """The earliest scheduled time still `Scheduled`, leaving out rows of tasks with
+        scheduling policies due by `now` (they wait for an earlier run to end)."""
 
 
 class ReconcileStore(Protocol):

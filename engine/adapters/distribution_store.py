@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.policy_claims import next_policy_due_time
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
 from engine.core.types import ScheduleStatus
@@ -44,7 +45,12 @@ def claim_due_rows(
     """
     due = (
         select(task_schedule.c.id)
-        .where(task_schedule.c.status == SCHEDULED, task_schedule.c.scheduled_time <= now)
+        .where(
+            task_schedule.c.status == SCHEDULED,
+            task_schedule.c.scheduled_time <= now,
+            # Rows of tasks with scheduling policies are decided by engine.adapters.policy_claims.
+            task_schedule.c.policy_claim.is_(False),
+        )
         .order_by(task_schedule.c.scheduled_time)
         .limit(limit)
     )
@@ -138,13 +144,18 @@ def _queued_by(
     ]
 
 
-def next_due_time(connection: Connection) -> datetime | None:
-    """The earliest `scheduled_time` still `Scheduled`, so the loop can wake exactly then."""
+def next_due_time(connection: Connection, now: datetime) -> datetime | None:
+    """The earliest `scheduled_time` still `Scheduled`, so the loop can wake exactly then. A
+    policy row due by `now` that is still `Scheduled` waits for an earlier run to end: it
+    would wake the loop at once, again and again, so the poll finds it instead."""
     # min() keeps the column's type, so SQLite's text comes back as an aware datetime too.
-    value: datetime | None = connection.execute(
-        select(func.min(task_schedule.c.scheduled_time)).where(task_schedule.c.status == SCHEDULED)
+    plain: datetime | None = connection.execute(
+        select(func.min(task_schedule.c.scheduled_time)).where(
+            task_schedule.c.status == SCHEDULED, task_schedule.c.policy_claim.is_(False)
+        )
     ).scalar()
-    return value
+    by_policy = next_policy_due_time(connection, now)
+    return min((t for t in (plain, by_policy) if t is not None), default=None)
 
 
 def recover_in_flight(connection: Connection, now: datetime) -> int:

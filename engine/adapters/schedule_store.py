@@ -9,9 +9,11 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from engine.adapters.database import id_in
 from engine.adapters.tables import UTCDateTime, task_schedule, tasks
+from engine.core.policies import TaskPolicies
 from engine.core.runs import PendingTask
-from engine.core.types import TaskKind
+from engine.core.types import ScheduleStatus, TaskKind
 
 SQLITE_ROWS_PER_STATEMENT = 5_000
 
@@ -40,6 +42,8 @@ def lock_pending_tasks(
         tasks.c.run_at,
         tasks.c.updated_at,
         tasks.c.materialized_until,
+        tasks.c.overlap_policy,
+        tasks.c.misfire_policy,
     ).where(tasks.c.active.is_(True), needs_rows)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=tasks)
@@ -51,6 +55,7 @@ def lock_pending_tasks(
             timezone=row.timezone,
             run_at=row.run_at,
             expand_from=row.materialized_until or row.updated_at,
+            claimed_by_policy=uses_policies(row.overlap_policy, row.misfire_policy),
         )
         for row in connection.execute(query)
     ]
@@ -64,7 +69,7 @@ def insert_fire_times(connection: Connection, task_ids: Sequence[int], fire_time
     if connection.dialect.name == "postgresql":
         # One statement per group: the server builds the product, nothing row-by-row crosses
         # the wire, and ON CONFLICT makes a repeated or racing pass add nothing twice. The
-        # type is read once per task here rather than per row by the fill-in trigger (0012).
+        # type is read once per task here rather than per row by the fill-in trigger (0013).
         result = connection.execute(
             text(
                 "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "
@@ -124,6 +129,28 @@ def _sqlite_executemany(connection: Connection, statement: object, batch: list[d
     connection.execute(statement, batch)  # type: ignore[call-overload]
     after = connection.execute(text("SELECT total_changes()")).scalar_one()
     return int(after - before)
+
+
+def uses_policies(overlap_policy: str, misfire_policy: str) -> bool:
+    return TaskPolicies.of(overlap_policy, misfire_policy, None).claimed_by_policy
+
+
+def mark_policy_rows(connection: Connection, task_ids: Sequence[int]) -> int:
+    """The `Scheduled` rows of these tasks (whose policies are not the defaults) are claimed by
+    policy. A separate statement, so that writing the rows of the other tasks, nearly all of
+    them, stays as it was."""
+    if not task_ids:
+        return 0
+    result = connection.execute(
+        update(task_schedule)
+        .where(
+            id_in(task_schedule.c.task_id, task_ids, connection),
+            task_schedule.c.status == ScheduleStatus.SCHEDULED.value,
+            task_schedule.c.policy_claim.is_(False),
+        )
+        .values(policy_claim=True)
+    )
+    return int(result.rowcount)
 
 
 def mark_materialised(connection: Connection, marks: Sequence[tuple[int, datetime]]) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from engine.adapters import distribution_store, reconcile_store, run_store, schedule_store
 from engine.adapters.database import describe_database_error, is_outage
+from engine.adapters.policy_claims import claim_policy_rows
 from engine.core.messages import TaskMessage
 from engine.core.reconcile import RowSnapshot, StuckKind
 from engine.core.runs import Claim, FinishedRun, Heartbeat, NotStarted, PendingTask, SchedulePlan, StartedRun
@@ -54,6 +55,8 @@ class SqlScheduleStore:
                 for task_ids, times in rows.fire_times
             )
             added += schedule_store.insert_rows(connection, rows.single_rows)
+            by_policy = [task.id for task in pending if task.claimed_by_policy]
+            schedule_store.mark_policy_rows(connection, by_policy)
             schedule_store.mark_materialised(connection, rows.marks)
         return len(pending), added
 
@@ -68,24 +71,31 @@ class SqlDistributionStore:
         with transaction(self._engine) as connection:
             distribution_store.mark_handed_over(connection, hand_over, claimer)
             swept = distribution_store.sweep_expired_claims(connection, now)
-            messages = distribution_store.claim_due_rows(connection, now, limit, claimer, lease_until)
-        return Claim(messages, swept)
+            # Policy rows first: a task has few due at once, and the batch's rest goes to the
+            # ordinary claim, which would otherwise fill it during a burst.
+            by_policy, skipped = claim_policy_rows(connection, now, limit, claimer, lease_until)
+            messages = distribution_store.claim_due_rows(
+                connection, now, limit - len(by_policy), claimer, lease_until
+            )
+        if by_policy:
+            messages = sorted(by_policy + messages, key=lambda m: (m.scheduled_time, m.schedule_id))
+        return Claim(messages, swept, skipped)
 
     def settle(
-        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str
+        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str, now: datetime
     ) -> tuple[int, datetime | None]:
         with transaction(self._engine) as connection:
             distribution_store.mark_handed_over(connection, confirmed, claimer)
             released = distribution_store.release_unpublished(connection, failed, claimer)
-            return released, distribution_store.next_due_time(connection)
+            return released, distribution_store.next_due_time(connection, now)
 
     def hand_over(self, schedule_ids: Sequence[int], claimer: str) -> int:
         with transaction(self._engine) as connection:
             return distribution_store.mark_handed_over(connection, schedule_ids, claimer)
 
-    def next_due_time(self) -> datetime | None:
+    def next_due_time(self, now: datetime) -> datetime | None:
         with self._engine.connect() as connection:  # a read: no transaction to commit
-            return distribution_store.next_due_time(connection)
+            return distribution_store.next_due_time(connection, now)
 
 
 class SqlReconcileStore:

@@ -80,6 +80,13 @@ tasks = Table(
     Column("materialized_until", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Scheduling policies (0012_task_policies, engine.core.policies); NULL overrides take
+    # the task type's value, a NULL grace the default one.
+    Column("overlap_policy", Text, nullable=False),
+    Column("misfire_policy", Text, nullable=False),
+    Column("misfire_grace_s", Integer),
+    Column("timeout_s", Integer),
+    Column("max_attempts", Integer),
 )
 
 task_schedule = Table(
@@ -100,8 +107,12 @@ task_schedule = Table(
     Column("start_lag_ms", Integer),
     # Set when a Dead row is discarded: it stays Dead as history but is no dead letter any more.
     Column("discarded_at", UTCDateTime),
+    # Why a Skipped row did not run (engine.core.policies.SkipReason); set exactly when Skipped.
+    Column("skip_reason", Text),
+    # The task's policies were not the defaults when the row was written: claimed by policy.
+    Column("policy_claim", Boolean, nullable=False),
     # The task's type, copied so a window's rows are counted per type without reading tasks
-    # (0012); triggers fill it when a writer leaves it out and follow an edited type.
+    # (0013); triggers fill it when a writer leaves it out and follow an edited type.
     Column("task_type", Text),
 )
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.services.schemas import TaskInput, TaskTypeDefinition, TaskTypeInput
 
@@ -61,6 +62,9 @@ class TaskPublic(Public):
     )
     last_run_status: str | None = Field(description="status of the latest finished schedule row")
     last_run_at: datetime | None
+    overlap_policy: OverlapPolicy
+    misfire_policy: MisfirePolicy
+    misfire_grace_s: int | None = Field(description="null: the default grace, 60 s")
 
 
 class TaskDetail(TaskPublic):

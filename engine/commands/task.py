@@ -24,6 +24,7 @@ from engine.commands.task_common import (
     echo_json,
     parse_json_object,
     parse_task_id,
+    policy_fields,
     refusals,
     schedule_fields,
     schedule_text,
@@ -42,6 +43,26 @@ AtOption = Annotated[
 ]
 NowOption = Annotated[bool, typer.Option("--now", help="Immediate: run as soon as possible.")]
 PayloadOption = Annotated[str | None, typer.Option("--payload", help="JSON object passed to the handler.")]
+OverlapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--overlap",
+        help="Cron: a fire time due while an earlier run is queued or running: allow (run it too, "
+        "the default), skip (record it Skipped) or queue (run it after). See docs/scheduling.md.",
+    ),
+]
+MisfireOption = Annotated[
+    str | None,
+    typer.Option(
+        "--misfire",
+        help="Cron: fire times later than --misfire-grace when first seen: run_all (the default), "
+        "run_latest (run the latest once) or skip_missed.",
+    ),
+]
+GraceOption = Annotated[
+    int | None,
+    typer.Option("--misfire-grace", help="Seconds late before a fire time counts as missed (default 60)."),
+]
 
 
 @app.command("add")
@@ -53,6 +74,9 @@ def add(
     at: AtOption = None,
     now_: NowOption = False,
     payload: PayloadOption = None,
+    overlap: OverlapOption = None,
+    misfire: MisfireOption = None,
+    misfire_grace: GraceOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -71,6 +95,7 @@ def add(
         "payload": parse_json_object(payload if payload is not None else "{}", "--payload"),
     }
     fields |= schedule_fields(cron, tz, at, now_, required=True)
+    fields |= policy_fields(overlap, misfire, misfire_grace)
     try:
         spec = TaskInput.model_validate(fields)
     except ValidationError as error:
@@ -93,6 +118,9 @@ def edit(
     at: AtOption = None,
     now_: NowOption = False,
     payload: PayloadOption = None,
+    overlap: OverlapOption = None,
+    misfire: MisfireOption = None,
+    misfire_grace: GraceOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -110,8 +138,12 @@ def edit(
     if payload is not None:
         changes["payload"] = parse_json_object(payload, "--payload")
     changes |= schedule_fields(cron, tz, at, now_, required=False)
+    changes |= policy_fields(overlap, misfire, misfire_grace)
     if not changes:
-        fail("nothing to change: give --name, --type, --cron, --tz, --at, --now or --payload")
+        fail(
+            "nothing to change: give --name, --type, --cron, --tz, --at, --now, --payload, --overlap, "
+            "--misfire or --misfire-grace"
+        )
     with database(database_url) as engine, refusals():
         task = edit_task(engine, identifier, changes, utc_now())
     if as_json:

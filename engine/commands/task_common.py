@@ -85,6 +85,13 @@ def schedule_fields(
     return {"timezone": tz} if tz is not None else {}
 
 
+def policy_fields(overlap: str | None, misfire: str | None, misfire_grace_s: int | None) -> dict[str, Any]:
+    """The `TaskInput` fields that --overlap, --misfire and --misfire-grace stand for (those
+    given); the service checks their values and combinations and names the field."""
+    given = {"overlap_policy": overlap, "misfire_policy": misfire, "misfire_grace_s": misfire_grace_s}
+    return {field: value for field, value in given.items() if value is not None}
+
+
 @contextmanager
 def refusals() -> Iterator[None]:
     """Turn the services' refusals into one line on stderr and the exit code above."""
@@ -136,6 +143,9 @@ def task_json(task: Task) -> dict[str, Any]:
         "next_run": instant_or_none(task.next_run),
         "last_run_status": task.last_run_status,
         "last_run_at": instant_or_none(task.last_run_at),
+        "overlap_policy": task.overlap_policy.value,
+        "misfire_policy": task.misfire_policy.value,
+        "misfire_grace_s": task.misfire_grace_s,
     }
 
 
@@ -161,6 +171,15 @@ def schedule_text(task: Task) -> str:
     if task.run_at is not None:
         return format_instant(task.run_at)
     return "now"
+
+
+def policies_text(task: Task) -> str:
+    """`overlap skip, misfire run_latest (grace 30 s)`; the grace only when it applies."""
+    text = f"overlap {task.overlap_policy.value}, misfire {task.misfire_policy.value}"
+    if task.misfire_policy.value != "run_all":
+        grace = task.misfire_grace_s if task.misfire_grace_s is not None else "default"
+        text += f" (grace {grace} s)" if grace != "default" else " (grace 60 s, the default)"
+    return text
 
 
 def echo_runs(runs: list[Run]) -> None:

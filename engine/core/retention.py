@@ -1,12 +1,12 @@
 """Which history rows may be removed by age. Pure.
 
-A schedule row is history once nothing will ever change it again: it `Succeeded`, or it
-`Failed` for good (no retry pending). Every other row is still in flight or waits for a
-person: `Scheduled`, `Queued` and `Running` rows have not finished, a `Failed` row with a
-retry pending has another attempt coming, and a `Dead` row is a dead letter that `headway dlq
-replay` may still bring back, until someone discards it (`headway dlq discard` sets
-`discarded_at`): from then on it is history too. Rows in flight or waiting for a person are
-kept however old they are.
+A schedule row is history once nothing will ever change it again: it `Succeeded`, it
+`Failed` for good (no retry pending), or a scheduling policy recorded it `Skipped`. Every
+other row is still in flight or waits for a person: `Scheduled`, `Queued` and `Running` rows
+have not finished, a `Failed` row with a retry pending has another attempt coming, and a
+`Dead` row is a dead letter that `headway dlq replay` may still bring back, until someone
+discards it (`headway dlq discard` sets `discarded_at`): from then on it is history too.
+Rows in flight or waiting for a person are kept however old they are.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from engine.core.types import ScheduleStatus
 
 # Statuses a row may be pruned in; a Failed row only when no retry is pending.
-FINAL_STATUSES = (ScheduleStatus.SUCCEEDED, ScheduleStatus.FAILED)
+FINAL_STATUSES = (ScheduleStatus.SUCCEEDED, ScheduleStatus.FAILED, ScheduleStatus.SKIPPED)
 
 
 def retention_cutoff(now: datetime, retention: timedelta) -> datetime:
@@ -56,4 +56,4 @@ def is_prunable(
         return finished_at < cutoff and discarded_at < cutoff
     if status not in FINAL_STATUSES or finished_at is None or finished_at >= cutoff:
         return False
-    return status is ScheduleStatus.SUCCEEDED or not retry_pending
+    return status is not ScheduleStatus.FAILED or not retry_pending

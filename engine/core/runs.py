@@ -27,6 +27,8 @@ class PendingTask:
     timezone: str | None
     run_at: datetime | None
     expand_from: datetime  # fire times after this instant are still missing
+    # Its rows are claimed by engine.core.policies.decide_claims (not the default policies).
+    claimed_by_policy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +45,12 @@ class SchedulePlan:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """One distributor claim: the messages to publish for the rows now `Queued` under its
-    lease, and how many rows of expired claims went back to `Scheduled` first."""
+    lease, how many rows of expired claims went back to `Scheduled` first, and how many
+    due rows a scheduling policy recorded `Skipped`."""
 
     messages: list[TaskMessage] = field(default_factory=list)
     swept: int = 0
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

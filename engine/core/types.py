@@ -22,6 +22,7 @@ class ScheduleStatus(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     DEAD = "Dead"
+    SKIPPED = "Skipped"  # a policy decided not to run this fire time (engine.core.policies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,6 +188,8 @@ class Distributor:
         messages, swept = claim.messages, claim.swept
         if swept:
             log.warning("returned %d rows whose distributor lease expired", swept)
+        if claim.skipped:
+            log.info("recorded %d fire times Skipped by their task's policies", claim.skipped)
         if not messages:
             if defer_hand_over:
                 self._keep_broker_ready()
@@ -211,7 +213,7 @@ class Distributor:
             full = len(messages) >= self._config.batch_size  # a full batch loops again at once
             return LoopResult(len(messages), len(ok), 0, swept, None if full else self._next_due(), redriven)
         # The next row may be due before the poll interval ends: know when to wake.
-        released, next_due = self._store.settle(ok, failed, me)
+        released, next_due = self._store.settle(ok, failed, me, self._clock())
         log.debug(
             "batch of %d: publish %.1f ms, settle %.1f ms",
             len(messages),
@@ -269,7 +271,7 @@ class Distributor:
 
     def _next_due(self) -> datetime | None:
         """When the next row is due, so the loop can wake exactly then (a read, no lock)."""
-        return self._store.next_due_time()
+        return self._store.next_due_time(self._clock())
 
     def _keep_broker_ready(self) -> None:
         """Between batches: open the broker connection, or keep it alive, so that the first

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from engine.core.cron import CronError, parse_schedule
+from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem
 from engine.core.types import TaskKind
 
 MAX_NAME_LENGTH = 200
@@ -35,6 +36,7 @@ MAX_CRON_LENGTH = 256
 MAX_TIMEZONE_LENGTH = 64
 MAX_PAYLOAD_DEPTH = 32
 MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_GRACE_S = 366 * 24 * 3600
 
 
 def check_storable(value: str) -> str:
@@ -145,6 +147,12 @@ class TaskInput(BaseModel):
     )
     payload: Annotated[dict[str, Any], AfterValidator(check_payload)] = Field(default_factory=dict)
     active: StrictBool = True
+    # Scheduling policies of a cron task (engine.core.policies, docs/scheduling.md).
+    overlap_policy: OverlapPolicy = Field(OverlapPolicy.ALLOW, validate_default=True)
+    misfire_policy: MisfirePolicy = Field(MisfirePolicy.RUN_ALL, validate_default=True)
+    misfire_grace_s: Annotated[int | None, Field(strict=True, ge=0, le=MAX_GRACE_S)] = Field(
+        None, validate_default=True
+    )
 
     @field_validator("name")
     @classmethod
@@ -193,6 +201,40 @@ class TaskInput(BaseModel):
             return value.astimezone(UTC)
         except OverflowError:
             raise PydanticCustomError("datetime_range", "is outside the representable range") from None
+
+
+    @field_validator("overlap_policy")
+    @classmethod
+    def _overlap_fits_kind(cls, value: OverlapPolicy, info: ValidationInfo) -> OverlapPolicy:
+        _check_policies(info, value, MisfirePolicy.RUN_ALL, None)
+        return value
+
+    @field_validator("misfire_policy")
+    @classmethod
+    def _misfire_fits_kind(cls, value: MisfirePolicy, info: ValidationInfo) -> MisfirePolicy:
+        _check_policies(info, OverlapPolicy.ALLOW, value, None)
+        return value
+
+    @field_validator("misfire_grace_s")
+    @classmethod
+    def _grace_fits_misfire(cls, value: int | None, info: ValidationInfo) -> int | None:
+        misfire = info.data.get("misfire_policy")
+        if misfire is not None:
+            _check_policies(info, OverlapPolicy.ALLOW, misfire, value)
+        return value
+
+
+def _check_policies(
+    info: ValidationInfo, overlap: OverlapPolicy, misfire: MisfirePolicy, misfire_grace_s: int | None
+) -> None:
+    """The core's `combination_problem`, on the field being validated (an invalid kind is
+    reported on its own)."""
+    kind = info.data.get("kind")
+    if kind is None:
+        return
+    problem = combination_problem(kind.value, overlap, misfire, misfire_grace_s)
+    if problem is not None:
+        raise PydanticCustomError("policy_combination", "{reason}", {"reason": problem[1]})
 
 
 def _check_belongs(

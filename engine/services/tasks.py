@@ -13,9 +13,11 @@ from sqlalchemy import Engine, and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from engine.adapters.database import read_connection
+from engine.adapters.schedule_store import uses_policies
 from engine.adapters.tables import task_schedule, task_types, tasks
 from engine.core.cron import CronSchedule
 from engine.core.next_runs import next_run, upcoming_runs
+from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import ScheduleStatus, TaskKind
 from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_future
 from engine.services.validation import field_problems
@@ -55,6 +57,9 @@ class Task:
     next_run: datetime | None = None
     last_run_status: str | None = None
     last_run_at: datetime | None = None
+    overlap_policy: OverlapPolicy = OverlapPolicy.ALLOW
+    misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ALL
+    misfire_grace_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ class TaskFilter:
 
 
 NO_RUN_YET = "none"
+DEFAULT_POLICIES = {"overlap_policy": "allow", "misfire_policy": "run_all", "misfire_grace_s": None}
+# Statuses of a row whose run has not ended (as has a Failed row with a retry pending).
+IN_FLIGHT = [ScheduleStatus.QUEUED.value, ScheduleStatus.RUNNING.value]
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -84,12 +92,19 @@ def _values(spec: TaskInput) -> dict[str, Any]:
         "run_at": spec.run_at,
         "payload": spec.payload,
         "active": spec.active,
+        "overlap_policy": spec.overlap_policy.value,
+        "misfire_policy": spec.misfire_policy.value,
+        "misfire_grace_s": spec.misfire_grace_s,
     }
 
 
 def _values_of(task: Task) -> dict[str, Any]:
     """A stored task as `TaskInput` fields (the `kind` as its text, as `_values` has it)."""
-    return {field: getattr(task, field) for field in TaskInput.model_fields} | {"kind": task.kind.value}
+    return {field: getattr(task, field) for field in TaskInput.model_fields} | {
+        "kind": task.kind.value,
+        "overlap_policy": task.overlap_policy.value,
+        "misfire_policy": task.misfire_policy.value,
+    }
 
 
 def _check_task_type(connection: Connection, task_type: str) -> None:
@@ -126,6 +141,7 @@ def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) ->
             .values(**_values(spec), updated_at=now, materialized_until=None)
         )
         _delete_scheduled_rows(connection, task_id)
+        _mark_runs_in_flight(connection, task_id, spec)
         return _get(connection, task_id, now)
 
 
@@ -142,7 +158,9 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
         return _get(connection, task_id, now)
 
 
-SCHEDULE_FIELDS = ("kind", "cron_expression", "timezone", "run_at")
+# A change of one of these rewrites the task's Scheduled rows; the policies decide how each
+# row is claimed (its policy_claim mark), so they count too.
+SCHEDULE_FIELDS = ("kind", "cron_expression", "timezone", "run_at", "overlap_policy", "misfire_policy")
 
 
 def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: datetime) -> Task:
@@ -163,7 +181,7 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
         stored = _values_of(_get(connection, task_id, now))
         current = dict(stored)
         if changes.get("kind", current["kind"]) != current["kind"]:
-            current |= {"cron_expression": None, "timezone": None, "run_at": None}
+            current |= {"cron_expression": None, "timezone": None, "run_at": None} | DEFAULT_POLICIES
         try:
             spec = TaskInput.model_validate(current | dict(changes))
         except ValidationError as error:
@@ -176,6 +194,7 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
         if any(values[name] != stored[name] for name in SCHEDULE_FIELDS):
             values["materialized_until"] = None
             _delete_scheduled_rows(connection, task_id)
+            _mark_runs_in_flight(connection, task_id, spec)
         connection.execute(update(tasks).where(tasks.c.id == task_id).values(**values, updated_at=now))
         return _get(connection, task_id, now)
 
@@ -217,7 +236,13 @@ def run_now(engine: Engine, task_id: int, now: datetime) -> int:
         return int(
             connection.execute(
                 insert(task_schedule)
-                .values(task_id=task_id, scheduled_time=now, status=ScheduleStatus.SCHEDULED.value, attempt=0)
+                .values(
+                    task_id=task_id,
+                    scheduled_time=now,
+                    status=ScheduleStatus.SCHEDULED.value,
+                    attempt=0,
+                    policy_claim=_claimed_by_policy(connection, task_id),
+                )
                 .returning(task_schedule.c.id)
             ).scalar_one()
         )
@@ -360,6 +385,28 @@ def _delete_scheduled_rows(connection: Connection, task_id: int) -> None:
     )
 
 
+def _claimed_by_policy(connection: Connection, task_id: int) -> bool:
+    row = connection.execute(
+        select(tasks.c.overlap_policy, tasks.c.misfire_policy).where(tasks.c.id == task_id)
+    ).one()
+    return uses_policies(row.overlap_policy, row.misfire_policy)
+
+
+def _mark_runs_in_flight(connection: Connection, task_id: int, spec: TaskInput) -> None:
+    """The task's runs still in flight count as its earlier run under the new policies: an
+    overlap policy set while one runs waits for (or skips past) that run."""
+    c = task_schedule.c
+    connection.execute(
+        update(task_schedule)
+        .where(
+            c.task_id == task_id,
+            c.status.in_(IN_FLIGHT)
+            | ((c.status == ScheduleStatus.FAILED.value) & c.next_attempt_at.is_not(None)),
+        )
+        .values(policy_claim=uses_policies(spec.overlap_policy.value, spec.misfire_policy.value))
+    )
+
+
 def _to_task(row: RowMapping) -> Task:
     return Task(
         id=int(row["id"]),
@@ -376,4 +423,7 @@ def _to_task(row: RowMapping) -> Task:
         next_run=row["next_run"],
         last_run_status=row["last_run_status"],
         last_run_at=row["last_run_at"],
+        overlap_policy=OverlapPolicy(row["overlap_policy"]),
+        misfire_policy=MisfirePolicy(row["misfire_policy"]),
+        misfire_grace_s=row["misfire_grace_s"],
     )

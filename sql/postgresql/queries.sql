@@ -4,7 +4,7 @@
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
 -- counted per UTC minute (the minute the scheduled_tasks_summary view truncates to) and task
--- type. The row's own task_type (0012) makes it an index-only range scan of
+-- type. The row's own task_type (0013) makes it an index-only range scan of
 -- task_schedule_by_time, with no task read; date_bin costs less per row than date_trunc
 -- with two time zone conversions. /scaling/processors runs it on every request.
 SELECT date_bin('1 minute', scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
@@ -19,24 +19,36 @@ GROUP BY 1, 2;
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in
 -- [:window_start, :window_end), both whole UTC minutes, ascending. It is the view's query
 -- with the window on the bare scheduled_time below the aggregation, where the index can
--- serve it (a filter on the view's truncated minute is applied after reading every row), and
--- the row's own task_type (0012) in place of the join to its task.
--- tests/integration/test_views.py checks the two agree row for row.
+-- serve it; a filter on the view's truncated minute is applied after reading every row. The
+-- view leaves Skipped rows out (0012); here they are counted from the index-only scan of the
+-- window and taken away again from the partial index of Skipped rows, so that no row of the
+-- window is read from the table; each row's own task_type (0013) stands for its task's.
+-- tests/integration/test_views.py checks the two agree.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,
            COALESCE(a.avg_elapsed_ms, tt.expected_duration_ms)::BIGINT AS compute_ms
     FROM task_types tt
     LEFT JOIN average_elapsed_time_per_task_type a ON a.task_type = tt.name
+), counted AS (
+    SELECT s.scheduled_time, s.task_type, 1 AS sign
+    FROM task_schedule s
+    WHERE s.scheduled_time >= :window_start
+      AND s.scheduled_time < :window_end
+    UNION ALL
+    SELECT s.scheduled_time, s.task_type, -1
+    FROM task_schedule s
+    WHERE s.scheduled_time >= :window_start
+      AND s.scheduled_time < :window_end
+      AND s.status = 'Skipped'
 ), per_minute AS (
     SELECT date_bin('1 minute', s.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00')
                AS scheduled_time,
-           COUNT(*)::BIGINT          AS task_count,
-           SUM(c.compute_ms)::BIGINT AS total_compute_ms
-    FROM task_schedule s
+           SUM(s.sign)::BIGINT                AS task_count,
+           SUM(s.sign * c.compute_ms)::BIGINT AS total_compute_ms
+    FROM counted s
     JOIN compute_per_type c ON c.task_type = s.task_type
-    WHERE s.scheduled_time >= :window_start
-      AND s.scheduled_time < :window_end
     GROUP BY 1
+    HAVING SUM(s.sign) > 0
 ), divisor AS (
     SELECT capacity_ms::BIGINT * (1000000 - buffer_ppm) AS per_instance_ppm_ms
     FROM scaling_parameters
@@ -261,25 +273,33 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
 -- ids started with their task's id, type and payload. The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
--- size it cannot know, it chose to scan the whole table. The rows are taken in id order, the lock order every
--- processor uses; a row another transaction holds is waited for.
+-- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
+-- the lock order every processor uses; a row another transaction holds is waited for.
+-- The rows are locked by primary key alone and tested once locked (FOR UPDATE returns their
+-- latest version): with the status test in the locking scan or the update, the planner
+-- combined the key with the partial index of waiting rows (task_schedule_waiting), and on a
+-- week's partition whose statistics lag a burst it read that whole index once per row.
+-- The update finds each row by its key and week (id, scheduled_time): one partition.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
     FROM json_array_elements(CAST(:messages AS JSON)) AS e
-), waiting AS (
-    SELECT t.id, m.attempt FROM task_schedule t JOIN m ON t.id = m.id
-    WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.attempt = m.attempt - 1
-      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
+), locked AS (
+    SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.next_attempt_at, m.attempt
+    FROM task_schedule t JOIN m ON t.id = m.id
+    WHERE t.id = ANY(ARRAY(SELECT id FROM m))
     ORDER BY t.id FOR UPDATE OF t
+), waiting AS (
+    SELECT id, scheduled_time, attempt FROM locked
+    WHERE row_attempt = attempt - 1
+      AND (status IN ('Scheduled', 'Queued') OR (status = 'Failed' AND next_attempt_at IS NOT NULL))
 ), started AS (
     UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
            finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
            start_lag_ms = COALESCE(t.start_lag_ms,
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
-    FROM waiting w WHERE t.id = w.id
+    FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
-      AND (t.status IN ('Scheduled', 'Queued') OR (t.status = 'Failed' AND t.next_attempt_at IS NOT NULL))
     RETURNING t.id, t.task_id
 )
 SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
@@ -424,7 +444,7 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 
 -- name: find_prunable_rows
 -- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
--- (Succeeded, or Failed with no retry pending, finished before :cutoff; or a dead letter
+-- (Succeeded, Skipped, or Failed with no retry pending, finished before :cutoff; or a dead letter
 -- discarded before :cutoff, which it died before; the first condition is the predicate of
 -- task_schedule_prunable word for word, so that both planners use that index) and whose runs are
 -- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
@@ -435,7 +455,7 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 SELECT s.id, s.finished_at
 FROM task_schedule_default s
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
-       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL) OR s.status = 'Skipped')
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff
   AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
@@ -452,7 +472,7 @@ SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
 FROM task_schedule s
 LEFT JOIN task_runs r ON r.schedule_id = s.id AND r.scheduled_time = s.scheduled_time
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
-       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL) OR s.status = 'Skipped')
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff
   AND (s.scheduled_time < :weeks_before OR s.tableoid = CAST('task_schedule_default' AS regclass));
@@ -482,7 +502,7 @@ UNION
 SELECT id FROM task_schedule
 WHERE scheduled_time >= :start AND scheduled_time < :end
   AND (status = 'Succeeded' OR (status = 'Failed' AND next_attempt_at IS NULL)
-       OR (status = 'Dead' AND discarded_at IS NOT NULL))
+       OR (status = 'Dead' AND discarded_at IS NOT NULL) OR status = 'Skipped')
   AND (finished_at >= :cutoff OR finished_at IS NULL)
 UNION
 SELECT schedule_id FROM task_runs

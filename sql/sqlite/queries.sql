@@ -6,7 +6,7 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute and task type: the row's own task_type (0012), read from the
+-- counted per UTC minute and task type: the row's own task_type (0013), read from the
 -- covering task_schedule_by_time.
 SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS minute,
        s.task_type,
@@ -19,23 +19,35 @@ GROUP BY 1, 2;
 -- name: summarize_scheduled_minutes
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in
 -- [:window_start, :window_end), both whole UTC minutes, ascending: the view's query with the
--- window on the bare scheduled_time, where the index can serve it, and the row's own
--- task_type (0012) in place of the join to its task.
+-- window on the bare scheduled_time, where the index can serve it. The view leaves Skipped
+-- rows out (0012); here they are counted from the covering index of the window and taken
+-- away again from the partial index of Skipped rows, so that no row of the window is read
+-- from the table; each row's own task_type (0013) stands for its task's.
 -- tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,
            COALESCE(a.avg_elapsed_ms, tt.expected_duration_ms) AS compute_ms
     FROM task_types tt
     LEFT JOIN average_elapsed_time_per_task_type a ON a.task_type = tt.name
-), per_minute AS (
-    SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS scheduled_time,
-           COUNT(*)          AS task_count,
-           SUM(c.compute_ms) AS total_compute_ms
+), counted AS (
+    SELECT s.scheduled_time, s.task_type, 1 AS sign
     FROM task_schedule s
-    JOIN compute_per_type c ON c.task_type = s.task_type
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
+    UNION ALL
+    SELECT s.scheduled_time, s.task_type, -1
+    FROM task_schedule s
+    WHERE s.scheduled_time >= :window_start
+      AND s.scheduled_time < :window_end
+      AND s.status = 'Skipped'
+), per_minute AS (
+    SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS scheduled_time,
+           SUM(s.sign)              AS task_count,
+           SUM(s.sign * c.compute_ms) AS total_compute_ms
+    FROM counted s
+    JOIN compute_per_type c ON c.task_type = s.task_type
     GROUP BY 1
+    HAVING SUM(s.sign) > 0
 ), divisor AS (
     SELECT capacity_ms * (1000000 - buffer_ppm) AS per_instance_ppm_ms
     FROM scaling_parameters
@@ -400,7 +412,7 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 
 -- name: find_prunable_rows
 -- Up to :batch_size schedule rows that engine.core.retention.is_prunable says may go
--- (Succeeded, or Failed with no retry pending, finished before :cutoff; or a dead letter
+-- (Succeeded, Skipped, or Failed with no retry pending, finished before :cutoff; or a dead letter
 -- discarded before :cutoff, which it died before; the first condition is the predicate of
 -- task_schedule_prunable word for word, so that both planners use that index) and whose runs are
 -- all rolled up (id <= :rolled_up_run_id), after (:after_time, :after_id) in the order of
@@ -409,7 +421,7 @@ WHERE id = 1 AND rolled_up_run_id = :after_id;
 SELECT s.id, s.finished_at
 FROM task_schedule s
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
-       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL) OR s.status = 'Skipped')
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff
   AND (s.finished_at > :after_time OR (s.finished_at = :after_time AND s.id > :after_id))
@@ -424,6 +436,6 @@ SELECT COUNT(DISTINCT s.id) AS schedule_rows, COUNT(r.id) AS run_rows
 FROM task_schedule s
 LEFT JOIN task_runs r ON r.schedule_id = s.id
 WHERE (s.status = 'Succeeded' OR (s.status = 'Failed' AND s.next_attempt_at IS NULL)
-       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL))
+       OR (s.status = 'Dead' AND s.discarded_at IS NOT NULL) OR s.status = 'Skipped')
   AND (s.status <> 'Dead' OR s.discarded_at < :cutoff)
   AND s.finished_at < :cutoff;

@@ -259,6 +259,9 @@ def test_task_list_json_has_every_field_of_a_task(migrated_sqlite: str) -> None:
         "next_run",
         "last_run_status",
         "last_run_at",
+        "overlap_policy",
+        "misfire_policy",
+        "misfire_grace_s",
     }
     assert (item["kind"], item["cron_expression"], item["timezone"]) == (
         "cron",

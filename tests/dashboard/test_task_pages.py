@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from engine.adapters.tables import task_runs, task_schedule
+from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.processes.scheduler import run_pass
 from engine.services.schemas import TaskInput
@@ -125,6 +126,30 @@ def test_missing_fields_and_bad_payload_name_their_fields(
     assert list_tasks(sqlite_engine).total == 0
 
 
+def test_scheduling_policies_through_the_form_with_a_bad_combination_named(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    app = open_dashboard(sqlite_url, "new_task")
+    app.text_input(key="new.name").set_value("sync")
+    app.text_input(key="new.cron_expression").set_value("*/5 * * * *")
+    app.selectbox(key="new.overlap_policy").set_value(OverlapPolicy.SKIP)
+    app.number_input(key="new.misfire_grace_s").set_value(30).run()
+    app.button[0].click().run()
+    # A grace means nothing while every missed fire time runs: refused on its field.
+    errors = texts(app, "error")
+    assert any("**misfire_grace_s**" in text and "run_latest or skip_missed" in text for text in errors)
+    assert list_tasks(sqlite_engine).total == 0
+    app.selectbox(key="new.misfire_policy").set_value(MisfirePolicy.RUN_LATEST).run()
+    app.button[0].click().run()
+    assert not app.error, texts(app, "error")
+    [task] = list_tasks(sqlite_engine).items
+    assert (task.overlap_policy, task.misfire_policy, task.misfire_grace_s) == (
+        OverlapPolicy.SKIP,
+        MisfirePolicy.RUN_LATEST,
+        30,
+    )
+
+
 def test_once_task_in_the_past_is_refused_by_the_service(
     open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine
 ) -> None:
@@ -175,13 +200,15 @@ def test_edit_a_task(
     assert get_task(sqlite_engine, report.id).cron_expression == "30 12 * * *"
     app.text_input(key=f"{prefix}.cron_expression").set_value("0 6 * * *")
     app.text_input(key=f"{prefix}.name").set_value("morning-report")
+    app.selectbox(key=f"{prefix}.overlap_policy").set_value(OverlapPolicy.QUEUE)
     app.button(key="tasks.save").click().run()
     assert any("Saved" in text for text in texts(app, "success"))
     edited = get_task(sqlite_engine, report.id)
-    assert (edited.name, edited.cron_expression, edited.timezone) == (
+    assert (edited.name, edited.cron_expression, edited.timezone, edited.overlap_policy) == (
         "morning-report",
         "0 6 * * *",
         "Europe/Berlin",
+        OverlapPolicy.QUEUE,
     )
     assert "morning-report" in list(app.dataframe[0].value["name"])
 

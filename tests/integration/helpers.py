@@ -132,12 +132,19 @@ def seed_random_schedule(
                 if rng.random() > 1 / 3:
                     at += timedelta(seconds=rng.randrange(60), microseconds=rng.randrange(1_000_000))
                 rows.add((rng.choice(task_ids), at))
-        statuses = list(ScheduleStatus)
+        statuses = [rng.choice(list(ScheduleStatus)) for _ in rows]
         connection.execute(
             insert(task_schedule),
             [
-                {"task_id": task_id, "scheduled_time": at, "status": rng.choice(statuses).value, "attempt": 0}
-                for task_id, at in sorted(rows)
+                {
+                    "task_id": task_id,
+                    "scheduled_time": at,
+                    "status": status.value,
+                    "attempt": 0,
+                    # A fire time a policy skipped says why (a CHECK of 0012_task_policies).
+                    "skip_reason": "overlap" if status is ScheduleStatus.SKIPPED else None,
+                }
+                for (task_id, at), status in zip(sorted(rows), statuses, strict=True)
             ],
         )
 

@@ -26,6 +26,7 @@ def api(unchanged_api: TestClient) -> TestClient:
 GOOD = {"name": "report", "task_type": "http", "kind": "cron", "cron_expression": "*/15 * * * *"}
 JSON = {"content-type": "application/json"}
 ONCE = {"kind": "once", "cron_expression": None}
+IMMEDIATE = {"kind": "immediate", "cron_expression": None}
 
 
 def raw_immediate(payload: bytes) -> bytes:
@@ -84,6 +85,14 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"payload": {"ok": [{"c": "x"}], "deep": json.loads("[" * 40 + "]" * 40)}}, "payload", "deeper"),
         ({"payload": {"big": "x" * 300_000}}, "payload", "bytes"),
         ({"surprise": 1}, "surprise", "not permitted"),
+        # Scheduling policies (engine.core.policies): values, and combinations that mean nothing.
+        ({"overlap_policy": "sometimes"}, "overlap_policy", "'allow', 'skip' or 'queue'"),
+        ({"misfire_policy": "run_some"}, "misfire_policy", "'run_all', 'run_latest' or 'skip_missed'"),
+        ({"misfire_policy": "run_latest", "misfire_grace_s": -1}, "misfire_grace_s", "greater than or equal"),
+        ({"misfire_policy": "run_latest", "misfire_grace_s": "30"}, "misfire_grace_s", "integer"),
+        ({"misfire_grace_s": 30}, "misfire_grace_s", "needs misfire_policy run_latest or skip_missed"),
+        (IMMEDIATE | {"overlap_policy": "skip"}, "overlap_policy", "only for cron"),
+        (ONCE | {"run_at": "2030-01-01T00:00:00Z", "misfire_policy": "run_latest"}, "misfire_policy", "cron"),
     ],
 )
 def test_invalid_fields_get_422_naming_the_field(

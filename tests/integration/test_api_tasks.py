@@ -48,6 +48,10 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         "next_run": "2026-06-01T10:15:00Z",  # from the expression: no schedule row yet
         "last_run_status": None,
         "last_run_at": None,
+        # Today's behaviour unless asked otherwise (engine.core.policies).
+        "overlap_policy": "allow",
+        "misfire_policy": "run_all",
+        "misfire_grace_s": None,
     }
     assert api.get(f"/tasks/{task['id']}").json() | {"next_runs": None} == task | {"next_runs": None}
 
@@ -327,3 +331,17 @@ def test_times_are_utc_iso_8601(api: TestClient) -> None:
 
 def test_a_body_near_the_size_limit_is_accepted_when_its_payload_fits(api: TestClient) -> None:
     assert api.post("/tasks", json=cron_body(payload={"blob": "x" * 200_000})).status_code == 201
+
+
+def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) -> None:
+    policies = {"overlap_policy": "skip", "misfire_policy": "skip_missed", "misfire_grace_s": 120}
+    task = create(api, **cron_body(**policies))
+    assert {key: task[key] for key in policies} == policies
+    replaced = api.put(f"/tasks/{task['id']}", json=cron_body(overlap_policy="queue"))
+    assert replaced.status_code == 200, replaced.text
+    # PUT replaces the whole definition: what is not given takes its default.
+    assert {key: replaced.json()[key] for key in policies} == {
+        "overlap_policy": "queue",
+        "misfire_policy": "run_all",
+        "misfire_grace_s": None,
+    }

@@ -26,8 +26,6 @@ from tests.integration.test_history import raw_average, seed_history, view_rows
 pytestmark = pytest.mark.integration
 
 RETENTION = timedelta(days=30)
-# The schedule columns a 0010 database has (task_type comes with 0012_schedule_task_type).
-SCHEDULE_COLUMNS_0010 = [column for column in task_schedule.c if column.name != "task_type"]
 RUN_COLUMNS = (
     "SELECT id, schedule_id, task_type, attempt, started_at, elapsed_ms, outcome FROM task_runs ORDER BY id"
 )
@@ -49,20 +47,27 @@ def old_database() -> Iterator[Engine]:
         engine.dispose()
 
 
+# The columns of task_schedule before the later revisions (0012_task_policies,
+# 0013_schedule_task_type) added theirs.
+COLUMNS_0010 = [
+    column for column in task_schedule.c if column.name not in {"skip_reason", "policy_claim", "task_type"}
+]
+
+
 def test_the_migration_converts_a_database_with_data_in_place(old_database: Engine) -> None:
     engine = old_database
     now = datetime.now(UTC).replace(microsecond=0)
     upgrade(engine, "0010_dead_letter_discard")
     seed_history(engine, now, random.Random(7), rows=150, runs_carry_time=False)
     with engine.connect() as connection:
-        schedule_before = connection.execute(select(*SCHEDULE_COLUMNS_0010).order_by(task_schedule.c.id)).all()
+        schedule_before = connection.execute(select(*COLUMNS_0010).order_by(task_schedule.c.id)).all()
         runs_before = connection.execute(text(RUN_COLUMNS)).all()
     view_before = view_rows(engine)
 
-    upgrade(engine)
+    upgrade(engine, "0011_partitioned_history")
 
     with engine.connect() as connection:
-        assert connection.execute(select(*SCHEDULE_COLUMNS_0010).order_by(task_schedule.c.id)).all() == schedule_before
+        assert connection.execute(select(*COLUMNS_0010).order_by(task_schedule.c.id)).all() == schedule_before
         assert connection.execute(text(RUN_COLUMNS)).all() == runs_before
         # Every run carries its schedule row's time, and sits in that row's week.
         mismatched = connection.execute(

@@ -1,4 +1,4 @@
-"""Each schedule row carries its task's type (migration 0012_schedule_task_type), on both
+"""Each schedule row carries its task's type (migration 0013_schedule_task_type), on both
 dialects: whoever writes the row, after an edit of the type, and for the rows of a database
 migrated from 0010. The forecast's counts read the copy; a wrong copy would misplan."""
 
@@ -77,7 +77,7 @@ def test_the_migration_gives_existing_rows_their_tasks_type(
         url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_db_engine(url)
     request.addfinalizer(engine.dispose)
-    upgrade(engine, "0011_partitioned_history")
+    upgrade(engine, "0012_task_policies")
     seed_random_schedule(engine, random.Random(11), NOW, 120)
     upgrade(engine)
     rows = row_types(engine)

@@ -118,7 +118,7 @@ def test_the_fake_distribution_store_claims_settles_and_sweeps_as_the_sql_one_do
         claim = store.claim(NOW, 2, "d1", LEASE, [])
         ids = [m.schedule_id for m in claim.messages]
         answers: list[object] = [[(m.schedule_id, m.attempt) for m in claim.messages], claim.swept]
-        answers.append(store.settle(ids[:1], ids[1:], "d1"))
+        answers.append(store.settle(ids[:1], ids[1:], "d1", NOW))
         again = store.claim(NOW, 10, "d1", LEASE, [])
         answers.append([m.schedule_id for m in again.messages])
         later = LEASE + timedelta(seconds=1)  # d1 died before handing these over: swept
@@ -126,7 +126,7 @@ def test_the_fake_distribution_store_claims_settles_and_sweeps_as_the_sql_one_do
         answers.append(([m.schedule_id for m in swept.messages], swept.swept))
         answers.append(store.hand_over([m.schedule_id for m in swept.messages], "d1"))  # not d1's
         answers.append(store.hand_over([m.schedule_id for m in swept.messages], "d2"))
-        answers.append(store.next_due_time())
+        answers.append(store.next_due_time(later))
         return answers
 
     sql_answers = scenario(SqlDistributionStore(db_engine))

@@ -167,7 +167,7 @@ class FakeDistributionStore:
         return Claim(sorted(messages, key=lambda m: (m.scheduled_time, m.schedule_id)), swept)
 
     def settle(
-        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str
+        self, confirmed: Sequence[int], failed: Sequence[int], claimer: str, now: datetime
     ) -> tuple[int, datetime | None]:
         self.db.check()
         self._hand_over(confirmed, claimer)
@@ -181,7 +181,7 @@ class FakeDistributionStore:
         self.db.check()
         return self._hand_over(schedule_ids, claimer)
 
-    def next_due_time(self) -> datetime | None:
+    def next_due_time(self, now: datetime) -> datetime | None:
         self.db.check()
         return self._next_due()
 

@@ -69,3 +69,8 @@ def test_a_dead_letter_goes_only_once_discarded_longer_ago_than_the_retention() 
     # Not discarded: a dead letter someone may still replay.
     assert not is_prunable(ScheduleStatus.DEAD, OLD, NOW, DAYS_30, discarded_at=None)
     assert not is_prunable(ScheduleStatus.DEAD, None, NOW, DAYS_30, discarded_at=OLD)
+
+
+def test_a_skipped_fire_time_is_history_once_older_than_the_retention() -> None:
+    assert is_prunable(ScheduleStatus.SKIPPED, OLD, NOW, DAYS_30)
+    assert not is_prunable("Skipped", CUTOFF, NOW, DAYS_30)

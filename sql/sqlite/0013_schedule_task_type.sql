@@ -1,5 +1,5 @@
 -- Each schedule row carries its task's type. Applied by the Alembic revision
--- 0012_schedule_task_type.
+-- 0013_schedule_task_type.
 --
 -- The forecast, /scheduled-tasks-summary and /scaling/processors count a window's rows per
 -- minute and type. With the type on the row and in the time index, the count reads the
@@ -28,3 +28,6 @@ BEGIN
 -- Same name as before (every read by time uses it as it did), task_type added for the counts.
 DROP INDEX task_schedule_by_time;
 CREATE INDEX task_schedule_by_time ON task_schedule (scheduled_time, task_id, task_type);
+-- Likewise the Skipped rows the summary takes away again (0012), so it reads no task either.
+DROP INDEX task_schedule_skipped;
+CREATE INDEX task_schedule_skipped ON task_schedule (scheduled_time, task_id, task_type) WHERE status = 'Skipped';

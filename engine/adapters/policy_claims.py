@@ -1,0 +1,166 @@
+"""The Distributor's claim of the rows of tasks with scheduling policies (`policy_claim`),
+decided by `engine.core.policies.decide_claims`.
+
+Whether a fire time may run depends on the task's other rows (is an earlier run in flight?),
+so the rows are decided one task at a time under the task's row lock: two distributors
+never decide for the same task at once, and each decision reads what the previous one
+committed. The lock is taken `FOR UPDATE SKIP LOCKED` (a task another distributor, the
+Scheduler or an edit holds is decided on a later loop), so no distributor statement waits
+for a lock, as in `engine.adapters.distribution_store`. On SQLite, BEGIN IMMEDIATE
+serialises distributors.
+
+Only a distributor moves a policy row from `Scheduled` to `Queued`, under the lock, so at
+most one run of an `overlap: skip|queue` task is ever in flight.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, FromClause, and_, exists, func, or_, select
+from sqlalchemy.engine import Connection
+
+from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.tables import task_schedule, tasks
+from engine.core.messages import TaskMessage
+from engine.core.policies import DueRow, OverlapPolicy, SkipReason, TaskPolicies, decide_claims
+from engine.core.types import ScheduleStatus
+
+SCHEDULED = ScheduleStatus.SCHEDULED.value
+QUEUED = ScheduleStatus.QUEUED.value
+SKIPPED = ScheduleStatus.SKIPPED.value
+s = task_schedule.c
+
+
+def in_flight(table: FromClause = task_schedule) -> ColumnElement[bool]:
+    """A policy row whose run has not ended: the predicate of task_schedule_policy_active."""
+    c = table.c
+    return and_(
+        c.policy_claim.is_(True),
+        or_(
+            c.status.in_([QUEUED, ScheduleStatus.RUNNING.value]),
+            and_(c.status == ScheduleStatus.FAILED.value, c.next_attempt_at.is_not(None)),
+        ),
+    )
+
+
+def claim_policy_rows(
+    connection: Connection, now: datetime, limit: int, claimer: str, lease_until: datetime
+) -> tuple[list[TaskMessage], int]:
+    """Decide the due rows of up to `limit` policy tasks at `now`: claim those to run as
+    `claim_due_rows` does (`Queued` under `claimer` until `lease_until`), record the others
+    `Skipped` with their reason at `now`. Returns the messages to publish and how many rows
+    were skipped. A `queue` task whose earlier run is in flight is not looked at."""
+    locked = _lock_tasks_with_due_rows(connection, now, limit)
+    if not locked:
+        return [], 0
+    due: dict[int, list[DueRow]] = defaultdict(list)
+    for row in connection.execute(
+        select(s.id, s.task_id, s.scheduled_time).where(
+            id_in(s.task_id, list(locked), connection), s.status == SCHEDULED, s.scheduled_time <= now
+        )
+    ):
+        due[row.task_id].append(DueRow(int(row.id), row.scheduled_time))
+    busy = set(
+        connection.execute(
+            select(s.task_id).distinct().where(id_in(s.task_id, list(locked), connection), in_flight())
+        ).scalars()
+    )
+    to_claim: list[int] = []
+    to_skip: dict[SkipReason, list[int]] = defaultdict(list)
+    for task_id, rows in due.items():
+        decision = decide_claims(locked[task_id], rows, task_id in busy, now)
+        to_claim += decision.claim
+        for schedule_id, reason in decision.skip:
+            to_skip[reason].append(schedule_id)
+    skipped = sum(_skip(connection, ids, reason, now) for reason, ids in to_skip.items())
+    return _claim(connection, to_claim, now, claimer, lease_until), skipped
+
+
+def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int) -> dict[int, TaskPolicies]:
+    """The policies of up to `limit` tasks with due policy rows, each task's row locked."""
+    earlier = task_schedule.alias("earlier")
+    blocked = and_(
+        tasks.c.overlap_policy == OverlapPolicy.QUEUE.value,
+        exists().where(earlier.c.task_id == s.task_id, in_flight(earlier)),
+    )
+    candidates = (
+        select(s.task_id)
+        .join(tasks, tasks.c.id == s.task_id)
+        .where(s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time <= now, ~blocked)
+        .group_by(s.task_id)
+        .order_by(func.min(s.scheduled_time))
+        .limit(limit)
+    )
+    task_ids = list(connection.execute(candidates).scalars())
+    if not task_ids:
+        return {}
+    query = (
+        select(tasks.c.id, tasks.c.overlap_policy, tasks.c.misfire_policy, tasks.c.misfire_grace_s)
+        .where(id_in(tasks.c.id, task_ids, connection))
+        .order_by(tasks.c.id)
+    )
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=tasks)
+    return {
+        int(row.id): TaskPolicies.of(row.overlap_policy, row.misfire_policy, row.misfire_grace_s)
+        for row in connection.execute(query)
+    }
+
+
+def _skip(connection: Connection, schedule_ids: Sequence[int], reason: SkipReason, now: datetime) -> int:
+    if not schedule_ids:
+        return 0
+    return update_unlocked(
+        connection,
+        task_schedule,
+        [id_in(s.id, schedule_ids, connection), s.status == SCHEDULED],
+        {"status": SKIPPED, "skip_reason": reason.value, "finished_at": now},
+    )
+
+
+def _claim(
+    connection: Connection, schedule_ids: Iterable[int], now: datetime, claimer: str, lease_until: datetime
+) -> list[TaskMessage]:
+    ids = list(schedule_ids)
+    if not ids:
+        return []
+    update_unlocked(
+        connection,
+        task_schedule,
+        [id_in(s.id, ids, connection), s.status == SCHEDULED],
+        {"status": QUEUED, "claimed_by": claimer, "lease_expires_at": lease_until, "queued_at": now},
+    )
+    claimed = connection.execute(
+        select(s.id, s.task_id, s.attempt, s.scheduled_time, tasks.c.task_type)
+        .join(tasks, tasks.c.id == s.task_id)
+        .where(
+            id_in(s.id, ids, connection),
+            s.status == QUEUED,
+            s.claimed_by == claimer,
+            s.queued_at == now,
+        )
+    )
+    return [
+        TaskMessage(
+            schedule_id=int(row.id),
+            task_id=int(row.task_id),
+            task_type=row.task_type,
+            attempt=int(row.attempt) + 1,
+            scheduled_time=row.scheduled_time,
+        )
+        for row in claimed
+    ]
+
+
+def next_policy_due_time(connection: Connection, now: datetime) -> datetime | None:
+    """The earliest policy row due after `now`. Those due already were decided by the last
+    claim; any left `Scheduled` wait for an earlier run to end, and the poll finds them."""
+    value: datetime | None = connection.execute(
+        select(func.min(s.scheduled_time)).where(
+            s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time > now
+        )
+    ).scalar()
+    return value

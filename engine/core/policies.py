@@ -1,0 +1,141 @@
+"""Per-task scheduling policies and what they decide for a task's due rows. Pure.
+
+A task's policies say what happens to a fire time that comes due while an earlier run of the
+same task is still in flight (`OverlapPolicy`), and to fire times already late by more than
+`misfire_grace_s` when a distributor first sees them, after an outage or a long pause
+(`MisfirePolicy`). A fire time a policy decides not to run is recorded `Skipped` with a
+`SkipReason`; it needs no compute. docs/scheduling.md compares them with Kubernetes CronJob,
+APScheduler and Airflow.
+
+The defaults (`allow`, `run_all`) are Headway's behaviour without policies: every fire time
+runs, however late and however many runs of the task are in flight. Rows of a task with other
+policies are claimed by `decide_claims`, one task at a time under the task's lock, so the
+decision holds across any number of distributors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+DEFAULT_MISFIRE_GRACE_S = 60
+
+
+class OverlapPolicy(StrEnum):
+    ALLOW = "allow"  # run it alongside the earlier run
+    SKIP = "skip"  # record it Skipped (reason "overlap")
+    QUEUE = "queue"  # keep it Scheduled until the earlier run ends, then run it
+
+
+class MisfirePolicy(StrEnum):
+    RUN_ALL = "run_all"  # run every missed fire time
+    RUN_LATEST = "run_latest"  # run the latest due fire time once; the others are "coalesced"
+    SKIP_MISSED = "skip_missed"  # run none of the missed fire times ("missed")
+
+
+class SkipReason(StrEnum):
+    OVERLAP = "overlap"
+    COALESCED = "coalesced"
+    MISSED = "missed"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPolicies:
+    overlap: OverlapPolicy = OverlapPolicy.ALLOW
+    misfire: MisfirePolicy = MisfirePolicy.RUN_ALL
+    misfire_grace_s: int = DEFAULT_MISFIRE_GRACE_S
+
+    @classmethod
+    def of(cls, overlap: str, misfire: str, misfire_grace_s: int | None) -> TaskPolicies:
+        """From stored values; a NULL grace is the default one."""
+        grace = DEFAULT_MISFIRE_GRACE_S if misfire_grace_s is None else misfire_grace_s
+        return cls(OverlapPolicy(overlap), MisfirePolicy(misfire), grace)
+
+    @property
+    def claimed_by_policy(self) -> bool:
+        """Whether the task's rows need `decide_claims`; with the defaults every due row is
+        simply claimed, and the distributor's ordinary claim does so without reading the task."""
+        return self.overlap is not OverlapPolicy.ALLOW or self.misfire is not MisfirePolicy.RUN_ALL
+
+
+@dataclass(frozen=True, slots=True)
+class DueRow:
+    schedule_id: int
+    scheduled_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDecision:
+    """For one task's due rows: those to claim (queue for a run), those to record Skipped
+    with their reason; any row in neither stays Scheduled for a later claim."""
+
+    claim: tuple[int, ...] = ()
+    skip: tuple[tuple[int, SkipReason], ...] = ()
+
+
+def is_missed(scheduled_time: datetime, now: datetime, misfire_grace_s: int) -> bool:
+    """Late by more than the grace: at `now` 12:00:30 with a 30 s grace, a fire time of
+    12:00:00 is on time (exactly 30 s late) and one of 11:59:59 is missed."""
+    return now - scheduled_time > timedelta(seconds=misfire_grace_s)
+
+
+def decide_claims(
+    policies: TaskPolicies, due: Sequence[DueRow], in_flight: bool, now: datetime
+) -> ClaimDecision:
+    """What to do at `now` with one task's `due` rows (`Scheduled`, scheduled at or before
+    `now`), given whether an earlier run of the task is `in_flight` (Queued, Running, or
+    Failed with a retry pending).
+
+    The misfire policy first chooses the candidates among the due rows:
+    - `run_all`: all of them;
+    - `run_latest`: if any is missed, only the latest due row, the others Skipped "coalesced";
+      with none missed, all of them (a distributor a few seconds behind coalesces nothing);
+    - `skip_missed`: the rows still within the grace; the missed ones Skipped "missed".
+
+    Then the overlap policy runs the candidates, oldest first:
+    - `allow`: claims every candidate;
+    - `skip`: claims the first one if nothing is in flight; every other candidate would start
+      while an earlier run is in flight, so it is Skipped "overlap";
+    - `queue`: claims the first one if nothing is in flight; the others stay Scheduled.
+
+    Example: `skip` and `run_latest` with a 60 s grace at 12:10, due rows at 12:00, 12:05 and
+    12:10, nothing in flight: 12:10 is claimed, 12:00 and 12:05 are Skipped "coalesced".
+    """
+    rows = sorted(due, key=lambda row: (row.scheduled_time, row.schedule_id))
+    skip: list[tuple[int, SkipReason]] = []
+    candidates = rows
+    if policies.misfire is MisfirePolicy.RUN_LATEST and any(
+        is_missed(row.scheduled_time, now, policies.misfire_grace_s) for row in rows
+    ):
+        candidates = rows[-1:]
+        skip += [(row.schedule_id, SkipReason.COALESCED) for row in rows[:-1]]
+    elif policies.misfire is MisfirePolicy.SKIP_MISSED:
+        candidates = [row for row in rows if not is_missed(row.scheduled_time, now, policies.misfire_grace_s)]
+        skip += [(row.schedule_id, SkipReason.MISSED) for row in rows if row not in candidates]
+    if policies.overlap is OverlapPolicy.ALLOW:
+        return ClaimDecision(tuple(row.schedule_id for row in candidates), tuple(skip))
+    first, rest = ([], candidates) if in_flight else (candidates[:1], candidates[1:])
+    if policies.overlap is OverlapPolicy.SKIP:
+        skip += [(row.schedule_id, SkipReason.OVERLAP) for row in rest]
+    return ClaimDecision(tuple(row.schedule_id for row in first), tuple(skip))
+
+
+def combination_problem(
+    kind: str, overlap: OverlapPolicy, misfire: MisfirePolicy, misfire_grace_s: int | None
+) -> tuple[str, str] | None:
+    """(field, message) for policies that cannot mean anything for the task, or None.
+
+    Overlap and misfire policies are about a cron task's fire times: an immediate or once
+    task has a single one. A grace given with `run_all` would change nothing, so it is
+    refused rather than silently ignored.
+    """
+    if kind != "cron":
+        if overlap is not OverlapPolicy.ALLOW:
+            return "overlap_policy", "overlap_policy is only for cron tasks"
+        if misfire is not MisfirePolicy.RUN_ALL:
+            return "misfire_policy", "misfire_policy is only for cron tasks"
+    if misfire_grace_s is not None and misfire is MisfirePolicy.RUN_ALL:
+        return "misfire_grace_s", "misfire_grace_s needs misfire_policy run_latest or skip_missed"
+    return None

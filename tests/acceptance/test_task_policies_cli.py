@@ -1,0 +1,54 @@
+"""`headway task add|edit|show` with scheduling policies, as users run them on SQLite: the
+options reach the task, and a value or combination that cannot be accepted is refused in
+one line naming the field, with exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.acceptance.test_cli import headway
+
+pytestmark = pytest.mark.acceptance
+
+ADD = ("task", "add", "--name", "report", "--type", "http")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('policies') / 'headway.db'}"
+    headway("db", "upgrade", database_url=url, check=True)
+    return url
+
+
+def test_policies_are_set_shown_and_edited(url: str) -> None:
+    policies = ("--overlap", "skip", "--misfire", "run_latest", "--misfire-grace", "30")
+    added = headway(*ADD, "--cron", "*/5 * * * *", *policies, "--json", database_url=url, check=True)
+    task = json.loads(added.stdout)
+    assert [task[field] for field in ("overlap_policy", "misfire_policy", "misfire_grace_s")] == [
+        "skip",
+        "run_latest",
+        30,
+    ]
+    shown = headway("task", "show", str(task["id"]), database_url=url, check=True).stdout
+    assert "policies  overlap skip, misfire run_latest (grace 30 s)" in shown
+    edit = ("task", "edit", str(task["id"]), "--overlap", "queue", "--json")
+    edited = headway(*edit, database_url=url, check=True)
+    assert json.loads(edited.stdout)["overlap_policy"] == "queue"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cron", "* * * * *", "--overlap", "sometimes"], "overlap_policy: Input should be 'allow'"),
+        (["--now", "--overlap", "skip"], "overlap_policy: overlap_policy is only for cron tasks"),
+        (["--cron", "* * * * *", "--misfire-grace", "30"], "misfire_grace_s: misfire_grace_s needs"),
+        (["--cron", "* * * * *", "--misfire", "skip_missed", "--misfire-grace", "-1"], "misfire_grace_s: "),
+    ],
+)
+def test_bad_policies_are_refused_naming_the_field(url: str, args: list[str], message: str) -> None:
+    result = headway(*ADD, *args, database_url=url)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

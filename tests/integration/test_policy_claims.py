@@ -1,0 +1,137 @@
+"""Per-task overlap and misfire policies in the distributor's claim (engine.adapters
+.policy_claims), on both dialects: what is claimed, what is recorded Skipped and why, and
+what waits; and the Skipped rows left out of the forecast."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from engine.adapters.sql_stores import SqlDistributionStore
+from engine.adapters.tables import task_schedule
+from engine.processes.scheduler import run_pass
+from engine.services.summaries import scheduled_summary
+from engine.services.tasks import edit_task
+from tests.integration.helpers import add_cron_task
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+LEASE = timedelta(hours=1)  # no claim lapses during a test
+
+
+def rows_by_time(engine: Engine, task_id: int) -> dict[int, tuple[str, str | None]]:
+    """Minute after T0 -> (status, skip_reason) of each of the task's rows."""
+    query = select(task_schedule.c.scheduled_time, task_schedule.c.status, task_schedule.c.skip_reason).where(
+        task_schedule.c.task_id == task_id
+    )
+    with engine.connect() as connection:
+        return {
+            int((row.scheduled_time - T0).total_seconds() // 60): (row.status, row.skip_reason)
+            for row in connection.execute(query)
+        }
+
+
+def claim(engine: Engine, now: datetime, claimer: str = "d1") -> list[int]:
+    """One claim at `now`; the minutes after T0 of the rows claimed."""
+    result = SqlDistributionStore(engine).claim(now, 100, claimer, now + LEASE, [])
+    return sorted(int((m.scheduled_time - T0).total_seconds() // 60) for m in result.messages)
+
+
+def finish(engine: Engine, task_id: int) -> None:
+    """The task's runs in flight end (as a processor's outcome would leave them)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(task_schedule)
+            .where(task_schedule.c.task_id == task_id, task_schedule.c.status.in_(["Queued", "Running"]))
+            .values(status="Succeeded", lease_expires_at=None)
+        )
+
+
+def every_minute(engine: Engine, **policies: Any) -> int:
+    task = add_cron_task(engine, T0 - timedelta(seconds=1), "* * * * *", **policies)
+    run_pass(engine, T0 - timedelta(seconds=1), forecast_hours=0.25)
+    return task.id
+
+
+def test_overlap_skip_records_fire_times_due_while_a_run_is_in_flight(db_engine: Engine) -> None:
+    task_id = every_minute(db_engine, overlap_policy="skip")
+    plain = every_minute(db_engine, name="plain")
+    assert claim(db_engine, T0) == [0, 0]  # one row each
+    assert claim(db_engine, T0 + timedelta(minutes=1)) == [1]  # the plain task's alone
+    assert claim(db_engine, T0 + timedelta(minutes=2)) == [2]
+    finish(db_engine, task_id)
+    assert claim(db_engine, T0 + timedelta(minutes=3)) == [3, 3]
+    rows = rows_by_time(db_engine, task_id)
+    assert {m: rows[m] for m in range(4)} == {
+        0: ("Succeeded", None),
+        1: ("Skipped", "overlap"),
+        2: ("Skipped", "overlap"),
+        3: ("Queued", None),
+    }
+    assert {m: rows_by_time(db_engine, plain)[m][0] for m in range(4)} == dict.fromkeys(range(4), "Queued")
+
+
+def test_overlap_queue_keeps_the_fire_time_scheduled_until_the_run_ends(db_engine: Engine) -> None:
+    task_id = every_minute(db_engine, overlap_policy="queue")
+    assert claim(db_engine, T0) == [0]
+    assert claim(db_engine, T0 + timedelta(minutes=2)) == []
+    finish(db_engine, task_id)
+    # One at a time, oldest first, each keeping its scheduled time (the lag counts from it).
+    assert claim(db_engine, T0 + timedelta(minutes=2)) == [1]
+    finish(db_engine, task_id)
+    assert claim(db_engine, T0 + timedelta(minutes=2)) == [2]
+    assert {m: rows_by_time(db_engine, task_id)[m][0] for m in range(4)} == {
+        0: "Succeeded",
+        1: "Succeeded",
+        2: "Queued",
+        3: "Scheduled",
+    }
+
+
+def test_the_next_due_time_leaves_out_rows_waiting_for_an_earlier_run(db_engine: Engine) -> None:
+    every_minute(db_engine, overlap_policy="queue")
+    store = SqlDistributionStore(db_engine)
+    now = T0 + timedelta(minutes=2, seconds=30)
+    claim(db_engine, now)
+    # Rows 1 and 2 wait for row 0: a wake-up at their time would find nothing to do.
+    assert store.next_due_time(now) == T0 + timedelta(minutes=3)
+
+
+@pytest.mark.parametrize(
+    ("misfire", "claimed", "skipped"),
+    [
+        ("run_latest", [10], dict.fromkeys(range(10), "coalesced")),
+        ("skip_missed", [9, 10], dict.fromkeys(range(9), "missed")),
+    ],
+)
+def test_misfire_after_an_outage(
+    db_engine: Engine, misfire: str, claimed: list[int], skipped: dict[int, str]
+) -> None:
+    task_id = every_minute(db_engine, misfire_policy=misfire, misfire_grace_s=90)
+    # No distributor ran from T0 to T0+10min: eleven fire times are due at once.
+    assert claim(db_engine, T0 + timedelta(minutes=10)) == claimed
+    rows = rows_by_time(db_engine, task_id)
+    assert {m: reason for m, (status, reason) in rows.items() if status == "Skipped"} == skipped
+
+
+def test_skipped_rows_need_no_compute_in_the_forecast(db_engine: Engine) -> None:
+    task_id = every_minute(db_engine, overlap_policy="skip")
+    claim(db_engine, T0)
+    claim(db_engine, T0 + timedelta(minutes=1))
+    assert rows_by_time(db_engine, task_id)[1] == ("Skipped", "overlap")
+    minutes = scheduled_summary(db_engine, T0, 3 / 60)
+    assert [(m.scheduled_time, m.task_count) for m in minutes] == [(T0, 1), (T0 + timedelta(minutes=2), 1)]
+
+
+def test_an_edit_to_the_policies_applies_to_the_rows_to_come(db_engine: Engine) -> None:
+    task_id = every_minute(db_engine)
+    assert claim(db_engine, T0) == [0]
+    edit_task(db_engine, task_id, {"overlap_policy": "skip"}, T0 + timedelta(seconds=10))
+    run_pass(db_engine, T0 + timedelta(seconds=10), forecast_hours=0.25)
+    # The run already in flight counts as the earlier run under the new policy.
+    assert claim(db_engine, T0 + timedelta(minutes=1)) == []
+    assert rows_by_time(db_engine, task_id)[1] == ("Skipped", "overlap")
