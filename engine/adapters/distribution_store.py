@@ -67,9 +67,22 @@ def claim_due_rows(
     )
     if connection.dialect.name == "postgresql":
         # The rows are chosen once, in a materialized CTE, and the task type comes back with
-        # them (UPDATE ... FROM tasks): one statement for the whole batch.
-        chosen = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
-        claim = claim.where(task_schedule.c.id == chosen.c.id, tasks.c.id == task_schedule.c.task_id)
+        # them (UPDATE ... FROM tasks): one statement for the whole batch. The chosen rows'
+        # time span bounds the update, so that it reads only the weeks (partitions, 0011)
+        # that hold them: joined by id alone it read every Scheduled row of every week.
+        chosen = (
+            due.add_columns(task_schedule.c.scheduled_time)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+            .prefix_with("MATERIALIZED")
+        )
+        claim = claim.where(
+            task_schedule.c.id == chosen.c.id,
+            task_schedule.c.scheduled_time == chosen.c.scheduled_time,
+            task_schedule.c.scheduled_time >= select(func.min(chosen.c.scheduled_time)).scalar_subquery(),
+            task_schedule.c.scheduled_time <= select(func.max(chosen.c.scheduled_time)).scalar_subquery(),
+            tasks.c.id == task_schedule.c.task_id,
+        )
         claimed = connection.execute(claim.returning(tasks.c.task_type)).all()
         types = {row.task_id: row.task_type for row in claimed}
     else:  # SQLite's RETURNING cannot name a joined table

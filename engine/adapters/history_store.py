@@ -257,8 +257,12 @@ def _table_size(connection: Connection, table: str) -> int | None:
     """Bytes of the table with its indexes (and partitions) on PostgreSQL, the pages
     of the table and its indexes on SQLite (None where SQLite lacks the dbstat table)."""
     if is_postgresql(connection):
-        # A partitioned table stores nothing itself: its size is its partitions'.
-        query = text("SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) FROM pg_partition_tree(:t)")
+        # A partitioned table stores nothing itself: its size is its partitions' (the tree
+        # of a table that is not partitioned is empty).
+        query = text(
+            "SELECT COALESCE((SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree(:t)),"
+            " pg_total_relation_size(:t))"
+        )
         return int(connection.execute(query, {"t": table}).scalar_one())
     try:
         size = connection.execute(

@@ -188,7 +188,15 @@ def _start_waiting_rows(
         else:
             first[message.schedule_id] = message
     batch = [(m.schedule_id, m.attempt) for m in first.values()]
-    values = {"messages": json.dumps(batch), "now": now, "me": processor_id, "lease_until": lease_until}
+    times = [m.scheduled_time for m in first.values()]
+    values = {
+        "messages": json.dumps(batch),
+        "now": now,
+        "me": processor_id,
+        "lease_until": lease_until,
+        "time_from": min(times, default=now),
+        "time_to": max(times, default=now),
+    }
     rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
     types = _type_settings(connection, {row.task_type for row in rows})
     started = [

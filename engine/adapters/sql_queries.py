@@ -48,7 +48,15 @@ def named_query(dialect: str, name: str) -> str:
 
 # Parameters that carry an instant: bound as UTCDateTime, so that SQLite gets the same text
 # form as the columns hold (PostgreSQL takes the aware datetime as it is).
-_INSTANTS = ("now", "queued_before", "lease_until", "lease_expires_at", "next_attempt_at")
+_INSTANTS = (
+    "now",
+    "queued_before",
+    "lease_until",
+    "lease_expires_at",
+    "next_attempt_at",
+    "time_from",
+    "time_to",
+)
 
 
 def bound_query(connection: Connection, name: str) -> TextClause:

@@ -31,12 +31,14 @@ def upgrade(
     capacity_ms: CapacityOption = 10_000,
     buffer: BufferOption = 0.10,
 ) -> None:
-    """Apply all pending migrations and record the scaling parameters."""
+    """Apply all pending migrations, record the scaling parameters and, on PostgreSQL,
+    create the history's weekly partitions ahead."""
     from alembic.util.exc import CommandError
 
-    from engine.adapters.database import store_scaling_parameters
+    from engine.adapters.database import is_postgresql, store_scaling_parameters
     from engine.adapters.migrations import SchemaOutdated, current_revision
     from engine.adapters.migrations import upgrade as run_upgrade
+    from engine.adapters.partition_store import ensure_partitions
 
     with database(database_url, check_schema=False) as engine:
         try:
@@ -45,6 +47,8 @@ def upgrade(
             fail(f"upgrade failed: {error}", code=1)
         with engine.begin() as connection:
             store_scaling_parameters(connection, capacity_ms, buffer)
+            if is_postgresql(connection):
+                ensure_partitions(connection, utc_now())
         typer.echo(f"database at revision {current_revision(engine)}")
 
 
@@ -69,8 +73,9 @@ def prune(
 ) -> None:
     """Remove finished schedule rows (Succeeded, or Failed with no retry pending) older than
     the retention, with their runs, after rolling their statistics up, and the forecast
-    snapshots of minutes that old. Rows not finished and dead letters stay, however old. The
-    Scheduler does this every few minutes on its own."""
+    snapshots of minutes that old. Rows not finished and dead letters stay, however old. On
+    PostgreSQL whole weeks are dropped (and the weeks ahead created). The Scheduler does this
+    every few minutes on its own."""
     from datetime import timedelta
 
     from engine.adapters.database import read_connection
@@ -108,7 +113,8 @@ def stats(
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
     """Rows per table and per schedule status, sizes, the oldest rows, how far runs are
-    rolled up, and what pruning would remove."""
+    rolled up, what pruning would remove, and on PostgreSQL each weekly partition with its
+    rows and size."""
     import dataclasses
     import json
     from datetime import timedelta
@@ -153,4 +159,17 @@ def _stats_text(result: HistoryStats) -> str:
         f"pruning at {result.retention_days} days would remove {result.prunable.schedule_rows:,} schedule "
         f"rows and {result.prunable.run_rows:,} runs",
     ]
+    if result.partitions:
+        lines += ["", f"{'partition':<26}{'from':>12}{'to':>12}{'rows':>14}{'size':>14}"]
+        lines += [
+            f"{p.name:<26}{_day(p.start):>12}{_day(p.end):>12}{p.rows:>14,}{size(p.size_bytes):>14}"
+            for p in result.partitions
+        ]
     return "\n".join(lines)
+
+
+def _day(value: Any) -> str:
+    """A partition bound as its UTC day; '-' for the default partition's."""
+    from datetime import UTC
+
+    return "-" if value is None else value.astimezone(UTC).date().isoformat()

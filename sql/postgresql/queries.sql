@@ -280,6 +280,9 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- combined the key with the partial index of waiting rows (task_schedule_waiting), and on a
 -- week's partition whose statistics lag a burst it read that whole index once per row.
 -- The update finds each row by its key and week (id, scheduled_time): one partition.
+-- [:time_from, :time_to] spans the messages' scheduled times, so that only the weeks
+-- (partitions, 0011) holding them are locked and read; a row outside it (a message with a
+-- wrong time) is left to the decided path.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
@@ -288,6 +291,7 @@ WITH m AS (
     SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.next_attempt_at, m.attempt
     FROM task_schedule t JOIN m ON t.id = m.id
     WHERE t.id = ANY(ARRAY(SELECT id FROM m))
+      AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
     ORDER BY t.id FOR UPDATE OF t
 ), waiting AS (
     SELECT id, scheduled_time, attempt FROM locked

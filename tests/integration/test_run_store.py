@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -194,6 +195,8 @@ def test_the_batch_start_statement_starts_exactly_what_decide_start_starts_from_
             "now": NOW,
             "me": "p1",
             "lease_until": LEASE,
+            "time_from": min(m.scheduled_time for m in messages),
+            "time_to": max(m.scheduled_time for m in messages),
         }
         started = {
             int(row.id) for row in connection.execute(bound_query(connection, "start_waiting_rows"), values)
@@ -226,3 +229,13 @@ def test_runs_given_back_are_queued_at_the_previous_attempt_once(db_engine: Engi
             )
         ).all()
     assert [tuple(row) for row in rows] == [("Queued", 0, None, later)] * 2
+
+
+def test_a_message_with_a_wrong_scheduled_time_still_starts_its_row(db_engine: Engine) -> None:
+    """The batch start reads only the weeks its messages' times span (partitions, 0011); a
+    row outside them is left to the decided path, which reads it by id and starts it."""
+    (message,) = queued_rows(db_engine, 1)
+    wrong = replace(message, scheduled_time=NOW - timedelta(days=400))
+    with db_engine.begin() as connection:
+        started, others = start_runs(connection, [wrong], "p1", NOW + timedelta(seconds=2), LEASE)
+    assert [run.message.schedule_id for run in started] == [message.schedule_id] and others == []
