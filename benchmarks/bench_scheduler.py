@@ -79,9 +79,12 @@ def reference_copy_insert(engine: Engine, rows: list[tuple[int, datetime]]) -> f
             with cursor.copy("COPY incoming (task_id, scheduled_time) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for row in rows:
                     copy.write_row(row)
+            # With the task's type, as the pass writes it (0013): the fill-in trigger is not
+            # what is measured.
             cursor.execute(
-                "INSERT INTO task_schedule (task_id, scheduled_time) "
-                "SELECT task_id, scheduled_time FROM incoming "
+                "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "
+                "SELECT i.task_id, t.task_type, i.scheduled_time FROM incoming i "
+                "JOIN tasks t ON t.id = i.task_id "
                 "ON CONFLICT (task_id, scheduled_time) DO NOTHING"
             )
             raw.commit()

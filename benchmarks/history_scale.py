@@ -91,12 +91,15 @@ def seed(engine: Engine, rows: int, now: datetime) -> None:
             ),
             {"now": now, "start": now - timedelta(days=HISTORY_DAYS + 1), "tasks": TASKS},
         )
-        # History: row i belongs to task 1 + i % TASKS and is due k steps before now.
+        # History: row i belongs to task 1 + i % TASKS and is due k steps before now; it carries
+        # that task's type itself (the fill-in trigger does not fire in this load).
         connection.execute(
             text(
-                "INSERT INTO task_schedule (task_id, scheduled_time, status, attempt, started_at,"
+                "INSERT INTO task_schedule (task_id, task_type, scheduled_time, status, attempt, started_at,"
                 " finished_at, next_attempt_at, start_lag_ms)"
-                " SELECT 1 + i % :tasks, due, status, attempts, due + lag, due + lag + interval '2 s',"
+                " SELECT 1 + i % :tasks,"
+                " (ARRAY['http', 'reminder', 'notification'])[1 + (1 + i % :tasks) % 3],"
+                " due, status, attempts, due + lag, due + lag + interval '2 s',"
                 " CASE WHEN status = 'Failed' AND r < 0.01 THEN :now + interval '1 day' END,"
                 " (extract(epoch FROM lag) * 1000)::int"
                 " FROM (SELECT i, :now - make_interval(secs => (i / :tasks + 1) * :step) AS due,"

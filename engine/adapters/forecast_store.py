@@ -25,7 +25,8 @@ from engine.core.types import ScheduledRun, TaskKind
 
 def load_scheduled_runs(connection: Connection, start: datetime, end: datetime) -> list[ScheduledRun]:
     """Every schedule row with start <= scheduled_time < end, whatever its status, one by one
-    (what `count_runs_per_minute_and_type` counts in the database)."""
+    (what `count_runs_per_minute_and_type` counts in the database). The type is read from the
+    row's task, not from the row's copy the count uses, so the two paths check each other."""
     query = (
         select(task_schedule.c.scheduled_time, tasks.c.task_type)
         .join(tasks, tasks.c.id == task_schedule.c.task_id)

@@ -36,7 +36,7 @@ import pika
 import pika.exceptions
 
 from engine.core.messages import QueueNames, delay_tier_ms
-from engine.ports import BrokerUnavailable, DeadLetter, Delivery, OutgoingMessage
+from engine.ports import BrokerUnavailable, DeadLetter, Delivery, Monotonic, OutgoingMessage
 
 log = logging.getLogger("headway.rabbitmq")
 
@@ -62,10 +62,18 @@ class RabbitMQBroker:
     """Not shared between threads: one instance per publishing or consuming thread (the
     Delivery objects it hands out are the exception: they may be settled from any thread)."""
 
-    def __init__(self, url: str, queue_base: str = "headway", queue_type: str = "quorum") -> None:
+    def __init__(
+        self,
+        url: str,
+        queue_base: str = "headway",
+        queue_type: str = "quorum",
+        monotonic: Monotonic = time.monotonic,
+    ) -> None:
         if queue_type not in ("quorum", "classic"):
             raise ValueError("queue type must be quorum or classic")
         self._url = url
+        # The one clock behind the delay queues' re-declaration and the wait for confirms.
+        self._monotonic = monotonic
         self.names = QueueNames(queue_base)
         self._queue_type = queue_type
         self._connection: Any = None
@@ -101,7 +109,7 @@ class RabbitMQBroker:
         name = self.names.retry(delay_ms)
         # Re-declared now and then: that also keeps an idle queue from expiring under a
         # message still waiting in it.
-        if time.monotonic() - self._declared_retry.get(name, -1e9) > RETRY_QUEUE_IDLE_MS / 4000:
+        if self._monotonic() - self._declared_retry.get(name, -1e9) > RETRY_QUEUE_IDLE_MS / 4000:
             channel.queue_declare(
                 name,
                 durable=True,
@@ -113,7 +121,7 @@ class RabbitMQBroker:
                     "x-expires": delay_ms + RETRY_QUEUE_IDLE_MS,
                 },
             )
-            self._declared_retry[name] = time.monotonic()
+            self._declared_retry[name] = self._monotonic()
         return name
 
     def _connect(self) -> Any:
@@ -198,8 +206,8 @@ class RabbitMQBroker:
                     self._published = tag
                     self._unconfirmed[tag] = None
             written = time.perf_counter()
-            deadline = time.monotonic() + CONFIRM_TIMEOUT_S
-            while self._unconfirmed and time.monotonic() < deadline:
+            deadline = self._monotonic() + CONFIRM_TIMEOUT_S
+            while self._unconfirmed and self._monotonic() < deadline:
                 # Confirms are handled by the channel's own callback, which does not end
                 # pika's wait early: the limit is what a batch waits after its last confirm.
                 self._connection.process_data_events(time_limit=CONFIRM_POLL_S)

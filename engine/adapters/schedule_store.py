@@ -68,12 +68,14 @@ def insert_fire_times(connection: Connection, task_ids: Sequence[int], fire_time
         return 0
     if connection.dialect.name == "postgresql":
         # One statement per group: the server builds the product, nothing row-by-row crosses
-        # the wire, and ON CONFLICT makes a repeated or racing pass add nothing twice.
+        # the wire, and ON CONFLICT makes a repeated or racing pass add nothing twice. The
+        # type is read once per task here rather than per row by the fill-in trigger (0013).
         result = connection.execute(
             text(
-                "INSERT INTO task_schedule (task_id, scheduled_time) "
-                "SELECT task_id, fire_time "
-                "FROM unnest(CAST(:task_ids AS BIGINT[])) AS task_id "
+                "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "
+                "SELECT t.id, t.task_type, fire_time "
+                "FROM unnest(CAST(:task_ids AS BIGINT[])) AS ids(task_id) "
+                "JOIN tasks t ON t.id = ids.task_id "
                 "CROSS JOIN unnest(CAST(:fire_times AS TIMESTAMPTZ[])) AS fire_time "
                 "ON CONFLICT (task_id, scheduled_time) DO NOTHING"
             ),
@@ -91,8 +93,11 @@ def insert_rows(connection: Connection, rows: Iterable[tuple[int, datetime]]) ->
             return 0
         result = connection.execute(
             text(
-                "INSERT INTO task_schedule (task_id, scheduled_time) "
-                "SELECT * FROM unnest(CAST(:task_ids AS BIGINT[]), CAST(:times AS TIMESTAMPTZ[])) "
+                "INSERT INTO task_schedule (task_id, task_type, scheduled_time) "
+                "SELECT t.id, t.task_type, pairs.scheduled_time "
+                "FROM unnest(CAST(:task_ids AS BIGINT[]), CAST(:times AS TIMESTAMPTZ[])) "
+                "AS pairs(task_id, scheduled_time) "
+                "JOIN tasks t ON t.id = pairs.task_id "
                 "ON CONFLICT (task_id, scheduled_time) DO NOTHING"
             ),
             {"task_ids": [p[0] for p in pairs], "times": [p[1] for p in pairs]},
@@ -102,6 +107,7 @@ def insert_rows(connection: Connection, rows: Iterable[tuple[int, datetime]]) ->
         sqlite_insert(task_schedule)
         .values(
             task_id=bindparam("task_id"),
+            task_type=select(tasks.c.task_type).where(tasks.c.id == bindparam("task_id")).scalar_subquery(),
             scheduled_time=bindparam("scheduled_time", type_=UTCDateTime()),
         )
         .on_conflict_do_nothing(index_elements=["task_id", "scheduled_time"])

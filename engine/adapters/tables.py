@@ -111,6 +111,9 @@ task_schedule = Table(
     Column("skip_reason", Text),
     # The task's policies were not the defaults when the row was written: claimed by policy.
     Column("policy_claim", Boolean, nullable=False),
+    # The task's type, copied so a window's rows are counted per type without reading tasks
+    # (0013); triggers fill it when a writer leaves it out and follow an edited type.
+    Column("task_type", Text),
 )
 
 task_runs = Table(

@@ -3,15 +3,16 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute (truncated as the scheduled_tasks_summary view does) and task
--- type. The range on the bare column is a range scan of task_schedule_by_time.
-SELECT date_trunc('minute', s.scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
-       t.task_type,
+-- counted per UTC minute (the minute the scheduled_tasks_summary view truncates to) and task
+-- type. The row's own task_type (0013) makes it an index-only range scan of
+-- task_schedule_by_time, with no task read; date_bin costs less per row than date_trunc
+-- with two time zone conversions. /scaling/processors runs it on every request.
+SELECT date_bin('1 minute', scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
+       task_type,
        COUNT(*) AS run_count
-FROM task_schedule s
-JOIN tasks t ON t.id = s.task_id
-WHERE s.scheduled_time >= :window_start
-  AND s.scheduled_time < :window_end
+FROM task_schedule
+WHERE scheduled_time >= :window_start
+  AND scheduled_time < :window_end
 GROUP BY 1, 2;
 
 -- name: summarize_scheduled_minutes
@@ -21,31 +22,31 @@ GROUP BY 1, 2;
 -- serve it; a filter on the view's truncated minute is applied after reading every row. The
 -- view leaves Skipped rows out (0012); here they are counted from the index-only scan of the
 -- window and taken away again from the partial index of Skipped rows, so that no row of the
--- window is read from the table. tests/integration/test_views.py checks the two agree.
+-- window is read from the table; each row's own task_type (0013) stands for its task's.
+-- tests/integration/test_views.py checks the two agree.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,
            COALESCE(a.avg_elapsed_ms, tt.expected_duration_ms)::BIGINT AS compute_ms
     FROM task_types tt
     LEFT JOIN average_elapsed_time_per_task_type a ON a.task_type = tt.name
 ), counted AS (
-    SELECT s.scheduled_time, s.task_id, 1 AS sign
+    SELECT s.scheduled_time, s.task_type, 1 AS sign
     FROM task_schedule s
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
     UNION ALL
-    SELECT s.scheduled_time, s.task_id, -1
+    SELECT s.scheduled_time, s.task_type, -1
     FROM task_schedule s
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
       AND s.status = 'Skipped'
 ), per_minute AS (
-    SELECT date_trunc('minute', s.scheduled_time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    SELECT date_bin('1 minute', s.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00')
                AS scheduled_time,
            SUM(s.sign)::BIGINT                AS task_count,
            SUM(s.sign * c.compute_ms)::BIGINT AS total_compute_ms
     FROM counted s
-    JOIN tasks t ON t.id = s.task_id
-    JOIN compute_per_type c ON c.task_type = t.task_type
+    JOIN compute_per_type c ON c.task_type = s.task_type
     GROUP BY 1
     HAVING SUM(s.sign) > 0
 ), divisor AS (
@@ -270,7 +271,7 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their task's id, type and payload. The ids are also given as an array
+-- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -305,7 +306,8 @@ WITH m AS (
       AND t.attempt = w.attempt - 1
     RETURNING t.id, t.task_id
 )
-SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
+SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
+FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
 -- Rows decided START one by one (engine.core.leases.decide_start) become Running at :now

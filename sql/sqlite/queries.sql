@@ -6,12 +6,12 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute and task type.
+-- counted per UTC minute and task type: the row's own task_type (0013), read from the
+-- covering task_schedule_by_time.
 SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS minute,
-       t.task_type,
+       s.task_type,
        COUNT(*) AS run_count
 FROM task_schedule s
-JOIN tasks t ON t.id = s.task_id
 WHERE s.scheduled_time >= :window_start
   AND s.scheduled_time < :window_end
 GROUP BY 1, 2;
@@ -22,19 +22,20 @@ GROUP BY 1, 2;
 -- window on the bare scheduled_time, where the index can serve it. The view leaves Skipped
 -- rows out (0012); here they are counted from the covering index of the window and taken
 -- away again from the partial index of Skipped rows, so that no row of the window is read
--- from the table. tests/integration/test_views.py checks the two agree row for row.
+-- from the table; each row's own task_type (0013) stands for its task's.
+-- tests/integration/test_views.py checks the two agree row for row.
 WITH compute_per_type AS (
     SELECT tt.name AS task_type,
            COALESCE(a.avg_elapsed_ms, tt.expected_duration_ms) AS compute_ms
     FROM task_types tt
     LEFT JOIN average_elapsed_time_per_task_type a ON a.task_type = tt.name
 ), counted AS (
-    SELECT s.scheduled_time, s.task_id, 1 AS sign
+    SELECT s.scheduled_time, s.task_type, 1 AS sign
     FROM task_schedule s
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
     UNION ALL
-    SELECT s.scheduled_time, s.task_id, -1
+    SELECT s.scheduled_time, s.task_type, -1
     FROM task_schedule s
     WHERE s.scheduled_time >= :window_start
       AND s.scheduled_time < :window_end
@@ -44,8 +45,7 @@ WITH compute_per_type AS (
            SUM(s.sign)              AS task_count,
            SUM(s.sign * c.compute_ms) AS total_compute_ms
     FROM counted s
-    JOIN tasks t ON t.id = s.task_id
-    JOIN compute_per_type c ON c.task_type = t.task_type
+    JOIN compute_per_type c ON c.task_type = s.task_type
     GROUP BY 1
     HAVING SUM(s.sign) > 0
 ), divisor AS (
@@ -258,7 +258,8 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + e
 -- exactly the message's attempt (Scheduled or Queued at its attempt minus one, or Failed
 -- with a retry pending) become Running at :now under :me until :lease_until. :messages is
 -- [[schedule_id, attempt], ...] without repeated ids; returns the ids started with their
--- task's id, type and payload (RETURNING cannot name a joined table, but a subquery may).
+-- task's id, type, payload and overrides (timeout_s, max_attempts): RETURNING cannot name a
+-- joined table, but a subquery may.
 -- The lag is counted in microseconds from the stored text (julianday's doubles are off by
 -- tens of them), then truncated to whole milliseconds as in Python.
 UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
@@ -276,7 +277,9 @@ WHERE task_schedule.id = m.id AND task_schedule.attempt = m.attempt - 1
        OR (task_schedule.status = 'Failed' AND task_schedule.next_attempt_at IS NOT NULL))
 RETURNING id, task_id,
     (SELECT task_type FROM tasks WHERE tasks.id = task_schedule.task_id) AS task_type,
-    (SELECT payload FROM tasks WHERE tasks.id = task_schedule.task_id) AS payload;
+    (SELECT payload FROM tasks WHERE tasks.id = task_schedule.task_id) AS payload,
+    (SELECT timeout_s FROM tasks WHERE tasks.id = task_schedule.task_id) AS timeout_s,
+    (SELECT max_attempts FROM tasks WHERE tasks.id = task_schedule.task_id) AS max_attempts;
 
 -- name: set_running
 -- Rows decided START (engine.core.leases.decide_start) become Running at :now under :me

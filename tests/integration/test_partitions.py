@@ -47,8 +47,11 @@ def old_database() -> Iterator[Engine]:
         engine.dispose()
 
 
-# The columns of task_schedule before the later revisions (0012_task_policies) added theirs.
-COLUMNS_0010 = [column for column in task_schedule.c if column.name not in {"skip_reason", "policy_claim"}]
+# The columns of task_schedule before the later revisions (0012_task_policies,
+# 0013_schedule_task_type) added theirs.
+COLUMNS_0010 = [
+    column for column in task_schedule.c if column.name not in {"skip_reason", "policy_claim", "task_type"}
+]
 
 
 def test_the_migration_converts_a_database_with_data_in_place(old_database: Engine) -> None:
