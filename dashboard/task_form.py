@@ -44,6 +44,8 @@ FIELDS = (
     "overlap_policy",
     "misfire_policy",
     "misfire_grace_s",
+    "timeout_s",
+    "max_attempts",
 )
 OVERLAP_LABELS = {
     OverlapPolicy.ALLOW: "allow: run it alongside",
@@ -83,6 +85,8 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
             "overlap_policy": OverlapPolicy.ALLOW,
             "misfire_policy": MisfirePolicy.RUN_ALL,
             "misfire_grace_s": None,
+            "timeout_s": None,
+            "max_attempts": None,
         }
     return {
         "name": task.name,
@@ -97,6 +101,8 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
         "overlap_policy": task.overlap_policy,
         "misfire_policy": task.misfire_policy,
         "misfire_grace_s": task.misfire_grace_s,
+        "timeout_s": task.timeout_s,
+        "max_attempts": task.max_attempts,
     }
 
 
@@ -130,6 +136,15 @@ def render_fields(prefix: str, task_types: list[str], now: datetime, task: Task 
         _field_error(problems, "run_at")
     st.text_area("Payload (JSON object)", key=key(prefix, "payload"), height=100)
     _field_error(problems, "payload")
+    left, right = st.columns(2)
+    left.number_input(
+        "Timeout (s)", key=key(prefix, "timeout_s"), min_value=1, step=1, placeholder="the task type's"
+    )
+    right.number_input(
+        "Max attempts", key=key(prefix, "max_attempts"), min_value=1, step=1, placeholder="the task type's"
+    )
+    _field_error(problems, "timeout_s")
+    _field_error(problems, "max_attempts")
     st.checkbox("Active", key=key(prefix, "active"))
 
 
@@ -222,6 +237,9 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
         "task_type": state[key(prefix, "task_type")],
         "kind": kind,
         "active": state[key(prefix, "active")],
+        # Overrides of the task type's; an empty box keeps the type's.
+        "timeout_s": _whole(state[key(prefix, "timeout_s")]),
+        "max_attempts": _whole(state[key(prefix, "max_attempts")]),
     }
     try:
         fields["payload"] = json.loads(state[key(prefix, "payload")] or "{}")
@@ -232,8 +250,7 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
         fields["timezone"] = state[key(prefix, "timezone")]
         fields["overlap_policy"] = state[key(prefix, "overlap_policy")]
         fields["misfire_policy"] = state[key(prefix, "misfire_policy")]
-        grace = state[key(prefix, "misfire_grace_s")]
-        fields["misfire_grace_s"] = int(grace) if grace is not None else None
+        fields["misfire_grace_s"] = _whole(state[key(prefix, "misfire_grace_s")])
     elif kind is TaskKind.ONCE:
         day = state[key(prefix, "run_at_date")]
         at: time = state[key(prefix, "run_at_time")]
@@ -242,6 +259,10 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
         return TaskInput.model_validate(fields), []
     except ValidationError as error:
         return None, field_problems(error)
+
+
+def _whole(value: float | None) -> int | None:
+    return int(value) if value is not None else None
 
 
 def submit(prefix: str, save: Callable[[TaskInput], Task]) -> Task | None:

@@ -78,6 +78,8 @@ def _start_decided(
             tasks.c.id.label("task_id"),
             tasks.c.payload,
             tasks.c.task_type,
+            tasks.c.timeout_s,
+            tasks.c.max_attempts,
         )
         .join(tasks, tasks.c.id == task_schedule.c.task_id)
         .where(id_in(task_schedule.c.id, ids, connection))
@@ -118,8 +120,7 @@ def _start_decided(
         if message.schedule_id not in changed:  # cannot happen under the row lock; be explicit
             others.append((message, StartDecision(StartAction.DROP, "row changed underneath")))
             continue
-        row = rows[message.schedule_id]
-        started.append(_started_run(message, int(row.task_id), row.task_type, row.payload, types, now))
+        started.append(_started_run(message, rows[message.schedule_id], types, now))
     return started, others
 
 
@@ -149,22 +150,19 @@ def _type_settings(connection: Connection, names: Collection[str]) -> dict[str, 
 
 
 def _started_run(
-    message: TaskMessage,
-    task_id: int,
-    task_type: str,
-    payload: Any,
-    types: dict[str, _TypeSettings],
-    now: datetime,
+    message: TaskMessage, row: Any, types: dict[str, _TypeSettings], now: datetime
 ) -> StartedRun:
-    settings = types[task_type]
+    """The run of a started `row` (its task's id, type, payload and overrides): the task's own
+    timeout and attempt budget where it sets them, its type's otherwise."""
+    settings = types[row.task_type]
     context = TaskContext(
         schedule_id=message.schedule_id,
-        task_id=task_id,
-        task_type=task_type,
+        task_id=int(row.task_id),
+        task_type=row.task_type,
         attempt=message.attempt,
-        max_attempts=settings.max_attempts,
-        timeout_s=settings.timeout_ms / 1000,
-        payload=_json(payload),
+        max_attempts=settings.max_attempts if row.max_attempts is None else int(row.max_attempts),
+        timeout_s=settings.timeout_ms / 1000 if row.timeout_s is None else float(row.timeout_s),
+        payload=_json(row.payload),
         config=dict(settings.config),
     )
     return StartedRun(message, context, settings.handler, now)
@@ -199,10 +197,7 @@ def _start_waiting_rows(
     }
     rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
     types = _type_settings(connection, {row.task_type for row in rows})
-    started = [
-        _started_run(first.pop(int(row.id)), int(row.task_id), row.task_type, row.payload, types, now)
-        for row in rows
-    ]
+    started = [_started_run(first.pop(int(row.id)), row, types, now) for row in rows]
     return started, [*first.values(), *rest]
 
 

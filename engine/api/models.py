@@ -65,6 +65,8 @@ class TaskPublic(Public):
     overlap_policy: OverlapPolicy
     misfire_policy: MisfirePolicy
     misfire_grace_s: int | None = Field(description="null: the default grace, 60 s")
+    timeout_s: int | None = Field(description="null: the task type's timeout")
+    max_attempts: int | None = Field(description="null: the task type's max_attempts")
 
 
 class TaskDetail(TaskPublic):

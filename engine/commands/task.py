@@ -63,6 +63,13 @@ GraceOption = Annotated[
     int | None,
     typer.Option("--misfire-grace", help="Seconds late before a fire time counts as missed (default 60)."),
 ]
+TimeoutOption = Annotated[
+    int | None, typer.Option("--timeout", help="Seconds an attempt may take (default: the task type's).")
+]
+AttemptsOption = Annotated[
+    int | None,
+    typer.Option("--max-attempts", help="Attempts before a dead letter (default: the task type's)."),
+]
 
 
 @app.command("add")
@@ -77,6 +84,8 @@ def add(
     overlap: OverlapOption = None,
     misfire: MisfireOption = None,
     misfire_grace: GraceOption = None,
+    timeout: TimeoutOption = None,
+    max_attempts: AttemptsOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -95,7 +104,15 @@ def add(
         "payload": parse_json_object(payload if payload is not None else "{}", "--payload"),
     }
     fields |= schedule_fields(cron, tz, at, now_, required=True)
-    fields |= policy_fields(overlap, misfire, misfire_grace)
+    fields |= policy_fields(
+        {
+            "overlap_policy": overlap,
+            "misfire_policy": misfire,
+            "misfire_grace_s": misfire_grace,
+            "timeout_s": timeout,
+            "max_attempts": max_attempts,
+        }
+    )
     try:
         spec = TaskInput.model_validate(fields)
     except ValidationError as error:
@@ -121,6 +138,8 @@ def edit(
     overlap: OverlapOption = None,
     misfire: MisfireOption = None,
     misfire_grace: GraceOption = None,
+    timeout: TimeoutOption = None,
+    max_attempts: AttemptsOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -138,11 +157,19 @@ def edit(
     if payload is not None:
         changes["payload"] = parse_json_object(payload, "--payload")
     changes |= schedule_fields(cron, tz, at, now_, required=False)
-    changes |= policy_fields(overlap, misfire, misfire_grace)
+    changes |= policy_fields(
+        {
+            "overlap_policy": overlap,
+            "misfire_policy": misfire,
+            "misfire_grace_s": misfire_grace,
+            "timeout_s": timeout,
+            "max_attempts": max_attempts,
+        }
+    )
     if not changes:
         fail(
             "nothing to change: give --name, --type, --cron, --tz, --at, --now, --payload, --overlap, "
-            "--misfire or --misfire-grace"
+            "--misfire, --misfire-grace, --timeout or --max-attempts"
         )
     with database(database_url) as engine, refusals():
         task = edit_task(engine, identifier, changes, utc_now())

@@ -85,10 +85,10 @@ def schedule_fields(
     return {"timezone": tz} if tz is not None else {}
 
 
-def policy_fields(overlap: str | None, misfire: str | None, misfire_grace_s: int | None) -> dict[str, Any]:
-    """The `TaskInput` fields that --overlap, --misfire and --misfire-grace stand for (those
-    given); the service checks their values and combinations and names the field."""
-    given = {"overlap_policy": overlap, "misfire_policy": misfire, "misfire_grace_s": misfire_grace_s}
+def policy_fields(given: dict[str, Any]) -> dict[str, Any]:
+    """The `TaskInput` fields of the policy and override options given (--overlap, --misfire,
+    --misfire-grace, --timeout, --max-attempts), by field name; the service checks their
+    values and combinations and names the field."""
     return {field: value for field, value in given.items() if value is not None}
 
 
@@ -146,6 +146,8 @@ def task_json(task: Task) -> dict[str, Any]:
         "overlap_policy": task.overlap_policy.value,
         "misfire_policy": task.misfire_policy.value,
         "misfire_grace_s": task.misfire_grace_s,
+        "timeout_s": task.timeout_s,
+        "max_attempts": task.max_attempts,
     }
 
 
@@ -174,11 +176,16 @@ def schedule_text(task: Task) -> str:
 
 
 def policies_text(task: Task) -> str:
-    """`overlap skip, misfire run_latest (grace 30 s)`; the grace only when it applies."""
+    """`overlap skip, misfire run_latest (grace 30 s), timeout 5 s`: the grace only when it
+    applies, the overrides only when set."""
     text = f"overlap {task.overlap_policy.value}, misfire {task.misfire_policy.value}"
     if task.misfire_policy.value != "run_all":
         grace = task.misfire_grace_s if task.misfire_grace_s is not None else "default"
         text += f" (grace {grace} s)" if grace != "default" else " (grace 60 s, the default)"
+    if task.timeout_s is not None:
+        text += f", timeout {task.timeout_s} s"
+    if task.max_attempts is not None:
+        text += f", max attempts {task.max_attempts}"
     return text
 
 

@@ -37,6 +37,9 @@ MAX_TIMEZONE_LENGTH = 64
 MAX_PAYLOAD_DEPTH = 32
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_GRACE_S = 366 * 24 * 3600
+# The task type's limits (timeout_ms is an INTEGER of milliseconds; MAX_ATTEMPTS_LIMIT below).
+MAX_TIMEOUT_S = (2**31 - 1) // 1000
+MAX_TASK_ATTEMPTS = 1_000
 
 
 def check_storable(value: str) -> str:
@@ -153,6 +156,9 @@ class TaskInput(BaseModel):
     misfire_grace_s: Annotated[int | None, Field(strict=True, ge=0, le=MAX_GRACE_S)] = Field(
         None, validate_default=True
     )
+    # Overrides of the task type's timeout and attempt budget for this task; None: the type's.
+    timeout_s: Annotated[int | None, Field(strict=True, ge=1, le=MAX_TIMEOUT_S)] = None
+    max_attempts: Annotated[int | None, Field(strict=True, ge=1, le=MAX_TASK_ATTEMPTS)] = None
 
     @field_validator("name")
     @classmethod

@@ -60,6 +60,8 @@ class Task:
     overlap_policy: OverlapPolicy = OverlapPolicy.ALLOW
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ALL
     misfire_grace_s: int | None = None
+    timeout_s: int | None = None  # None: the task type's timeout
+    max_attempts: int | None = None  # None: the task type's attempt budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ def _values(spec: TaskInput) -> dict[str, Any]:
         "overlap_policy": spec.overlap_policy.value,
         "misfire_policy": spec.misfire_policy.value,
         "misfire_grace_s": spec.misfire_grace_s,
+        "timeout_s": spec.timeout_s,
+        "max_attempts": spec.max_attempts,
     }
 
 
@@ -426,4 +430,6 @@ def _to_task(row: RowMapping) -> Task:
         overlap_policy=OverlapPolicy(row["overlap_policy"]),
         misfire_policy=MisfirePolicy(row["misfire_policy"]),
         misfire_grace_s=row["misfire_grace_s"],
+        timeout_s=row["timeout_s"],
+        max_attempts=row["max_attempts"],
     )

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Engine, Text, bindparam, func, select, text
 
 from engine.adapters.database import read_connection
 from engine.adapters.sql_queries import named_query
-from engine.adapters.tables import UTCDateTime, processor_heartbeats, task_types
+from engine.adapters.tables import UTCDateTime, processor_heartbeats, task_types, tasks
 from engine.services.forecast import LIVE_PROCESSOR_WINDOW
 
 # A run is Running for at most its type's timeout; this margin covers the processor's
@@ -52,7 +52,11 @@ def live_processors(engine: Engine, now: datetime) -> list[LiveProcessor]:
             .where(processor_heartbeats.c.last_seen_at >= now - LIVE_PROCESSOR_WINDOW)
             .order_by(processor_heartbeats.c.hostname, processor_heartbeats.c.pid)
         ).all()
-        longest_ms = connection.execute(select(func.max(task_types.c.timeout_ms))).scalar() or 0
+        # A task's own timeout may be longer than its type's.
+        longest_ms = max(
+            connection.execute(select(func.max(task_types.c.timeout_ms))).scalar() or 0,
+            (connection.execute(select(func.max(tasks.c.timeout_s))).scalar() or 0) * 1000,
+        )
         running_query = (
             text(named_query(connection.dialect.name, "count_running_rows_per_processor"))
             .bindparams(bindparam("started_after", type_=UTCDateTime()))

@@ -271,7 +271,7 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their task's id, type and payload. The ids are also given as an array
+-- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -306,7 +306,8 @@ WITH m AS (
       AND t.attempt = w.attempt - 1
     RETURNING t.id, t.task_id
 )
-SELECT s.id, s.task_id, k.task_type, k.payload FROM started s JOIN tasks k ON k.id = s.task_id;
+SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
+FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
 -- Rows decided START one by one (engine.core.leases.decide_start) become Running at :now
@@ -379,9 +380,13 @@ RETURNING t.id;
 -- name: claim_due_rows
 -- Up to :limit due Scheduled rows without a policy (engine.adapters.policy_claims has
 -- those), oldest first, become Queued under :claimer until :lease_until, queued at :now.
--- The rows are chosen once, in a materialized CTE; their time span bounds the update, so
--- that it reads only the weeks (partitions, 0011) holding them: joined by id alone it read
--- every Scheduled row of every week. The type comes from the row itself (0013).
+-- The rows are chosen once, in a materialized CTE, and the update finds each by its whole
+-- key (id, scheduled_time): a primary key lookup in the one week (partition, 0011) that
+-- holds it. (Bounding the update by the chosen rows' time span instead let the planner, its
+-- statistics lagging a burst, compare every chosen row with every row of that span: a
+-- million comparisons per 1,000 rows.) No status test in the update: the rows are locked as
+-- Scheduled, and the test let the planner read every Scheduled row of the week through a
+-- partial index instead. The type comes from the row itself (0013).
 WITH due AS MATERIALIZED (
     SELECT id, scheduled_time
     FROM task_schedule
@@ -393,9 +398,7 @@ WITH due AS MATERIALIZED (
 UPDATE task_schedule t
 SET status = 'Queued', claimed_by = :claimer, lease_expires_at = :lease_until, queued_at = :now
 FROM due
-WHERE t.status = 'Scheduled' AND t.id = due.id AND t.scheduled_time = due.scheduled_time
-  AND t.scheduled_time >= (SELECT min(scheduled_time) FROM due)
-  AND t.scheduled_time <= (SELECT max(scheduled_time) FROM due)
+WHERE t.id = due.id AND t.scheduled_time = due.scheduled_time
 RETURNING t.id, t.task_id, t.task_type, t.attempt, t.scheduled_time;
 
 -- name: mark_handed_over

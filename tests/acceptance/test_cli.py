@@ -262,6 +262,8 @@ def test_task_list_json_has_every_field_of_a_task(migrated_sqlite: str) -> None:
         "overlap_policy",
         "misfire_policy",
         "misfire_grace_s",
+        "timeout_s",
+        "max_attempts",
     }
     assert (item["kind"], item["cron_expression"], item["timezone"]) == (
         "cron",

@@ -23,7 +23,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_policies_are_set_shown_and_edited(url: str) -> None:
-    policies = ("--overlap", "skip", "--misfire", "run_latest", "--misfire-grace", "30")
+    policies = ("--overlap", "skip", "--misfire", "run_latest", "--misfire-grace", "30", "--timeout", "5")
     added = headway(*ADD, "--cron", "*/5 * * * *", *policies, "--json", database_url=url, check=True)
     task = json.loads(added.stdout)
     assert [task[field] for field in ("overlap_policy", "misfire_policy", "misfire_grace_s")] == [
@@ -32,10 +32,10 @@ def test_policies_are_set_shown_and_edited(url: str) -> None:
         30,
     ]
     shown = headway("task", "show", str(task["id"]), database_url=url, check=True).stdout
-    assert "policies  overlap skip, misfire run_latest (grace 30 s)" in shown
-    edit = ("task", "edit", str(task["id"]), "--overlap", "queue", "--json")
-    edited = headway(*edit, database_url=url, check=True)
-    assert json.loads(edited.stdout)["overlap_policy"] == "queue"
+    assert "policies  overlap skip, misfire run_latest (grace 30 s), timeout 5 s" in shown
+    edit = ("task", "edit", str(task["id"]), "--overlap", "queue", "--max-attempts", "1", "--json")
+    edited = json.loads(headway(*edit, database_url=url, check=True).stdout)
+    assert (edited["overlap_policy"], edited["timeout_s"], edited["max_attempts"]) == ("queue", 5, 1)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +45,7 @@ def test_policies_are_set_shown_and_edited(url: str) -> None:
         (["--now", "--overlap", "skip"], "overlap_policy: overlap_policy is only for cron tasks"),
         (["--cron", "* * * * *", "--misfire-grace", "30"], "misfire_grace_s: misfire_grace_s needs"),
         (["--cron", "* * * * *", "--misfire", "skip_missed", "--misfire-grace", "-1"], "misfire_grace_s: "),
+        (["--now", "--max-attempts", "0"], "max_attempts: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_policies_are_refused_naming_the_field(url: str, args: list[str], message: str) -> None:

@@ -139,15 +139,18 @@ def test_scheduling_policies_through_the_form_with_a_bad_combination_named(
     errors = texts(app, "error")
     assert any("**misfire_grace_s**" in text and "run_latest or skip_missed" in text for text in errors)
     assert list_tasks(sqlite_engine).total == 0
-    app.selectbox(key="new.misfire_policy").set_value(MisfirePolicy.RUN_LATEST).run()
+    app.selectbox(key="new.misfire_policy").set_value(MisfirePolicy.RUN_LATEST)
+    app.number_input(key="new.max_attempts").set_value(1).run()
     app.button[0].click().run()
     assert not app.error, texts(app, "error")
     [task] = list_tasks(sqlite_engine).items
-    assert (task.overlap_policy, task.misfire_policy, task.misfire_grace_s) == (
+    assert (task.overlap_policy, task.misfire_policy, task.misfire_grace_s, task.max_attempts) == (
         OverlapPolicy.SKIP,
         MisfirePolicy.RUN_LATEST,
         30,
+        1,
     )
+    assert task.timeout_s is None  # left empty: the task type's
 
 
 def test_once_task_in_the_past_is_refused_by_the_service(

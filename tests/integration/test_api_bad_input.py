@@ -92,6 +92,11 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"misfire_policy": "run_latest", "misfire_grace_s": "30"}, "misfire_grace_s", "integer"),
         ({"misfire_grace_s": 30}, "misfire_grace_s", "needs misfire_policy run_latest or skip_missed"),
         (IMMEDIATE | {"overlap_policy": "skip"}, "overlap_policy", "only for cron"),
+        ({"timeout_s": 0}, "timeout_s", "greater than or equal to 1"),
+        ({"timeout_s": 1.5}, "timeout_s", "integer"),
+        ({"timeout_s": 3_000_000}, "timeout_s", "less than or equal"),
+        ({"max_attempts": 0}, "max_attempts", "greater than or equal to 1"),
+        ({"max_attempts": 1_001}, "max_attempts", "less than or equal to 1000"),
         (ONCE | {"run_at": "2030-01-01T00:00:00Z", "misfire_policy": "run_latest"}, "misfire_policy", "cron"),
     ],
 )

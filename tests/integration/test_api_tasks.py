@@ -52,6 +52,9 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         "overlap_policy": "allow",
         "misfire_policy": "run_all",
         "misfire_grace_s": None,
+        # The task type's timeout and attempt budget.
+        "timeout_s": None,
+        "max_attempts": None,
     }
     assert api.get(f"/tasks/{task['id']}").json() | {"next_runs": None} == task | {"next_runs": None}
 
@@ -334,7 +337,13 @@ def test_a_body_near_the_size_limit_is_accepted_when_its_payload_fits(api: TestC
 
 
 def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) -> None:
-    policies = {"overlap_policy": "skip", "misfire_policy": "skip_missed", "misfire_grace_s": 120}
+    policies = {
+        "overlap_policy": "skip",
+        "misfire_policy": "skip_missed",
+        "misfire_grace_s": 120,
+        "timeout_s": 5,
+        "max_attempts": 1,
+    }
     task = create(api, **cron_body(**policies))
     assert {key: task[key] for key in policies} == policies
     replaced = api.put(f"/tasks/{task['id']}", json=cron_body(overlap_policy="queue"))
@@ -344,4 +353,6 @@ def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) 
         "overlap_policy": "queue",
         "misfire_policy": "run_all",
         "misfire_grace_s": None,
+        "timeout_s": None,
+        "max_attempts": None,
     }

@@ -135,3 +135,13 @@ def test_an_edit_to_the_policies_applies_to_the_rows_to_come(db_engine: Engine) 
     # The run already in flight counts as the earlier run under the new policy.
     assert claim(db_engine, T0 + timedelta(minutes=1)) == []
     assert rows_by_time(db_engine, task_id)[1] == ("Skipped", "overlap")
+
+
+def test_misfire_applies_to_the_fire_times_a_late_scheduler_catches_up(db_engine: Engine) -> None:
+    task = add_cron_task(db_engine, T0 - timedelta(seconds=1), "* * * * *", misfire_policy="run_latest")
+    run_pass(db_engine, T0 - timedelta(seconds=1), forecast_hours=1 / 60)  # rows up to T0 only
+    # The Scheduler was down for ten minutes: its next pass adds the fire times it missed.
+    run_pass(db_engine, T0 + timedelta(minutes=10), forecast_hours=1 / 60)
+    assert claim(db_engine, T0 + timedelta(minutes=10)) == [10]
+    skipped = {m for m, (status, reason) in rows_by_time(db_engine, task.id).items() if status == "Skipped"}
+    assert skipped == set(range(10))
