@@ -145,17 +145,21 @@ def drop_old_partitions(engine: Engine, cutoff: datetime) -> DroppedRows:
     """Detach and drop the weeks wholly before `cutoff` (end <= cutoff), keeping the rows that
     are not history yet in the default partition (see the module docstring). Runs must be
     rolled up first: runs past the watermark are kept. Returns what was removed."""
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         weeks = droppable_ranges(existing_ranges(connection), cutoff)
-        if weeks:
+    # One week per transaction, so the lock is let go between weeks (a backlog of weeks, say
+    # after lowering the retention, does not hold the processes back for all of them at once).
+    for week in weeks:
+        with engine.begin() as connection:
             _lock(connection)
+            if week not in existing_ranges(connection):
+                continue  # dropped meanwhile by another prune
             watermark = int(
                 connection.execute(
                     text("SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1")
                 ).scalar_one()
             )
-            for week in weeks:
-                _detach_week(connection, week, cutoff, watermark)
+            _detach_week(connection, week, cutoff, watermark)
     removed = _drop_detached(engine)
     if removed.weeks:
         log.info(
@@ -169,30 +173,30 @@ def drop_old_partitions(engine: Engine, cutoff: datetime) -> DroppedRows:
 
 def _detach_week(connection: Connection, week: TimeRange, cutoff: datetime, watermark: int) -> None:
     params = {"start": week.start, "end": week.end, "cutoff": cutoff, "rolled_up_run_id": watermark}
-    kept_ids = [
-        int(i)
-        for i in connection.execute(
-            text(named_query("postgresql", "find_rows_kept_from_week")), params
-        ).scalars()
-    ]
-    kept_schedule = kept_runs = []
-    if kept_ids:
-        where = " AND id = ANY(:ids)"
-        kept_schedule = _rows(connection, f"SELECT * FROM {SCHEDULE}", {**params, "ids": kept_ids}, where)
-        kept_runs = _rows(
-            connection, f"SELECT * FROM {RUNS}", {**params, "ids": kept_ids}, " AND schedule_id = ANY(:ids)"
-        )
+    query = text(named_query("postgresql", "find_rows_kept_from_week"))
+    kept_ids = [int(i) for i in connection.execute(query, params).scalars()]
     for table in (RUNS, SCHEDULE):
         connection.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {partition_name(table, week)}")
-    # The week is no partition any more, so the kept rows land in the default partition.
-    _reinsert(connection, kept_schedule, kept_runs)
-    for table in (RUNS, SCHEDULE):
-        column = "schedule_id" if table == RUNS else "id"
-        if kept_ids:
-            connection.execute(
-                text(f"DELETE FROM {partition_name(table, week)} WHERE {column} = ANY(:ids)"),
-                {"ids": kept_ids},
-            )
+    if not kept_ids:
+        return
+    # The week is no partition any more, so the kept rows land in the default partition:
+    # copied by the server (by column name: a detached table may order them otherwise), then
+    # removed from the detached tables, which then hold only what goes. Both are copied
+    # before either is emptied: the detached tables keep their foreign key, whose cascade
+    # would take the runs along with their schedule rows.
+    moves = ((SCHEDULE, task_schedule.c, "id"), (RUNS, task_runs.c, "schedule_id"))
+    for table, columns, key in moves:
+        names = ", ".join(column.name for column in columns)
+        connection.execute(
+            text(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {partition_name(table, week)} "
+                f"WHERE {key} = ANY(:ids)"
+            ),
+            {"ids": kept_ids},
+        )
+    for table, _, key in reversed(moves):
+        delete = text(f"DELETE FROM {partition_name(table, week)} WHERE {key} = ANY(:ids)")
+        connection.execute(delete, {"ids": kept_ids})
 
 
 def _drop_detached(engine: Engine) -> DroppedRows:

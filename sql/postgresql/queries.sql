@@ -372,6 +372,83 @@ UPDATE task_schedule t SET status = 'Queued', attempt = mine.attempt - 1, claime
 FROM mine WHERE t.id = mine.id
 RETURNING t.id;
 
+-- The Distributor's state transitions (engine.adapters.distribution_store). Each names the
+-- status (and claimer) it replaces; none waits for a row lock (FOR UPDATE SKIP LOCKED), so
+-- waits only go from processors to distributors and cannot form deadlocks. Ids travel as one
+-- JSON array, :ids = [schedule_id, ...].
+
+-- name: claim_due_rows
+-- Up to :limit due Scheduled rows without a policy (engine.adapters.policy_claims has
+-- those), oldest first, become Queued under :claimer until :lease_until, queued at :now.
+-- The rows are chosen once, in a materialized CTE, and the update finds each by its whole
+-- key (id, scheduled_time): a primary key lookup in the one week (partition, 0011) that
+-- holds it. (Bounding the update by the chosen rows' time span instead let the planner, its
+-- statistics lagging a burst, compare every chosen row with every row of that span: a
+-- million comparisons per 1,000 rows.) No status test in the update: the rows are locked as
+-- Scheduled, and the test let the planner read every Scheduled row of the week through a
+-- partial index instead. The type comes from the row itself (0013).
+WITH due AS MATERIALIZED (
+    SELECT id, scheduled_time
+    FROM task_schedule
+    WHERE status = 'Scheduled' AND scheduled_time <= :now AND NOT policy_claim
+    ORDER BY scheduled_time
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_schedule t
+SET status = 'Queued', claimed_by = :claimer, lease_expires_at = :lease_until, queued_at = :now
+FROM due
+WHERE t.id = due.id AND t.scheduled_time = due.scheduled_time
+RETURNING t.id, t.task_id, t.task_type, t.attempt, t.scheduled_time;
+
+-- name: mark_handed_over
+-- The broker confirmed these rows' messages: rows still Queued under :claimer lose their
+-- lease, so no sweep resends them.
+WITH chosen AS MATERIALIZED (
+    SELECT id
+    FROM task_schedule
+    WHERE id = ANY(ARRAY(SELECT CAST(e AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) AS e))
+      AND status = 'Queued' AND claimed_by = :claimer
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_schedule t SET lease_expires_at = NULL
+FROM chosen WHERE t.id = chosen.id;
+
+-- name: release_unpublished
+-- Publishing failed: rows still Queued under :claimer go back to Scheduled, unclaimed.
+WITH chosen AS MATERIALIZED (
+    SELECT id
+    FROM task_schedule
+    WHERE id = ANY(ARRAY(SELECT CAST(e AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) AS e))
+      AND status = 'Queued' AND claimed_by = :claimer
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_schedule t
+SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
+FROM chosen WHERE t.id = chosen.id;
+
+-- name: sweep_expired_claims
+-- Queued rows whose distributor lease ran out by :now go back to Scheduled, unclaimed.
+WITH chosen AS MATERIALIZED (
+    SELECT id
+    FROM task_schedule
+    WHERE status = 'Queued' AND lease_expires_at IS NOT NULL AND lease_expires_at <= :now
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE task_schedule t
+SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
+FROM chosen WHERE t.id = chosen.id;
+
+-- name: recover_in_flight
+-- The embedded mode's start-up: every Queued or Running row and every pending retry goes back
+-- to Scheduled, unclaimed. A Running row's attempt never finished, so it runs again under the
+-- same number (the SET reads the row's status before the update).
+UPDATE task_schedule
+SET status = 'Scheduled',
+    attempt = CASE WHEN status = 'Running' THEN attempt - 1 ELSE attempt END,
+    claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
+WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
+
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
 -- per task type and UTC day of their start. A run's start lag is its schedule row's

@@ -338,6 +338,52 @@ WHERE task_schedule.id = m.id AND task_schedule.status = 'Running'
   AND task_schedule.attempt = m.attempt AND task_schedule.claimed_by = :me
 RETURNING id;
 
+-- The Distributor's state transitions (engine.adapters.distribution_store), with the same
+-- parameters as the PostgreSQL ones. BEGIN IMMEDIATE serialises the writers, so no row is
+-- locked here. :ids is a JSON array of schedule ids.
+
+-- name: claim_due_rows
+-- Up to :limit due Scheduled rows without a policy, oldest first, become Queued under
+-- :claimer until :lease_until, queued at :now. The type comes from the row itself (0013).
+UPDATE task_schedule
+SET status = 'Queued', claimed_by = :claimer, lease_expires_at = :lease_until, queued_at = :now
+WHERE status = 'Scheduled' AND id IN (
+    SELECT id
+    FROM task_schedule
+    WHERE status = 'Scheduled' AND scheduled_time <= :now AND NOT policy_claim
+    ORDER BY scheduled_time
+    LIMIT :limit
+)
+RETURNING id, task_id, task_type, attempt, scheduled_time;
+
+-- name: mark_handed_over
+-- The broker confirmed these rows' messages: rows still Queued under :claimer lose their
+-- lease, so no sweep resends them.
+UPDATE task_schedule SET lease_expires_at = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'Queued' AND claimed_by = :claimer;
+
+-- name: release_unpublished
+-- Publishing failed: rows still Queued under :claimer go back to Scheduled, unclaimed.
+UPDATE task_schedule
+SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'Queued' AND claimed_by = :claimer;
+
+-- name: sweep_expired_claims
+-- Queued rows whose distributor lease ran out by :now go back to Scheduled, unclaimed.
+UPDATE task_schedule
+SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
+WHERE status = 'Queued' AND lease_expires_at IS NOT NULL AND lease_expires_at <= :now;
+
+-- name: recover_in_flight
+-- The embedded mode's start-up: every Queued or Running row and every pending retry goes back
+-- to Scheduled, unclaimed. A Running row's attempt never finished, so it runs again under the
+-- same number (the SET reads the row's status before the update).
+UPDATE task_schedule
+SET status = 'Scheduled',
+    attempt = CASE WHEN status = 'Running' THEN attempt - 1 ELSE attempt END,
+    claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
+WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
+
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
 -- per task type and UTC day of their start, as the PostgreSQL query does.
