@@ -223,8 +223,18 @@ def history_stats(engine: Engine, now: datetime, retention: timedelta) -> Histor
     """Rows per table and per schedule status, sizes, the oldest rows and what pruning at
     `now` would remove. Counts are exact (they read whole tables: a command, not a probe)."""
     with read_connection(engine) as connection:
+        partitions = partition_stats(connection) if is_postgresql(connection) else []
+        # A partitioned table's rows are its partitions', counted once for both.
+        counted: dict[str, int] = {}
+        for partition in partitions:
+            counted[partition.table] = counted.get(partition.table, 0) + partition.rows
         tables = [
-            TableStats(name, _count(connection, name), _table_size(connection, name)) for name in STATS_TABLES
+            TableStats(
+                name,
+                counted[name] if name in counted else _count(connection, name),
+                _table_size(connection, name),
+            )
+            for name in STATS_TABLES
         ]
         statuses = {
             str(status): int(count)
@@ -245,7 +255,7 @@ def history_stats(engine: Engine, now: datetime, retention: timedelta) -> Histor
             database_size_bytes=_database_size(connection),
             retention_days=retention.days,
             prunable=count_prunable(connection, now, retention),
-            partitions=partition_stats(connection) if is_postgresql(connection) else [],
+            partitions=partitions,
         )
 
 

@@ -202,4 +202,6 @@ def test_pruning_drops_old_weeks_whole_and_keeps_what_is_not_history(pg_engine: 
     stats = history_stats(pg_engine, now, RETENTION)
     assert {p.name for p in stats.partitions} >= {"task_schedule_default", "task_runs_default"}
     assert sum(p.rows for p in stats.partitions if p.table == "task_schedule") == len(kept)
+    assert {t.name: t.rows for t in stats.tables}["task_schedule"] == len(kept)
+    assert all(t.size_bytes for t in stats.tables if t.name in ("task_schedule", "task_runs"))
     assert stats.prunable.schedule_rows == 0
