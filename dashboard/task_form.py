@@ -46,6 +46,7 @@ FIELDS = (
     "misfire_grace_s",
     "timeout_s",
     "max_attempts",
+    "ordering_key",
 )
 OVERLAP_LABELS = {
     OverlapPolicy.ALLOW: "allow: run it alongside",
@@ -87,6 +88,7 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
             "misfire_grace_s": None,
             "timeout_s": None,
             "max_attempts": None,
+            "ordering_key": "",
         }
     return {
         "name": task.name,
@@ -103,6 +105,7 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
         "misfire_grace_s": task.misfire_grace_s,
         "timeout_s": task.timeout_s,
         "max_attempts": task.max_attempts,
+        "ordering_key": task.ordering_key or "",
     }
 
 
@@ -145,6 +148,13 @@ def render_fields(prefix: str, task_types: list[str], now: datetime, task: Task 
     )
     _field_error(problems, "timeout_s")
     _field_error(problems, "max_attempts")
+    st.text_input(
+        "Ordering key",
+        key=key(prefix, "ordering_key"),
+        max_chars=200,
+        help="Tasks sharing a key start one at a time, in scheduled order. Empty: none.",
+    )
+    _field_error(problems, "ordering_key")
     st.checkbox("Active", key=key(prefix, "active"))
 
 
@@ -240,6 +250,7 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
         # Overrides of the task type's; an empty box keeps the type's.
         "timeout_s": _whole(state[key(prefix, "timeout_s")]),
         "max_attempts": _whole(state[key(prefix, "max_attempts")]),
+        "ordering_key": state[key(prefix, "ordering_key")] or None,
     }
     try:
         fields["payload"] = json.loads(state[key(prefix, "payload")] or "{}")

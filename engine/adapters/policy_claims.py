@@ -10,7 +10,9 @@ for a lock, as in `engine.adapters.distribution_store`. On SQLite, BEGIN IMMEDIA
 serialises distributors.
 
 Only a distributor moves a policy row from `Scheduled` to `Queued`, under the lock, so at
-most one run of an `overlap: skip|queue` task is ever in flight.
+most one run of an `overlap: skip|queue` task is ever in flight. Tasks sharing an
+`ordering_key` are decided together, under an advisory lock of the key (`claim_keyed_rows`):
+at most one run of the key is in flight, and the key's rows start in scheduled order.
 """
 
 from __future__ import annotations
@@ -25,13 +27,23 @@ from sqlalchemy.engine import Connection
 from engine.adapters.database import id_in, update_unlocked
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
-from engine.core.policies import DueRow, OverlapPolicy, SkipReason, TaskPolicies, decide_claims
+from engine.core.policies import (
+    DueRow,
+    OverlapPolicy,
+    SkipReason,
+    TaskPolicies,
+    decide_claims,
+    pick_next_in_order,
+)
 from engine.core.types import ScheduleStatus
 
 SCHEDULED = ScheduleStatus.SCHEDULED.value
 QUEUED = ScheduleStatus.QUEUED.value
 SKIPPED = ScheduleStatus.SKIPPED.value
 s = task_schedule.c
+# The first key of PostgreSQL's two-part advisory locks taken for ordering keys ("HWOK"), so
+# that they never meet another user's advisory locks on the same database.
+ORDERING_LOCK_CLASS = 0x48574F4B
 
 
 def in_flight(table: FromClause = task_schedule) -> ColumnElement[bool]:
@@ -53,9 +65,10 @@ def claim_policy_rows(
     `claim_due_rows` does (`Queued` under `claimer` until `lease_until`), record the others
     `Skipped` with their reason at `now`. Returns the messages to publish and how many rows
     were skipped. A `queue` task whose earlier run is in flight is not looked at."""
+    by_key = claim_keyed_rows(connection, now, limit)
     locked = _lock_tasks_with_due_rows(connection, now, limit)
     if not locked:
-        return [], 0
+        return _claim(connection, by_key, now, claimer, lease_until), 0
     due: dict[int, list[DueRow]] = defaultdict(list)
     for row in connection.execute(
         select(s.id, s.task_id, s.scheduled_time).where(
@@ -76,7 +89,7 @@ def claim_policy_rows(
         for schedule_id, reason in decision.skip:
             to_skip[reason].append(schedule_id)
     skipped = sum(_skip(connection, ids, reason, now) for reason, ids in to_skip.items())
-    return _claim(connection, to_claim, now, claimer, lease_until), skipped
+    return _claim(connection, by_key + to_claim, now, claimer, lease_until), skipped
 
 
 def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int) -> dict[int, TaskPolicies]:
@@ -89,7 +102,13 @@ def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int)
     candidates = (
         select(s.task_id)
         .join(tasks, tasks.c.id == s.task_id)
-        .where(s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time <= now, ~blocked)
+        .where(
+            s.status == SCHEDULED,
+            s.policy_claim.is_(True),
+            s.scheduled_time <= now,
+            tasks.c.ordering_key.is_(None),  # decided by claim_keyed_rows
+            ~blocked,
+        )
         .group_by(s.task_id)
         .order_by(func.min(s.scheduled_time))
         .limit(limit)
@@ -108,6 +127,52 @@ def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int)
         int(row.id): TaskPolicies.of(row.overlap_policy, row.misfire_policy, row.misfire_grace_s)
         for row in connection.execute(query)
     }
+
+
+def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[int]:
+    """For up to `limit` ordering keys with due rows: the row of each key to claim now
+    (`engine.core.policies.pick_next_in_order`). Each key is decided under a transaction-
+    scoped advisory lock of the key, tried without waiting (a key another distributor holds
+    is decided on a later loop); the in-flight check is a statement of its own, after the
+    lock, so it sees every claim of the key committed before."""
+    keys = list(
+        connection.execute(
+            select(tasks.c.ordering_key)
+            .distinct()
+            .join(task_schedule, s.task_id == tasks.c.id)
+            .where(
+                s.status == SCHEDULED,
+                s.policy_claim.is_(True),
+                s.scheduled_time <= now,
+                tasks.c.ordering_key.is_not(None),
+            )
+            .limit(limit)
+        ).scalars()
+    )
+    chosen = []
+    for key in keys:
+        if connection.dialect.name == "postgresql" and not connection.execute(
+            select(func.pg_try_advisory_xact_lock(ORDERING_LOCK_CLASS, func.hashtext(key)))
+        ).scalar_one():
+            continue
+        of_key = tasks.c.ordering_key == key
+        busy = connection.execute(
+            select(s.id).join(tasks, tasks.c.id == s.task_id).where(of_key, in_flight()).limit(1)
+        ).first()
+        if busy is not None:
+            continue
+        first = connection.execute(
+            select(s.id, s.scheduled_time)
+            .join(tasks, tasks.c.id == s.task_id)
+            .where(of_key, s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time <= now)
+            .order_by(s.scheduled_time, s.id)
+            .limit(1)
+        ).first()
+        due = [DueRow(int(first.id), first.scheduled_time)] if first is not None else []
+        picked = pick_next_in_order(due, in_flight=False)
+        if picked is not None:
+            chosen.append(picked)
+    return chosen
 
 
 def _skip(connection: Connection, schedule_ids: Sequence[int], reason: SkipReason, now: datetime) -> int:

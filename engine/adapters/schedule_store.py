@@ -44,6 +44,7 @@ def lock_pending_tasks(
         tasks.c.materialized_until,
         tasks.c.overlap_policy,
         tasks.c.misfire_policy,
+        tasks.c.ordering_key,
     ).where(tasks.c.active.is_(True), needs_rows)
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=tasks)
@@ -55,7 +56,7 @@ def lock_pending_tasks(
             timezone=row.timezone,
             run_at=row.run_at,
             expand_from=row.materialized_until or row.updated_at,
-            claimed_by_policy=uses_policies(row.overlap_policy, row.misfire_policy),
+            claimed_by_policy=uses_policies(row.overlap_policy, row.misfire_policy, row.ordering_key),
         )
         for row in connection.execute(query)
     ]
@@ -131,8 +132,9 @@ def _sqlite_executemany(connection: Connection, statement: object, batch: list[d
     return int(after - before)
 
 
-def uses_policies(overlap_policy: str, misfire_policy: str) -> bool:
-    return TaskPolicies.of(overlap_policy, misfire_policy, None).claimed_by_policy
+def uses_policies(overlap_policy: str, misfire_policy: str, ordering_key: str | None) -> bool:
+    """Whether a task's rows are claimed by policy (`engine.adapters.policy_claims`)."""
+    return ordering_key is not None or TaskPolicies.of(overlap_policy, misfire_policy, None).claimed_by_policy
 
 
 def mark_policy_rows(connection: Connection, task_ids: Sequence[int]) -> int:

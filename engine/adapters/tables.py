@@ -87,6 +87,8 @@ tasks = Table(
     Column("misfire_grace_s", Integer),
     Column("timeout_s", Integer),
     Column("max_attempts", Integer),
+    # Tasks sharing it start one at a time, in scheduled order (0014_ordering_keys).
+    Column("ordering_key", Text),
 )
 
 task_schedule = Table(

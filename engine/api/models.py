@@ -67,6 +67,7 @@ class TaskPublic(Public):
     misfire_grace_s: int | None = Field(description="null: the default grace, 60 s")
     timeout_s: int | None = Field(description="null: the task type's timeout")
     max_attempts: int | None = Field(description="null: the task type's max_attempts")
+    ordering_key: str | None = Field(description="tasks sharing it start one at a time, in scheduled order")
 
 
 class TaskDetail(TaskPublic):

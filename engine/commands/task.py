@@ -63,6 +63,10 @@ GraceOption = Annotated[
     int | None,
     typer.Option("--misfire-grace", help="Seconds late before a fire time counts as missed (default 60)."),
 ]
+OrderingKeyOption = Annotated[
+    str | None,
+    typer.Option("--ordering-key", help="Tasks sharing this key start one at a time, in scheduled order."),
+]
 TimeoutOption = Annotated[
     int | None, typer.Option("--timeout", help="Seconds an attempt may take (default: the task type's).")
 ]
@@ -86,6 +90,7 @@ def add(
     misfire_grace: GraceOption = None,
     timeout: TimeoutOption = None,
     max_attempts: AttemptsOption = None,
+    ordering_key: OrderingKeyOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -111,6 +116,7 @@ def add(
             "misfire_grace_s": misfire_grace,
             "timeout_s": timeout,
             "max_attempts": max_attempts,
+            "ordering_key": ordering_key,
         }
     )
     try:
@@ -140,6 +146,7 @@ def edit(
     misfire_grace: GraceOption = None,
     timeout: TimeoutOption = None,
     max_attempts: AttemptsOption = None,
+    ordering_key: OrderingKeyOption = None,
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
@@ -164,12 +171,13 @@ def edit(
             "misfire_grace_s": misfire_grace,
             "timeout_s": timeout,
             "max_attempts": max_attempts,
+            "ordering_key": ordering_key,
         }
     )
     if not changes:
         fail(
             "nothing to change: give --name, --type, --cron, --tz, --at, --now, --payload, --overlap, "
-            "--misfire, --misfire-grace, --timeout or --max-attempts"
+            "--misfire, --misfire-grace, --timeout, --max-attempts or --ordering-key"
         )
     with database(database_url) as engine, refusals():
         task = edit_task(engine, identifier, changes, utc_now())

@@ -87,7 +87,7 @@ def schedule_fields(
 
 def policy_fields(given: dict[str, Any]) -> dict[str, Any]:
     """The `TaskInput` fields of the policy and override options given (--overlap, --misfire,
-    --misfire-grace, --timeout, --max-attempts), by field name; the service checks their
+    --misfire-grace, --timeout, --max-attempts, --ordering-key), by field name; the service checks their
     values and combinations and names the field."""
     return {field: value for field, value in given.items() if value is not None}
 
@@ -148,6 +148,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "misfire_grace_s": task.misfire_grace_s,
         "timeout_s": task.timeout_s,
         "max_attempts": task.max_attempts,
+        "ordering_key": task.ordering_key,
     }
 
 
@@ -186,6 +187,8 @@ def policies_text(task: Task) -> str:
         text += f", timeout {task.timeout_s} s"
     if task.max_attempts is not None:
         text += f", max attempts {task.max_attempts}"
+    if task.ordering_key is not None:
+        text += f", ordering key {task.ordering_key!r}"
     return text
 
 

@@ -122,6 +122,26 @@ def decide_claims(
     return ClaimDecision(tuple(row.schedule_id for row in first), tuple(skip))
 
 
+def ordering_problem(ordering_key: str | None, overlap: OverlapPolicy, misfire: MisfirePolicy) -> str | None:
+    """Why `ordering_key` cannot go with these policies, or None. A keyed task already waits
+    for every earlier run of its key; its own overlap and misfire decisions are not built
+    on top of that, so asking for both is refused rather than half honoured."""
+    if ordering_key is None:
+        return None
+    if overlap is not OverlapPolicy.ALLOW or misfire is not MisfirePolicy.RUN_ALL:
+        return "ordering_key does not combine with overlap_policy or misfire_policy other than the defaults"
+    return None
+
+
+def pick_next_in_order(due: Sequence[DueRow], in_flight: bool) -> int | None:
+    """The row of an ordering key to start next: none while a run of the key is in flight,
+    else the earliest due row (ties by id). Example: rows due at 12:00 (id 7) and 11:59
+    (id 9), nothing in flight: 9."""
+    if in_flight or not due:
+        return None
+    return min(due, key=lambda row: (row.scheduled_time, row.schedule_id)).schedule_id
+
+
 def combination_problem(
     kind: str, overlap: OverlapPolicy, misfire: MisfirePolicy, misfire_grace_s: int | None
 ) -> tuple[str, str] | None:

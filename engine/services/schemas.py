@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from engine.core.cron import CronError, parse_schedule
-from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem
+from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem, ordering_problem
 from engine.core.types import TaskKind
 
 MAX_NAME_LENGTH = 200
@@ -70,6 +70,11 @@ TaskTypeText = Annotated[
 CronText = Annotated[
     str,
     StringConstraints(strict=True, min_length=1, max_length=MAX_CRON_LENGTH),
+    AfterValidator(check_storable),
+]
+OrderingKeyText = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=200),
     AfterValidator(check_storable),
 ]
 TimezoneText = Annotated[
@@ -159,6 +164,8 @@ class TaskInput(BaseModel):
     # Overrides of the task type's timeout and attempt budget for this task; None: the type's.
     timeout_s: Annotated[int | None, Field(strict=True, ge=1, le=MAX_TIMEOUT_S)] = None
     max_attempts: Annotated[int | None, Field(strict=True, ge=1, le=MAX_TASK_ATTEMPTS)] = None
+    # Tasks sharing a key start one at a time in scheduled order (docs/scheduling.md).
+    ordering_key: OrderingKeyText | None = Field(None, validate_default=True)
 
     @field_validator("name")
     @classmethod
@@ -219,6 +226,18 @@ class TaskInput(BaseModel):
     @classmethod
     def _misfire_fits_kind(cls, value: MisfirePolicy, info: ValidationInfo) -> MisfirePolicy:
         _check_policies(info, OverlapPolicy.ALLOW, value, None)
+        return value
+
+    @field_validator("ordering_key")
+    @classmethod
+    def _ordering_fits_policies(cls, value: str | None, info: ValidationInfo) -> str | None:
+        overlap, misfire = info.data.get("overlap_policy"), info.data.get("misfire_policy")
+        if value is not None and not value.strip():
+            raise PydanticCustomError("blank", "ordering_key must not be blank")
+        if overlap is not None and misfire is not None:
+            problem = ordering_problem(value, overlap, misfire)
+            if problem is not None:
+                raise PydanticCustomError("policy_combination", "{reason}", {"reason": problem})
         return value
 
     @field_validator("misfire_grace_s")

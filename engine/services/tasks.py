@@ -62,6 +62,7 @@ class Task:
     misfire_grace_s: int | None = None
     timeout_s: int | None = None  # None: the task type's timeout
     max_attempts: int | None = None  # None: the task type's attempt budget
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ def _values(spec: TaskInput) -> dict[str, Any]:
         "misfire_grace_s": spec.misfire_grace_s,
         "timeout_s": spec.timeout_s,
         "max_attempts": spec.max_attempts,
+        "ordering_key": spec.ordering_key,
     }
 
 
@@ -164,7 +166,15 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
 
 # A change of one of these rewrites the task's Scheduled rows; the policies decide how each
 # row is claimed (its policy_claim mark), so they count too.
-SCHEDULE_FIELDS = ("kind", "cron_expression", "timezone", "run_at", "overlap_policy", "misfire_policy")
+SCHEDULE_FIELDS = (
+    "kind",
+    "cron_expression",
+    "timezone",
+    "run_at",
+    "overlap_policy",
+    "misfire_policy",
+    "ordering_key",
+)
 
 
 def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: datetime) -> Task:
@@ -390,10 +400,11 @@ def _delete_scheduled_rows(connection: Connection, task_id: int) -> None:
 
 
 def _claimed_by_policy(connection: Connection, task_id: int) -> bool:
+    t = tasks.c
     row = connection.execute(
-        select(tasks.c.overlap_policy, tasks.c.misfire_policy).where(tasks.c.id == task_id)
+        select(t.overlap_policy, t.misfire_policy, t.ordering_key).where(t.id == task_id)
     ).one()
-    return uses_policies(row.overlap_policy, row.misfire_policy)
+    return uses_policies(row.overlap_policy, row.misfire_policy, row.ordering_key)
 
 
 def _mark_runs_in_flight(connection: Connection, task_id: int, spec: TaskInput) -> None:
@@ -407,7 +418,7 @@ def _mark_runs_in_flight(connection: Connection, task_id: int, spec: TaskInput) 
             c.status.in_(IN_FLIGHT)
             | ((c.status == ScheduleStatus.FAILED.value) & c.next_attempt_at.is_not(None)),
         )
-        .values(policy_claim=uses_policies(spec.overlap_policy.value, spec.misfire_policy.value))
+        .values(policy_claim=uses_policies(spec.overlap_policy, spec.misfire_policy, spec.ordering_key))
     )
 
 
@@ -432,4 +443,5 @@ def _to_task(row: RowMapping) -> Task:
         misfire_grace_s=row["misfire_grace_s"],
         timeout_s=row["timeout_s"],
         max_attempts=row["max_attempts"],
+        ordering_key=row["ordering_key"],
     )

@@ -264,6 +264,7 @@ def test_task_list_json_has_every_field_of_a_task(migrated_sqlite: str) -> None:
         "misfire_grace_s",
         "timeout_s",
         "max_attempts",
+        "ordering_key",
     }
     assert (item["kind"], item["cron_expression"], item["timezone"]) == (
         "cron",

@@ -38,6 +38,14 @@ def test_policies_are_set_shown_and_edited(url: str) -> None:
     assert (edited["overlap_policy"], edited["timeout_s"], edited["max_attempts"]) == ("queue", 5, 1)
 
 
+def test_an_ordering_key_is_set_and_shown(url: str) -> None:
+    added = headway(*ADD, "--now", "--ordering-key", "billing", "--json", database_url=url, check=True)
+    task = json.loads(added.stdout)
+    assert task["ordering_key"] == "billing"
+    shown = headway("task", "show", str(task["id"]), database_url=url, check=True).stdout
+    assert "ordering key 'billing'" in shown
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -46,6 +54,7 @@ def test_policies_are_set_shown_and_edited(url: str) -> None:
         (["--cron", "* * * * *", "--misfire-grace", "30"], "misfire_grace_s: misfire_grace_s needs"),
         (["--cron", "* * * * *", "--misfire", "skip_missed", "--misfire-grace", "-1"], "misfire_grace_s: "),
         (["--now", "--max-attempts", "0"], "max_attempts: Input should be greater than or equal to 1"),
+        (["--cron", "* * * * *", "--overlap", "skip", "--ordering-key", "k"], "ordering_key: ordering_key"),
     ],
 )
 def test_bad_policies_are_refused_naming_the_field(url: str, args: list[str], message: str) -> None:

@@ -55,6 +55,7 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         # The task type's timeout and attempt budget.
         "timeout_s": None,
         "max_attempts": None,
+        "ordering_key": None,
     }
     assert api.get(f"/tasks/{task['id']}").json() | {"next_runs": None} == task | {"next_runs": None}
 
@@ -344,6 +345,8 @@ def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) 
         "timeout_s": 5,
         "max_attempts": 1,
     }
+    keyed = create(api, **cron_body(name="keyed", ordering_key="nightly"))
+    assert keyed["ordering_key"] == "nightly"
     task = create(api, **cron_body(**policies))
     assert {key: task[key] for key in policies} == policies
     replaced = api.put(f"/tasks/{task['id']}", json=cron_body(overlap_policy="queue"))

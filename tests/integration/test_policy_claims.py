@@ -13,8 +13,9 @@ from sqlalchemy import Engine, select, update
 from engine.adapters.sql_stores import SqlDistributionStore
 from engine.adapters.tables import task_schedule
 from engine.processes.scheduler import run_pass
+from engine.services.schemas import TaskInput
 from engine.services.summaries import scheduled_summary
-from engine.services.tasks import edit_task
+from engine.services.tasks import create_task, edit_task
 from tests.integration.helpers import add_cron_task
 
 pytestmark = pytest.mark.integration
@@ -145,3 +146,22 @@ def test_misfire_applies_to_the_fire_times_a_late_scheduler_catches_up(db_engine
     assert claim(db_engine, T0 + timedelta(minutes=10)) == [10]
     skipped = {m for m, (status, reason) in rows_by_time(db_engine, task.id).items() if status == "Skipped"}
     assert skipped == set(range(10))
+
+
+def test_tasks_sharing_an_ordering_key_start_one_at_a_time_in_scheduled_order(db_engine: Engine) -> None:
+    created = T0 - timedelta(hours=1)
+    spec = {"task_type": "http", "kind": "once", "ordering_key": "k"}
+    # Created out of order: the key's order is the scheduled one, not the ids'.
+    late = create_task(db_engine, TaskInput.model_validate(spec | {"name": "b", "run_at": T0}), created)
+    earlier = spec | {"name": "a", "run_at": T0 - timedelta(minutes=1)}
+    early = create_task(db_engine, TaskInput.model_validate(earlier), created)
+    other = create_task(
+        db_engine, TaskInput.model_validate(spec | {"name": "c", "run_at": T0, "ordering_key": "j"}), created
+    )
+    run_pass(db_engine, created)
+    assert claim(db_engine, T0) == [-1, 0]  # the earliest of key k, and key j's only row
+    assert claim(db_engine, T0) == []  # k waits for its run in flight
+    finish(db_engine, early.id)
+    assert claim(db_engine, T0) == [0]
+    assert rows_by_time(db_engine, late.id) == {0: ("Queued", None)}
+    assert rows_by_time(db_engine, other.id) == {0: ("Queued", None)}

@@ -16,6 +16,8 @@ from engine.core.policies import (
     combination_problem,
     decide_claims,
     is_missed,
+    ordering_problem,
+    pick_next_in_order,
 )
 
 NOW = datetime(2026, 6, 1, 12, 10, tzinfo=UTC)
@@ -109,3 +111,17 @@ def test_combination_problem_names_the_field(
 ) -> None:
     problem = combination_problem(kind, overlap, misfire, grace)
     assert (problem[0] if problem else None) == field
+
+
+def test_the_next_row_of_an_ordering_key_is_the_earliest_due_once_nothing_is_in_flight() -> None:
+    due = [DueRow(7, NOW), DueRow(9, NOW - timedelta(minutes=1)), DueRow(8, NOW - timedelta(minutes=1))]
+    assert pick_next_in_order(due, in_flight=False) == 8
+    assert pick_next_in_order(due, in_flight=True) is None
+    assert pick_next_in_order([], in_flight=False) is None
+
+
+def test_an_ordering_key_goes_with_the_default_policies_only() -> None:
+    assert ordering_problem("k", ALLOW, RUN_ALL) is None
+    assert ordering_problem(None, SKIP, RUN_LATEST) is None
+    assert ordering_problem("k", QUEUE, RUN_ALL) is not None
+    assert ordering_problem("k", ALLOW, SKIP_MISSED) is not None

@@ -1,0 +1,5 @@
+-- Ordering keys. Applied by the Alembic revision 0014_ordering_keys; the semantics are in
+-- docs/scheduling.md. Tasks sharing an ordering_key start one at a time, in scheduled order;
+-- their rows are claimed by policy (policy_claim, 0012), BEGIN IMMEDIATE serialising claims.
+ALTER TABLE tasks ADD COLUMN ordering_key TEXT CHECK (length(ordering_key) BETWEEN 1 AND 200);
+CREATE INDEX tasks_ordering_key ON tasks (ordering_key) WHERE ordering_key IS NOT NULL;
