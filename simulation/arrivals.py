@@ -2,7 +2,8 @@
 and its sampled duration. Time is integer microseconds since the window start.
 
 Cron fire times come from `engine.core.cron.fire_times`, once per distinct (expression, zone),
-and are repeated `count` times; `run_at` tasks fall in or out of the window; `rate_per_min`
+thinned for `overlap: skip` tasks (`engine.core.policies.starts_under_skip`, with the type's
+mean duration), and are repeated `count` times; `run_at` tasks fall in or out of the window; `rate_per_min`
 tasks are a Poisson process (uniform times given a Poisson total, the textbook construction).
 Ties keep workload order, so `count` copies of a cron task are due in a row.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
+from engine.core.policies import OverlapPolicy, starts_under_skip
 from simulation.attempts import Retries, draw_attempts
 from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
 from simulation.workload import Workload
@@ -112,8 +114,13 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
         if task.schedule is not None:
             if task.schedule not in fires:
                 fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
-            held = _check_size(held, len(fires[task.schedule]) * task.count, index, task.name)
-            due = np.repeat(fires[task.schedule], task.count)
+            offsets = fires[task.schedule]
+            if task.overlap is OverlapPolicy.SKIP:
+                # Each copy skips the fire times before its previous run's expected end.
+                expected_us = round(workload.types[task.task_type].mean_ms * 1_000)
+                offsets = np.array(starts_under_skip(offsets.tolist(), expected_us), dtype=np.int64)
+            held = _check_size(held, len(offsets) * task.count, index, task.name)
+            due = np.repeat(offsets, task.count)
         elif task.run_at is not None:
             inside = window.start <= task.run_at.astimezone(UTC) < window.end
             held = _check_size(held, task.count if inside else 0, index, task.name)

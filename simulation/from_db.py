@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, text
 from engine.adapters.database import read_connection
 from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
+from engine.core.policies import OverlapPolicy
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
 from simulation.durations import DurationError, DurationModel, duration_model
@@ -30,7 +31,7 @@ _TYPES = text(
     "SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name"
 )
 _TASKS = text(
-    "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at "
+    "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at, t.overlap_policy "
     "FROM tasks t WHERE t.active AND (t.kind <> 'immediate' OR NOT EXISTS "
     "(SELECT 1 FROM task_runs r WHERE r.task_id = t.id)) ORDER BY t.id"
 )
@@ -125,7 +126,9 @@ def load_from_database(url: str, now: datetime) -> Workload:
                 schedule = parse_schedule(row.cron_expression or "", row.timezone or "UTC")
             except CronError as error:
                 raise WorkloadError(source, 0, f"{where}.{error.field}", error.message) from error
-            specs.append(TaskSpec(row.name, row.task_type, schedule=schedule))
+            # `queue` runs every fire time, later: the same compute as `allow`.
+            overlap = OverlapPolicy.SKIP if row.overlap_policy == "skip" else OverlapPolicy.ALLOW
+            specs.append(TaskSpec(row.name, row.task_type, schedule=schedule, overlap=overlap))
         elif row.kind == "once":
             if row.run_at is None:
                 raise WorkloadError(source, 0, f"{where}.run_at", "a once task needs run_at")

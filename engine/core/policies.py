@@ -142,6 +142,18 @@ def pick_next_in_order(due: Sequence[DueRow], in_flight: bool) -> int | None:
     return min(due, key=lambda row: (row.scheduled_time, row.schedule_id)).schedule_id
 
 
+def starts_under_skip(fire_times: Sequence[int], expected_duration: int) -> list[int]:
+    """The fire times of an `overlap: skip` task that run when each run lasts
+    `expected_duration` (same unit as the fire times) and starts at its fire time: a fire time
+    before the previous run's expected end is skipped. The forecast of what a skip task
+    costs: `starts_under_skip([0, 60, 120, 180, 240], 150)` is `[0, 180]`."""
+    kept: list[int] = []
+    for fire_time in sorted(fire_times):
+        if not kept or fire_time >= kept[-1] + expected_duration:
+            kept.append(fire_time)
+    return kept
+
+
 def combination_problem(
     kind: str, overlap: OverlapPolicy, misfire: MisfirePolicy, misfire_grace_s: int | None
 ) -> tuple[str, str] | None:

@@ -18,6 +18,7 @@ from engine.core.policies import (
     is_missed,
     ordering_problem,
     pick_next_in_order,
+    starts_under_skip,
 )
 
 NOW = datetime(2026, 6, 1, 12, 10, tzinfo=UTC)
@@ -125,3 +126,9 @@ def test_an_ordering_key_goes_with_the_default_policies_only() -> None:
     assert ordering_problem(None, SKIP, RUN_LATEST) is None
     assert ordering_problem("k", QUEUE, RUN_ALL) is not None
     assert ordering_problem("k", ALLOW, SKIP_MISSED) is not None
+
+
+def test_a_skip_task_runs_the_fire_times_after_its_previous_runs_expected_end() -> None:
+    assert starts_under_skip([0, 60, 120, 180, 240], 150) == [0, 180]
+    assert starts_under_skip([120, 0, 60], 60) == [0, 60, 120]  # runs that just fit
+    assert starts_under_skip([], 10) == []

@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from engine.core.policies import OverlapPolicy
 from simulation.cli import simulate
 from simulation.durations import DurationKind
 from simulation.from_db import load_from_database
@@ -22,7 +23,7 @@ SCHEMA = [
     "expected_duration_ms INTEGER, timeout_ms INTEGER, max_attempts INTEGER)",
     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, name TEXT, task_type TEXT, kind TEXT, "
     "cron_expression TEXT, timezone TEXT, run_at TIMESTAMP, payload JSON, active BOOLEAN, "
-    "created_at TIMESTAMP, updated_at TIMESTAMP)",
+    "created_at TIMESTAMP, updated_at TIMESTAMP, overlap_policy TEXT NOT NULL DEFAULT 'allow')",
     "CREATE TABLE task_runs (id INTEGER PRIMARY KEY, schedule_id INTEGER, task_id INTEGER, "
     "task_type TEXT, attempt INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, "
     "elapsed_ms INTEGER, outcome TEXT, output_excerpt TEXT)",
@@ -97,6 +98,16 @@ def test_loads_active_tasks_with_recorded_or_expected_durations(tmp_path):
     assert sorted(workload.types["sync"].samples_ms) == [1000, 3000]
     assert workload.tasks[2].run_at == datetime(2026, 12, 1, 9, tzinfo=UTC)
     assert workload.tasks[3].run_at == NOW
+
+
+def test_a_task_that_skips_overlapping_fire_times_is_simulated_so(tmp_path):
+    url = make_database(tmp_path / "h.db", [task(1, "busy", "sync", "cron", "* * * * *", "UTC")])
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE tasks SET overlap_policy = 'skip'"))
+    engine.dispose()
+    [spec] = load_from_database(url, NOW).tasks
+    assert spec.overlap is OverlapPolicy.SKIP
 
 
 def test_a_type_without_any_duration_is_bad_input(tmp_path):

@@ -111,6 +111,37 @@ tasks:
     assert set(arrivals.duration_us.tolist()) == {450_000}
 
 
+def test_a_skip_task_runs_only_the_fire_times_after_its_previous_runs_expected_end():
+    workload = parse_workload(
+        """
+task_types:
+  slow: {duration: {model: fixed, mean_ms: 150000}}
+tasks:
+  - {name: busy, task_type: slow, cron: "* * * * *", overlap: skip, count: 2}
+  - {name: plain, task_type: slow, cron: "* * * * *"}
+"""
+    )
+    window = window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.1)
+    arrivals = expand(workload, window, np.random.default_rng(0))
+    minutes = (arrivals.scheduled_us // 60_000_000).tolist()
+    # Six fire times; runs of 2.5 minutes: each copy of busy runs at 0 and 3 only.
+    assert sorted(minutes) == sorted([0, 0, 3, 3] + list(range(6)))
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ("{name: a, task_type: r, cron: '* * * * *', overlap: queue}", "'allow' or 'skip'"),
+        ("{name: a, task_type: r, run_at: '2026-12-01T09:00:00Z', overlap: skip}", "cron tasks only"),
+    ],
+)
+def test_overlap_is_skip_or_allow_for_cron_tasks(task, message):
+    text = f"task_types:\n  r: {{duration: {{model: fixed, mean_ms: 1}}}}\ntasks:\n  - {task}\n"
+    with pytest.raises(WorkloadError) as caught:
+        parse_workload(text, "w.yaml")
+    assert message in caught.value.message
+
+
 def test_poisson_arrivals_have_the_requested_rate():
     workload = parse_workload(
         "task_types:\n  p: {duration: {model: exponential, mean_ms: 10}}\n"
@@ -147,7 +178,7 @@ TYPES = "task_types:\n  r: {duration: {model: fixed, mean_ms: 450}}\n"
             4,
             "tasks[0].cunt",
             "unknown key 'cunt' (allowed: name, task_type, count, cron, timezone, run_at, "
-            "rate_per_min)",
+            "rate_per_min, overlap)",
         ),
         (TYPES + "taks: []\n", 3, "taks", "unknown key 'taks' (allowed: task_types, tasks)"),
         (
