@@ -15,10 +15,12 @@ decision holds across any number of distributors.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from engine.core.forecast import floor_minute
 
 DEFAULT_MISFIRE_GRACE_S = 60
 
@@ -165,6 +167,26 @@ def skipped_under_skip(fire_times: Sequence[datetime], expected_duration: timede
     offsets = {time: (time - origin) // unit for time in fire_times}
     kept = set(starts_under_skip(list(offsets.values()), expected_duration // unit))
     return sorted(time for time, offset in offsets.items() if offset not in kept)
+
+
+def counts_without_skipped(
+    counts: Mapping[tuple[datetime, str], int],
+    skip_tasks: Mapping[tuple[int, str], list[datetime]],
+    compute_ms_by_type: Mapping[str, int],
+) -> dict[tuple[datetime, str], int]:
+    """Per-(minute, type) counts of planned runs less the fire times of each `overlap: skip`
+    task (`skip_tasks`: (task id, type) -> its fire times) that `skipped_under_skip` expects
+    skipped, each run lasting its type's compute. Fire times read from before the counts'
+    minutes only tell which of theirs are skipped. Example: counts of 1 at 12:00 to 12:03, one
+    skip task firing then with a compute of 150 s: 12:01 and 12:02 drop to 0."""
+    left = dict(counts)
+    for (_, task_type), times in skip_tasks.items():
+        expected = timedelta(milliseconds=compute_ms_by_type.get(task_type, 0))
+        for skipped in skipped_under_skip(times, expected):
+            key = (floor_minute(skipped), task_type)
+            if key in left:
+                left[key] = max(0, left[key] - 1)
+    return left
 
 
 def combination_problem(

@@ -16,8 +16,8 @@ from engine.adapters.forecast_store import (
     load_skip_task_fire_times,
 )
 from engine.adapters.operations_store import sum_live_worker_slots
-from engine.core.forecast import ForecastMinute, floor_minute, forecast_from_counts, forecast_window
-from engine.core.policies import skipped_under_skip
+from engine.core.forecast import ForecastMinute, forecast_from_counts, forecast_window
+from engine.core.policies import counts_without_skipped
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 from engine.core.types import ScalingParameters
 
@@ -46,23 +46,9 @@ def forecast(
         compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
         skip_tasks = load_skip_task_fire_times(connection, first, end)
     return forecast_from_counts(
-        without_skipped(counts, skip_tasks, compute), compute, first, hours, capacity_ms, buffer
+        counts_without_skipped(counts, skip_tasks, compute), compute, first, hours, capacity_ms, buffer
     )
 
-
-def without_skipped(
-    counts: Mapping[tuple[datetime, str], int],
-    skip_tasks: Mapping[tuple[int, str], list[datetime]],
-    compute_ms_by_type: Mapping[str, int],
-) -> dict[tuple[datetime, str], int]:
-    """`counts` less each skip task's fire times that `skipped_under_skip` expects skipped."""
-    left = dict(counts)
-    for (_, task_type), times in skip_tasks.items():
-        expected = timedelta(milliseconds=compute_ms_by_type.get(task_type, 0))
-        for skipped in skipped_under_skip(times, expected):
-            key = (floor_minute(skipped), task_type)
-            left[key] = max(0, left.get(key, 0) - 1)
-    return left
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:

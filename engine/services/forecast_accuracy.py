@@ -20,7 +20,11 @@ from engine.adapters.forecast_accuracy_store import (
     load_task_usage,
     record_snapshot,
 )
-from engine.adapters.forecast_store import count_runs_per_minute_and_type, load_compute_ms_by_type
+from engine.adapters.forecast_store import (
+    count_runs_per_minute_and_type,
+    load_compute_ms_by_type,
+    load_skip_task_fire_times,
+)
 from engine.core.forecast import MINUTE, floor_minute
 from engine.core.forecast_accuracy import (
     LEADS_MINUTES,
@@ -33,6 +37,7 @@ from engine.core.forecast_accuracy import (
     snapshot_minutes,
     summarize,
 )
+from engine.core.policies import counts_without_skipped
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 
 log = logging.getLogger("headway.forecast_accuracy")
@@ -49,7 +54,13 @@ def take_snapshots(engine: Engine, now: datetime, leads: Iterable[int] = LEADS_M
     with engine.begin() as connection:
         compute = load_compute_ms_by_type(connection)
         for minute, lead in snapshot_minutes(now, leads):
-            counts = count_runs_per_minute_and_type(connection, minute, minute + MINUTE)
+            # A skip task's expected skips chain from the current minute, as in the forecast
+            # shown now (engine.services.forecast), so the snapshot records what it says.
+            counts = counts_without_skipped(
+                count_runs_per_minute_and_type(connection, minute, minute + MINUTE),
+                load_skip_task_fire_times(connection, floor_minute(now), minute + MINUTE),
+                compute,
+            )
             work = {
                 task_type: Work(count, count * compute.get(task_type, 0))
                 for (_, task_type), count in counts.items()

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine, insert, select, update
 
 from engine.adapters.sql_stores import SqlDistributionStore
-from engine.adapters.tables import task_schedule, task_types
+from engine.adapters.tables import forecast_snapshots, task_schedule, task_types
 from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
+from engine.services.forecast_accuracy import take_snapshots
 from engine.services.schemas import TaskInput
 from engine.services.summaries import scheduled_summary
 from engine.services.tasks import create_task, edit_task
@@ -168,8 +169,9 @@ def test_tasks_sharing_an_ordering_key_start_one_at_a_time_in_scheduled_order(db
     assert rows_by_time(db_engine, other.id) == {0: ("Queued", None)}
 
 
-def test_the_forecast_leaves_out_the_fire_times_a_skip_task_will_skip(db_engine: Engine) -> None:
-    with db_engine.begin() as connection:
+def add_slow_type(engine: Engine) -> None:
+    """A type whose runs are expected to last 2.5 minutes (no runs recorded)."""
+    with engine.begin() as connection:
         connection.execute(
             insert(task_types).values(
                 name="slow",
@@ -180,6 +182,10 @@ def test_the_forecast_leaves_out_the_fire_times_a_skip_task_will_skip(db_engine:
                 config={},
             )
         )
+
+
+def test_the_forecast_leaves_out_the_fire_times_a_skip_task_will_skip(db_engine: Engine) -> None:
+    add_slow_type(db_engine)
     created = T0 - timedelta(seconds=1)
     add_cron_task(db_engine, created, "* * * * *", task_type="slow", overlap_policy="skip")
     add_cron_task(db_engine, created, "* * * * *", task_type="slow", name="plain")
@@ -187,3 +193,23 @@ def test_the_forecast_leaves_out_the_fire_times_a_skip_task_will_skip(db_engine:
     minutes = forecast(db_engine, T0, hours=10 / 60)
     # Runs of 2.5 minutes: the skip task runs at 0, 3, 6 and 9; the plain task every minute.
     assert [m.task_count for m in minutes] == [2 if i % 3 == 0 else 1 for i in range(10)]
+
+
+def test_forecast_snapshots_leave_out_the_fire_times_a_skip_task_will_skip(db_engine: Engine) -> None:
+    add_slow_type(db_engine)
+    created = T0 - timedelta(seconds=1)
+    add_cron_task(db_engine, created, "* * * * *", task_type="slow", overlap_policy="skip")
+    run_pass(db_engine, created, forecast_hours=4)
+    take_snapshots(db_engine, T0, leads=[60, 61, 62, 63])
+    with db_engine.connect() as connection:
+        found = dict(
+            connection.execute(select(forecast_snapshots.c.minute, forecast_snapshots.c.task_count)).all()
+        )
+    # Runs of 2.5 minutes from 13:00: 13:01 and 13:02 are expected skipped, recorded as 0.
+    hour = T0 + timedelta(hours=1)
+    assert {minute: found.get(minute, 0) for minute in (hour + timedelta(minutes=i) for i in range(4))} == {
+        hour: 1,
+        hour + timedelta(minutes=1): 0,
+        hour + timedelta(minutes=2): 0,
+        hour + timedelta(minutes=3): 1,
+    }

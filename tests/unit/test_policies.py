@@ -14,6 +14,7 @@ from engine.core.policies import (
     SkipReason,
     TaskPolicies,
     combination_problem,
+    counts_without_skipped,
     decide_claims,
     is_missed,
     ordering_problem,
@@ -49,17 +50,26 @@ def test_a_fire_time_late_by_exactly_the_grace_is_on_time() -> None:
         (QUEUE, RUN_ALL, rows(0.02, 0), False, ClaimDecision((1,))),
         (QUEUE, RUN_ALL, rows(0.02, 0), True, ClaimDecision()),
         # run_latest coalesces everything due into the latest once one fire time is missed...
-        (ALLOW, RUN_LATEST, rows(10, 5, 0), False,
-         ClaimDecision((3,), ((1, SkipReason.COALESCED), (2, SkipReason.COALESCED)))),
+        (
+            ALLOW,
+            RUN_LATEST,
+            rows(10, 5, 0),
+            False,
+            ClaimDecision((3,), ((1, SkipReason.COALESCED), (2, SkipReason.COALESCED))),
+        ),
         # ...and nothing while all of them are within the grace.
         (ALLOW, RUN_LATEST, rows(0.5, 0), False, ClaimDecision((1, 2))),
         # skip_missed drops the missed ones, runs the others.
-        (ALLOW, SKIP_MISSED, rows(10, 0.5, 0), False,
-         ClaimDecision((2, 3), ((1, SkipReason.MISSED),))),
+        (ALLOW, SKIP_MISSED, rows(10, 0.5, 0), False, ClaimDecision((2, 3), ((1, SkipReason.MISSED),))),
         # Both: the coalesced run still waits for (queue) or skips past (skip) one in flight.
         (QUEUE, RUN_LATEST, rows(10, 0), True, ClaimDecision((), ((1, SkipReason.COALESCED),))),
-        (SKIP, SKIP_MISSED, rows(10, 0.5, 0), False,
-         ClaimDecision((2,), ((1, SkipReason.MISSED), (3, SkipReason.OVERLAP)))),
+        (
+            SKIP,
+            SKIP_MISSED,
+            rows(10, 0.5, 0),
+            False,
+            ClaimDecision((2,), ((1, SkipReason.MISSED), (3, SkipReason.OVERLAP))),
+        ),
         (SKIP, RUN_ALL, [], True, ClaimDecision()),
     ],
 )
@@ -139,3 +149,20 @@ def test_the_fire_times_a_skip_task_skips_as_instants() -> None:
     times = [NOW + timedelta(minutes=i) for i in range(4)]
     assert skipped_under_skip(times, timedelta(seconds=150)) == times[1:3]
     assert skipped_under_skip([], timedelta(seconds=150)) == []
+
+
+def test_planned_counts_lose_the_fire_times_a_skip_task_will_skip() -> None:
+    minutes = [NOW + timedelta(minutes=i) for i in range(4)]
+    counts = {(m, "slow"): 1 for m in minutes} | {(NOW, "other"): 5}
+    left = counts_without_skipped(counts, {(1, "slow"): minutes}, {"slow": 150_000})
+    assert left == {
+        (minutes[0], "slow"): 1,
+        (minutes[1], "slow"): 0,
+        (minutes[2], "slow"): 0,
+        (minutes[3], "slow"): 1,
+        (NOW, "other"): 5,
+    }
+    # Fire times before the counted minutes decide, and add no minute of their own.
+    assert counts_without_skipped(
+        {(minutes[1], "slow"): 1}, {(1, "slow"): minutes[:2]}, {"slow": 150_000}
+    ) == {(minutes[1], "slow"): 0}
