@@ -20,7 +20,8 @@ from engine.adapters.tables import (
 )
 from engine.core.durations import compute_ms_per_type
 from engine.core.forecast import floor_minute
-from engine.core.types import ScheduledRun, TaskKind
+from engine.core.policies import OverlapPolicy
+from engine.core.types import ScheduledRun, ScheduleStatus, TaskKind
 
 
 def load_scheduled_runs(connection: Connection, start: datetime, end: datetime) -> list[ScheduledRun]:
@@ -45,6 +46,31 @@ def count_runs_per_minute_and_type(
     )
     rows = connection.execute(query, {"window_start": start, "window_end": end})
     return {(row.minute, row.task_type): int(row.run_count) for row in rows}
+
+
+def load_skip_task_fire_times(
+    connection: Connection, start: datetime, end: datetime
+) -> dict[tuple[int, str], list[datetime]]:
+    """The `Scheduled` fire times in [start, end) of tasks with `overlap_policy: skip`, per
+    (task id, task type): the rows a forecast may expect to be skipped. A range of the
+    partial index of policy rows (task_schedule_policy_due), so tasks without policies cost
+    nothing here."""
+    s = task_schedule.c
+    query = (
+        select(s.task_id, s.task_type, s.scheduled_time)
+        .join(tasks, tasks.c.id == s.task_id)
+        .where(
+            s.status == ScheduleStatus.SCHEDULED.value,
+            s.policy_claim.is_(True),
+            s.scheduled_time >= start,
+            s.scheduled_time < end,
+            tasks.c.overlap_policy == OverlapPolicy.SKIP.value,
+        )
+    )
+    found: dict[tuple[int, str], list[datetime]] = {}
+    for row in connection.execute(query):
+        found.setdefault((int(row.task_id), row.task_type), []).append(row.scheduled_time)
+    return found
 
 
 def summarize_scheduled_minutes(connection: Connection, start: datetime, end: datetime) -> list[Row[Any]]:

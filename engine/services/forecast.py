@@ -13,9 +13,11 @@ from engine.adapters.forecast_store import (
     count_live_processors,
     count_runs_per_minute_and_type,
     load_compute_ms_by_type,
+    load_skip_task_fire_times,
 )
 from engine.adapters.operations_store import sum_live_worker_slots
-from engine.core.forecast import ForecastMinute, forecast_from_counts, forecast_window
+from engine.core.forecast import ForecastMinute, floor_minute, forecast_from_counts, forecast_window
+from engine.core.policies import skipped_under_skip
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 from engine.core.types import ScalingParameters
 
@@ -36,12 +38,31 @@ def forecast(
     The database counts the window's schedule rows per minute and type; the core turns the
     counts into compute and instances (as `forecast_minutes` would from the rows). Each
     type's compute is read too unless given (`compute_ms_by_type`, which a caller may keep a
-    while: it averages a year of runs)."""
+    while: it averages a year of runs). The fire times an `overlap: skip` task will skip
+    (those before its previous run's expected end, the type's compute) are taken out."""
     first, end = forecast_window(now, hours)
     with read_connection(engine) as connection:
         counts = count_runs_per_minute_and_type(connection, first, end)
         compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
-    return forecast_from_counts(counts, compute, first, hours, capacity_ms, buffer)
+        skip_tasks = load_skip_task_fire_times(connection, first, end)
+    return forecast_from_counts(
+        without_skipped(counts, skip_tasks, compute), compute, first, hours, capacity_ms, buffer
+    )
+
+
+def without_skipped(
+    counts: Mapping[tuple[datetime, str], int],
+    skip_tasks: Mapping[tuple[int, str], list[datetime]],
+    compute_ms_by_type: Mapping[str, int],
+) -> dict[tuple[datetime, str], int]:
+    """`counts` less each skip task's fire times that `skipped_under_skip` expects skipped."""
+    left = dict(counts)
+    for (_, task_type), times in skip_tasks.items():
+        expected = timedelta(milliseconds=compute_ms_by_type.get(task_type, 0))
+        for skipped in skipped_under_skip(times, expected):
+            key = (floor_minute(skipped), task_type)
+            left[key] = max(0, left.get(key, 0) - 1)
+    return left
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from engine.adapters.sql_stores import SqlDistributionStore
-from engine.adapters.tables import task_schedule
+from engine.adapters.tables import task_schedule, task_types
 from engine.processes.scheduler import run_pass
+from engine.services.forecast import forecast
 from engine.services.schemas import TaskInput
 from engine.services.summaries import scheduled_summary
 from engine.services.tasks import create_task, edit_task
@@ -165,3 +166,24 @@ def test_tasks_sharing_an_ordering_key_start_one_at_a_time_in_scheduled_order(db
     assert claim(db_engine, T0) == [0]
     assert rows_by_time(db_engine, late.id) == {0: ("Queued", None)}
     assert rows_by_time(db_engine, other.id) == {0: ("Queued", None)}
+
+
+def test_the_forecast_leaves_out_the_fire_times_a_skip_task_will_skip(db_engine: Engine) -> None:
+    with db_engine.begin() as connection:
+        connection.execute(
+            insert(task_types).values(
+                name="slow",
+                handler="noop",
+                expected_duration_ms=150_000,
+                timeout_ms=600_000,
+                max_attempts=1,
+                config={},
+            )
+        )
+    created = T0 - timedelta(seconds=1)
+    add_cron_task(db_engine, created, "* * * * *", task_type="slow", overlap_policy="skip")
+    add_cron_task(db_engine, created, "* * * * *", task_type="slow", name="plain")
+    run_pass(db_engine, created, forecast_hours=0.25)
+    minutes = forecast(db_engine, T0, hours=10 / 60)
+    # Runs of 2.5 minutes: the skip task runs at 0, 3, 6 and 9; the plain task every minute.
+    assert [m.task_count for m in minutes] == [2 if i % 3 == 0 else 1 for i in range(10)]

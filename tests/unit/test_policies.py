@@ -18,6 +18,7 @@ from engine.core.policies import (
     is_missed,
     ordering_problem,
     pick_next_in_order,
+    skipped_under_skip,
     starts_under_skip,
 )
 
@@ -132,3 +133,9 @@ def test_a_skip_task_runs_the_fire_times_after_its_previous_runs_expected_end() 
     assert starts_under_skip([0, 60, 120, 180, 240], 150) == [0, 180]
     assert starts_under_skip([120, 0, 60], 60) == [0, 60, 120]  # runs that just fit
     assert starts_under_skip([], 10) == []
+
+
+def test_the_fire_times_a_skip_task_skips_as_instants() -> None:
+    times = [NOW + timedelta(minutes=i) for i in range(4)]
+    assert skipped_under_skip(times, timedelta(seconds=150)) == times[1:3]
+    assert skipped_under_skip([], timedelta(seconds=150)) == []
