@@ -323,7 +323,7 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     if task_filter.last_outcome is not None:
-        last = select(task_schedule.c.status).where(task_schedule.c.id == _last_row()).scalar_subquery()
+        last = _latest_finished(task_schedule.c.status)
         wanted = task_filter.last_outcome
         conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
@@ -348,9 +348,8 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    last_row = _last_row()
-    last_status = select(task_schedule.c.status).where(task_schedule.c.id == last_row).scalar_subquery()
-    last_at = select(task_schedule.c.finished_at).where(task_schedule.c.id == last_row).scalar_subquery()
+    last_status = _latest_finished(task_schedule.c.status)
+    last_at = _latest_finished(task_schedule.c.finished_at)
     return select(
         tasks,
         next_run.label("next_run"),
@@ -359,11 +358,13 @@ def _task_query() -> Any:
     )
 
 
-def _last_row() -> Any:
-    """The id of the task's latest finished schedule row, correlated to `tasks`."""
+def _latest_finished(column: Any) -> Any:
+    """`column` of the task's latest finished schedule row, correlated to `tasks`: read from
+    that row directly, not through its id (on PostgreSQL an id alone names no week, so a
+    lookup by id probes every partition)."""
     finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
     return (
-        select(task_schedule.c.id)
+        select(column)
         .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
         .order_by(task_schedule.c.scheduled_time.desc())
         .limit(1)
