@@ -26,6 +26,8 @@ def api(unchanged_api: TestClient) -> TestClient:
 GOOD = {"name": "report", "task_type": "http", "kind": "cron", "cron_expression": "*/15 * * * *"}
 JSON = {"content-type": "application/json"}
 ONCE = {"kind": "once", "cron_expression": None}
+# A day after the API's frozen clock: in the future for every run, whatever today's date.
+TOMORROW = API_NOW + timedelta(days=1)
 IMMEDIATE = {"kind": "immediate", "cron_expression": None}
 
 
@@ -57,12 +59,12 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"kind": "weekly"}, "kind", "'immediate', 'cron' or 'once'"),
         ({"kind": None}, "kind", "'immediate', 'cron' or 'once'"),
         ({"cron_expression": None}, "cron_expression", "needs cron_expression"),
-        ({"run_at": "2030-01-01T00:00:00Z"}, "run_at", "only for once"),
+        ({"run_at": TOMORROW.isoformat()}, "run_at", "only for once"),
         (ONCE, "run_at", "needs run_at"),
         # The API's clock is frozen at API_NOW: 30 s before it, and the instant itself.
         (ONCE | {"run_at": (API_NOW - timedelta(seconds=30)).isoformat()}, "run_at", "not in the future"),
         (ONCE | {"run_at": API_NOW.isoformat()}, "run_at", "not in the future"),
-        (ONCE | {"run_at": "2030-01-01T00:00:00"}, "run_at", "timezone"),
+        (ONCE | {"run_at": TOMORROW.replace(tzinfo=None).isoformat()}, "run_at", "timezone"),
         (ONCE | {"run_at": "tomorrow"}, "run_at", "datetime"),
         (ONCE | {"run_at": 1893456000}, "run_at", "ISO-8601"),
         (ONCE | {"run_at": "9999-12-31T23:59:59-14:00"}, "run_at", "range"),
@@ -100,7 +102,7 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"ordering_key": "  "}, "ordering_key", "blank"),
         ({"ordering_key": "k", "overlap_policy": "skip"}, "ordering_key", "does not combine"),
         ({"max_attempts": 1_001}, "max_attempts", "less than or equal to 1000"),
-        (ONCE | {"run_at": "2030-01-01T00:00:00Z", "misfire_policy": "run_latest"}, "misfire_policy", "cron"),
+        (ONCE | {"run_at": TOMORROW.isoformat(), "misfire_policy": "run_latest"}, "misfire_policy", "cron"),
     ],
 )
 def test_invalid_fields_get_422_naming_the_field(
