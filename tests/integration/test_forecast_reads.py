@@ -71,8 +71,8 @@ def test_the_metrics_planned_compute_is_the_forecasts_and_a_kept_map_gives_the_s
     ]
 
 
-@pytest.mark.parametrize("name", ["count_runs_per_minute_and_type", "summarize_scheduled_minutes"])
-def test_window_reads_are_ranges_of_the_time_index(db_engine: Engine, name: str) -> None:
+def test_the_summary_is_a_range_of_the_time_index(db_engine: Engine) -> None:
+    name = "summarize_scheduled_minutes"
     dialect = db_engine.dialect.name
     explain = "EXPLAIN QUERY PLAN " if dialect == "sqlite" else "EXPLAIN "
     query = text(explain + named_query(dialect, name)).bindparams(
