@@ -18,10 +18,12 @@ from engine.adapters.schedule_counts import merge_counts
 from engine.adapters.sql_stores import SqlDistributionStore
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE
+from engine.core.types import ScheduleStatus
 from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
 from engine.services.scaling import processors_target
 from engine.services.tasks import edit_task, run_now, set_active, set_inactive
+from tests.integration import test_dependencies as dependencies
 from tests.integration.helpers import add_cron_task, add_tasks, counted_rows, kept_counts
 
 pytestmark = pytest.mark.integration
@@ -187,3 +189,12 @@ def test_partition_changes_are_recounted(pg_engine: Engine) -> None:
     with pg_engine.begin() as connection:
         connection.execute(text("TRUNCATE task_schedule CASCADE"))
     assert kept_counts(pg_engine) == {}
+
+
+def test_a_row_an_upstream_outcome_writes_is_counted(db_engine: Engine) -> None:
+    upstream = dependencies.task(db_engine, "extract")
+    dependent = dependencies.after(db_engine, "load", upstream)
+    run = dependencies.run_upstream(db_engine, upstream)
+    dependencies.finish(db_engine, run, ScheduleStatus.SUCCEEDED)
+    assert len(dependencies.rows_of(db_engine, dependent)) == 1
+    assert kept_counts(db_engine) == counted_rows(db_engine)

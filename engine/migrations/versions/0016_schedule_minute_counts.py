@@ -3,13 +3,13 @@ triggers in the transactions that add, remove or move rows: the forecast's count
 rows per minute instead of every schedule row of its window.
 
 Revision ID: 0016_schedule_minute_counts
-Revises: 0014_ordering_keys
+Revises: 0015_task_dependencies
 """
 
 from engine.migrations.sql_files import run_sql_file
 
 revision = "0016_schedule_minute_counts"
-down_revision = "0014_ordering_keys"
+down_revision = "0015_task_dependencies"
 branch_labels = None
 depends_on = None
 
