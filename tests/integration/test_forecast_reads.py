@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Engine, bindparam, event, text
 
 from engine.adapters.database import store_scaling_parameters
-from engine.adapters.forecast_store import load_compute_ms_by_type, load_scheduled_runs
+from engine.adapters.forecast_store import (
+    load_compute_ms_by_type,
+    load_scheduled_runs,
+    load_skip_task_fire_times,
+)
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.forecast import MINUTE, floor_minute, forecast_minutes, forecast_window
@@ -97,3 +102,26 @@ def test_the_summary_is_a_range_of_the_time_index(db_engine: Engine) -> None:
     assert any(index in plan for index in by_time), plan
     if dialect == "sqlite":
         assert "COVERING INDEX task_schedule_by_time" in plan, plan
+
+
+def test_the_skip_tasks_fire_times_are_a_range_of_the_policy_index(pg_engine: Engine) -> None:
+    # /scaling/processors reads them on every request: where PostgreSQL could not use the
+    # partial index of policy rows, the read went through every task (20 ms at 100,000).
+    seed_random_schedule(pg_engine, random.Random(10), NOW - timedelta(hours=12), 24 * 60)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        sent.append((statement, parameters))
+
+    with pg_engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.execute(text("SET enable_seqscan = off"))  # see the test above
+        event.listen(connection, "before_cursor_execute", capture)
+        load_skip_task_fire_times(connection, NOW, NOW + timedelta(hours=3))
+        event.remove(connection, "before_cursor_execute", capture)
+        [(statement, parameters)] = sent
+        plan = "\n".join(
+            str(row[0]) for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+        )
+        policy_due = index_names(connection, "task_schedule_policy_due")
+    assert any(index in plan for index in policy_due), plan
