@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from engine.adapters.database import load_scaling_parameters, read_connection
 from engine.adapters.forecast_store import (
@@ -40,15 +41,26 @@ def forecast(
     type's compute is read too unless given (`compute_ms_by_type`, which a caller may keep a
     while: it averages a year of runs). The fire times an `overlap: skip` task will skip
     (those before its previous run's expected end, the type's compute) are taken out."""
-    first, end = forecast_window(now, hours)
     with read_connection(engine) as connection:
-        counts = count_runs_per_minute_and_type(connection, first, end)
-        compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
-        skip_tasks = load_skip_task_fire_times(connection, first, end)
+        return forecast_on(connection, now, hours, capacity_ms, buffer, compute_ms_by_type)
+
+
+def forecast_on(
+    connection: Connection,
+    now: datetime,
+    hours: float,
+    capacity_ms: int,
+    buffer: float,
+    compute_ms_by_type: Mapping[str, int] | None = None,
+) -> list[ForecastMinute]:
+    """`forecast`, read through a connection the caller holds (with its other reads)."""
+    first, end = forecast_window(now, hours)
+    counts = count_runs_per_minute_and_type(connection, first, end)
+    compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
+    skip_tasks = load_skip_task_fire_times(connection, first, end)
     return forecast_from_counts(
         counts_without_skipped(counts, skip_tasks, compute), compute, first, hours, capacity_ms, buffer
     )
-
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:
