@@ -5,8 +5,10 @@ to the application.
 On PostgreSQL writers append signed counts and never wait on each other; `merge_counts`
 folds what was appended into one row per minute and type (the Scheduler calls it after each
 pass, so a window's reads stay a few rows per minute). `recount_minutes` makes a range's
-counts again from the rows, for the partition changes no trigger sees. On SQLite each count is
-one row updated in place by its triggers: there is nothing to merge or recount.
+counts again from the rows, for the writes no trigger sees: partition changes, and an UPDATE of
+scheduled_time, which no Headway write makes (a trigger on UPDATE would cost every claim,
+start and finish per row). On SQLite each count is one row updated in place by its triggers,
+moves in time included: there is nothing to merge or recount.
 
 Neither changes what the counts add up to: the reads are exact whether or not a merge ran.
 """

@@ -7,9 +7,9 @@
 -- near 50 ms. Here the read sums a few rows per minute and type instead.
 --
 -- Exact, not a cache: every change to the counts is made by a trigger in the transaction that
--- adds, removes or moves the schedule rows, so a reader's snapshot sees the rows and their
--- counts as of the same instant. A claim, start or finish changes a row's status only, which
--- the count leaves out: no trigger fires on those writes.
+-- adds or removes the schedule rows (or changes their task's type), so a reader's snapshot
+-- sees the rows and their counts as of the same instant. A claim, start or finish changes a
+-- row's status only, which the count leaves out, and meets no trigger of these.
 --
 -- Writers only append (a signed count per minute and type and statement), so concurrent
 -- Schedulers and task edits never wait for each other on a count row. Appended rows are not
@@ -54,22 +54,29 @@ CREATE TRIGGER task_schedule_count_removed AFTER DELETE ON task_schedule
     REFERENCING OLD TABLE AS removed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION headway_count_removed_rows();
 
--- A row whose time or type changes (a task's type edited, 0013's trigger) moves between
--- counts. BEFORE, per row and only when one of the two columns is set: an UPDATE that moves a
--- row to another week's partition fires neither AFTER UPDATE nor the statement's DELETE and
--- INSERT triggers, but it does fire this one on the partition the row leaves.
-CREATE FUNCTION headway_count_moved_row() RETURNS trigger LANGUAGE plpgsql AS $$
+-- No trigger on UPDATE of task_schedule: a row level one would run for every row a claim,
+-- start or finish updates (a BEFORE trigger even locks each row first, whichever columns the
+-- update sets). A row's type changes only when its task's does (0013's trigger, rewritten
+-- here to move the counts in the same statement); its scheduled_time never changes (no
+-- Headway write sets it, and it is the partition key). A hand-made UPDATE of either column
+-- leaves the counts behind until engine.adapters.schedule_counts.recount_minutes.
+CREATE OR REPLACE FUNCTION headway_task_type_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO schedule_minute_counts (minute, task_type, run_count) VALUES
-        (date_bin('1 minute', OLD.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00'), OLD.task_type, -1),
-        (date_bin('1 minute', NEW.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00'), NEW.task_type, 1);
-    RETURN NEW;
+    WITH moved AS (
+        UPDATE task_schedule s SET task_type = NEW.task_type
+        FROM task_schedule was
+        WHERE s.task_id = NEW.id AND s.task_type IS DISTINCT FROM NEW.task_type
+          AND was.id = s.id AND was.scheduled_time = s.scheduled_time
+        RETURNING date_bin('1 minute', s.scheduled_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS minute,
+                  was.task_type AS old_type
+    )
+    INSERT INTO schedule_minute_counts (minute, task_type, run_count)
+    SELECT minute, old_type, -COUNT(*) FROM moved GROUP BY 1, 2
+    UNION ALL
+    SELECT minute, NEW.task_type, COUNT(*) FROM moved GROUP BY 1;
+    RETURN NULL;
 END;
 $$;
-CREATE TRIGGER task_schedule_count_moved BEFORE UPDATE OF scheduled_time, task_type ON task_schedule
-    FOR EACH ROW
-    WHEN (OLD.scheduled_time IS DISTINCT FROM NEW.scheduled_time OR OLD.task_type IS DISTINCT FROM NEW.task_type)
-    EXECUTE FUNCTION headway_count_moved_row();
 
 -- Under the merge lock (engine.adapters.schedule_counts.MERGE_LOCK, "HWMC"): a merge running
 -- meanwhile would otherwise write its sums back after this deletion.

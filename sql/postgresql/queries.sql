@@ -40,7 +40,7 @@ HAVING SUM(run_count) <> 0;
 -- name: recount_schedule_minutes
 -- The counts of the minutes in [:window_start, :window_end) made again from the rows, for
 -- the writes the triggers do not see (a week's partition attached or detached, rows written
--- to a partition by name). The caller holds task_schedule's ACCESS EXCLUSIVE lock, so no row
+-- to a partition by name, a row moved in time by hand). The caller holds task_schedule's ACCESS EXCLUSIVE lock, so no row
 -- changes meanwhile, and the merge lock, so no merge rewrites these counts meanwhile.
 WITH cleared AS (
     DELETE FROM schedule_minute_counts
