@@ -449,10 +449,20 @@ SET status = 'Scheduled',
     claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
 WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
 
+-- name: read_run_time_span
+-- The scheduled times of the task_runs rows with :after_id < id <= :through_id: the weeks
+-- (partitions, 0011) that the roll-up reads their schedule rows from.
+SELECT MIN(scheduled_time) AS time_from, MAX(scheduled_time) AS time_to
+FROM task_runs
+WHERE id > :after_id AND id <= :through_id;
+
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
 -- per task type and UTC day of their start. A run's start lag is its schedule row's
--- start_lag_ms, counted for first attempts only. A primary key range scan.
+-- start_lag_ms, counted for first attempts only. A primary key range scan; the schedule rows
+-- are found by their whole key, in [:time_from, :time_to] (read_run_time_span), so that only
+-- the weeks holding them are read: joined on the id alone, every batch read every week
+-- (rolling up 35 M runs took an hour).
 INSERT INTO task_run_rollups AS t (task_type, day, run_count, succeeded_count, failed_count,
                                    elapsed_count, elapsed_ms_sum, start_lag_count, start_lag_ms_sum)
 SELECT r.task_type,
@@ -465,7 +475,9 @@ SELECT r.task_type,
        COUNT(s.start_lag_ms),
        COALESCE(SUM(s.start_lag_ms), 0)
 FROM task_runs r
-LEFT JOIN task_schedule s ON s.id = r.schedule_id AND r.attempt = 1
+LEFT JOIN task_schedule s
+    ON s.id = r.schedule_id AND s.scheduled_time = r.scheduled_time AND r.attempt = 1
+   AND s.scheduled_time >= :time_from AND s.scheduled_time <= :time_to
 WHERE r.id > :after_id AND r.id <= :through_id
 GROUP BY 1, 2
 ON CONFLICT (task_type, day) DO UPDATE SET
@@ -488,7 +500,8 @@ WITH measured AS (
     UNION ALL
     SELECT r.task_type, (r.started_at AT TIME ZONE 'UTC')::date, 'start_lag', s.start_lag_ms
     FROM task_runs r
-    JOIN task_schedule s ON s.id = r.schedule_id
+    JOIN task_schedule s ON s.id = r.schedule_id AND s.scheduled_time = r.scheduled_time
+     AND s.scheduled_time >= :time_from AND s.scheduled_time <= :time_to
     WHERE r.id > :after_id AND r.id <= :through_id AND r.attempt = 1 AND s.start_lag_ms IS NOT NULL
 )
 INSERT INTO task_run_rollup_buckets AS t (task_type, day, measure, bucket, run_count)
