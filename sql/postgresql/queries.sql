@@ -161,14 +161,17 @@ ORDER BY 1;
 
 -- name: count_open_rows_by_status
 -- Rows with work left, per status, each through its partial index (task_schedule_due,
--- task_schedule_waiting, task_schedule_running_lease, task_schedule_retry_due,
--- task_schedule_dead), so a scrape costs the work in flight, not the history kept. Finished
--- rows (Succeeded, Failed without a retry, discarded dead letters) are history: counted by
--- count_runs_by_outcome from the rollups instead.
+-- task_schedule_leased and task_schedule_handed_over, task_schedule_running_lease,
+-- task_schedule_retry_due, task_schedule_dead), so a scrape costs the work in flight, not
+-- the history kept. Finished rows (Succeeded, Failed without a retry, discarded dead
+-- letters) are history: counted by count_runs_by_outcome from the rollups instead. Queued
+-- rows are counted in the two indexes that hold only them (through task_schedule_waiting
+-- the count stepped over every Scheduled row of the horizon as well).
 SELECT 'Scheduled' AS status, COUNT(*) AS row_count FROM task_schedule WHERE status = 'Scheduled'
 UNION ALL
-SELECT 'Queued', COUNT(*) FROM task_schedule
-WHERE status IN ('Scheduled', 'Queued') AND status = 'Queued'
+SELECT 'Queued',
+       (SELECT COUNT(*) FROM task_schedule WHERE status = 'Queued' AND lease_expires_at IS NOT NULL)
+     + (SELECT COUNT(*) FROM task_schedule WHERE status = 'Queued' AND lease_expires_at IS NULL)
 UNION ALL
 SELECT 'Running', COUNT(*) FROM task_schedule WHERE status = 'Running'
 UNION ALL
@@ -179,7 +182,9 @@ SELECT 'Dead', COUNT(*) FROM task_schedule WHERE status = 'Dead' AND discarded_a
 -- name: count_runs_by_outcome
 -- Attempts recorded since the rollups began, by outcome class as the rollups count them: the
 -- rollups (one row per task type and day) plus the runs past their watermark (inserted once,
--- with their outcome), a primary key range scan. Pruning raw runs does not lower it.
+-- with their outcome), a primary key range scan. Pruning raw runs does not lower it. The
+-- range is bounded on both sides, as in the average view (0009): from the watermark alone
+-- the planner expects a third of task_runs and reads every week's rows with bitmap scans.
 SELECT COALESCE(SUM(succeeded), 0) AS succeeded, COALESCE(SUM(failed), 0) AS failed
 FROM (
     SELECT succeeded_count AS succeeded, failed_count AS failed FROM task_run_rollups
@@ -188,6 +193,7 @@ FROM (
            CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END
     FROM task_runs
     WHERE id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+      AND id <= (SELECT MAX(id) FROM task_runs)
 ) parts;
 
 -- name: summarize_attempts_per_hour_type_and_bucket
