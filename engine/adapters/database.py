@@ -44,7 +44,23 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # No JIT compilation: Headway's statements read and write a few thousand rows, yet
+        # PostgreSQL compiles a plan whose estimated cost passes jit_above_cost, and estimates
+        # grow with the tables (a range from a watermark is a third of task_runs). At 5 M
+        # history rows the runs-by-outcome count spent 56 ms compiling and 3 ms reading;
+        # past jit_optimize_above_cost the compilation takes hundreds of ms. A session
+        # setting, so PGOPTIONS and the server's own settings still apply otherwise.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        dbapi_connection.commit()
 
 
 def _configure_sqlite(engine: Engine) -> None:
