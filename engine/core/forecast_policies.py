@@ -32,13 +32,13 @@ class PlannedRun:
     fire_time: datetime
 
 
-def serialised_starts(runs: Sequence[tuple[datetime, timedelta]]) -> list[datetime]:
+def serialised_starts(runs: Sequence[tuple[int, int]]) -> list[int]:
     """When runs that must not overlap start, in the order given ((fire time, expected
-    duration) pairs, sorted by fire time): each at its fire time or at the previous run's
-    expected end, whichever is later. Example: fire times 12:00, 12:01, 12:02 with runs of
-    150 s start at 12:00, 12:02:30 and 12:05."""
-    starts: list[datetime] = []
-    previous_end: datetime | None = None
+    duration) pairs in one unit, e.g. microseconds, sorted by fire time): each at its fire
+    time or at the previous run's expected end, whichever is later. Example: fire times 0, 60
+    and 120 s with runs of 150 s start at 0, 150 and 300 s."""
+    starts: list[int] = []
+    previous_end: int | None = None
     for fire_time, duration in runs:
         start = fire_time if previous_end is None else max(fire_time, previous_end)
         starts.append(start)
@@ -56,10 +56,18 @@ def serialised_moves(
     """The expected start of each run of each group whose runs serialise (a `queue` task's
     runs; an ordering key's runs), by `serialised_starts` in scheduled order (ties by task)."""
     starts: dict[PlannedRun, datetime] = {}
+    unit = timedelta(microseconds=1)
     for group in groups:
         ordered = sorted(group, key=lambda run: (run.fire_time, run.task_id))
-        pairs = [(run.fire_time, _duration(run.task_type, compute_ms_by_type)) for run in ordered]
-        starts.update(zip(ordered, serialised_starts(pairs), strict=True))
+        if not ordered:
+            continue
+        origin = ordered[0].fire_time
+        pairs = [
+            ((run.fire_time - origin) // unit, _duration(run.task_type, compute_ms_by_type) // unit)
+            for run in ordered
+        ]
+        offsets = serialised_starts(pairs)
+        starts.update((run, origin + offset * unit) for run, offset in zip(ordered, offsets, strict=True))
     return starts
 
 

@@ -21,12 +21,9 @@ def at(minutes: float) -> datetime:
 
 
 def test_serialised_runs_start_at_their_fire_time_or_the_previous_expected_end() -> None:
-    runs = [
-        (at(0), timedelta(seconds=150)),
-        (at(1), timedelta(seconds=150)),
-        (at(10), timedelta(seconds=150)),
-    ]
-    assert serialised_starts(runs) == [at(0), at(2.5), at(10)]
+    # Seconds: runs of 150 s fired at 0, 60 and 600 s, then at 0, 60 and 120 s.
+    assert serialised_starts([(0, 150), (60, 150), (600, 150)]) == [0, 150, 600]
+    assert serialised_starts([(0, 150), (60, 150), (120, 150)]) == [0, 150, 300]
 
 
 def test_an_ordering_keys_tasks_serialise_together_in_scheduled_order() -> None:
