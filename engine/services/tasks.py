@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +24,10 @@ from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_fut
 from engine.services.validation import field_problems
 
 MAX_PAGE_SIZE = 500
+# A task's last outcome is looked for in the schedule rows of this window before `now` first,
+# then (none there) in its whole history: on PostgreSQL the first read touches the recent
+# weeks' partitions only, instead of the latest row of every week kept.
+LAST_OUTCOME_RECENT = timedelta(days=7)
 
 
 class TaskNotFound(LookupError):
@@ -345,13 +349,13 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     if task_filter.last_outcome is not None:
-        last = _latest_finished(task_schedule.c.status)
+        last = _latest_finished(task_schedule.c.status, _recent_from(now))
         wanted = task_filter.last_outcome
         conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
-        page_query = _task_query().order_by(tasks.c.id.desc()).limit(limit).offset(offset)
+        page_query = _task_query(_recent_from(now)).order_by(tasks.c.id.desc()).limit(limit).offset(offset)
         if where is not None:
             count_query = count_query.where(where)
             page_query = page_query.where(where)
@@ -360,7 +364,7 @@ def list_tasks(
     return TaskPage(items=items, total=int(total))
 
 
-def _task_query() -> Any:
+def _task_query(recent_from: datetime | None) -> Any:
     next_run = (
         select(func.min(task_schedule.c.scheduled_time))
         .where(
@@ -370,8 +374,8 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    last_status = _latest_finished(task_schedule.c.status)
-    last_at = _latest_finished(task_schedule.c.finished_at)
+    last_status = _latest_finished(task_schedule.c.status, recent_from)
+    last_at = _latest_finished(task_schedule.c.finished_at, recent_from)
     return select(
         tasks,
         next_run.label("next_run"),
@@ -380,23 +384,34 @@ def _task_query() -> Any:
     )
 
 
-def _latest_finished(column: Any) -> Any:
+def _recent_from(now: datetime | None) -> datetime | None:
+    return None if now is None else now - LAST_OUTCOME_RECENT
+
+
+def _latest_finished(column: Any, recent_from: datetime | None) -> Any:
     """`column` of the task's latest finished schedule row, correlated to `tasks`: read from
     that row directly, not through its id (on PostgreSQL an id alone names no week, so a
-    lookup by id probes every partition)."""
+    lookup by id probes every partition). With `recent_from`, the rows scheduled from then on
+    are searched first and the whole history only when they hold no finished row: the same
+    row either way (the latest of all is among the recent ones if any is), and COALESCE
+    evaluates the second search only when the first finds nothing (or a NULL `column`, which
+    the second then finds again)."""
     finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
-    return (
+    latest = (
         select(column)
         .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
         .order_by(task_schedule.c.scheduled_time.desc())
         .limit(1)
         .correlate(tasks)
-        .scalar_subquery()
     )
+    if recent_from is None:
+        return latest.scalar_subquery()
+    recent = latest.where(task_schedule.c.scheduled_time >= recent_from)
+    return func.coalesce(recent.scalar_subquery(), latest.scalar_subquery())
 
 
 def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
-    row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
+    row = connection.execute(_task_query(_recent_from(now)).where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
     task = _as_of(_to_task(row), now)
