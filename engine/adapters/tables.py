@@ -169,6 +169,14 @@ reconciliation_counts = Table(
     Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
 )
 
+# Fire times recorded Skipped, ever, per reason (0016_skip_counts): a counter for /metrics.
+skip_counts = Table(
+    "skip_counts",
+    metadata,
+    Column("reason", Text, primary_key=True),
+    Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
 # Daily rollups of task_runs (0009_history): see sql/postgresql/0009_history.sql.
 Count = BigInteger().with_variant(Integer(), "sqlite")
 
