@@ -220,7 +220,12 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
         stored = _values_of(_get(connection, task_id, now))
         current = dict(stored)
         if changes.get("kind", current["kind"]) != current["kind"]:
-            current |= {"cron_expression": None, "timezone": None, "run_at": None} | DEFAULT_POLICIES
+            current |= {
+                "cron_expression": None,
+                "timezone": None,
+                "run_at": None,
+                "after": None,
+            } | DEFAULT_POLICIES
         try:
             spec = TaskInput.model_validate(current | dict(changes))
         except ValidationError as error:
