@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
-from engine.adapters.tables import task_types
+from engine.adapters.tables import forecast_snapshots, task_types
 from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
+from engine.services.forecast_accuracy import take_snapshots
 from engine.services.schemas import TaskInput
 from engine.services.tasks import create_task
 from tests.integration.helpers import add_cron_task
@@ -70,3 +71,17 @@ def test_a_chain_of_after_tasks_adds_its_runs_after_the_upstreams_expected_end(d
     run_pass(db_engine, CREATED, forecast_hours=0.25)
     # extract at 0 and 5 (2 minutes), load 2 minutes later (1 minute), report 1 minute after it.
     assert counts(db_engine, 10) == [1, 0, 1, 1, 0, 1, 0, 1, 1, 0]
+
+
+def test_forecast_snapshots_record_the_queued_runs_where_the_forecast_shows_them(db_engine: Engine) -> None:
+    add_type(db_engine, "slow", 150_000)
+    add_cron_task(db_engine, CREATED, "* * * * *", task_type="slow", overlap_policy="queue")
+    run_pass(db_engine, CREATED, forecast_hours=0.25)
+    take_snapshots(db_engine, T0, leads=[1, 2, 3])
+    with db_engine.connect() as connection:
+        found = dict(
+            connection.execute(select(forecast_snapshots.c.minute, forecast_snapshots.c.task_count)).all()
+        )
+    # As the forecast: runs expected at 0, 2.5, 5, ...: none at 12:01 and 12:03, one at 12:02.
+    assert [found.get(T0 + timedelta(minutes=m), 0) for m in (1, 2, 3)] == counts(db_engine, 4)[1:]
+    assert counts(db_engine, 4)[1:] == [0, 1, 0]
