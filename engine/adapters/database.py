@@ -61,7 +61,15 @@ def _configure_postgresql(engine: Engine) -> None:
         # unknown width, made the planner read the whole span through the time index and test
         # each row against the batch: the start and finish of a 10,000-task burst cost 2 to 3
         # times the CPU. Planning a statement each time costs far less than either.
+        #
+        # No JIT compilation: Headway's statements read and write a few thousand rows, yet
+        # PostgreSQL compiles a plan whose estimated cost passes jit_above_cost, and estimates
+        # grow with the tables (a range from a watermark is a third of task_runs). At 5 M
+        # history rows the runs-by-outcome count spent 56 ms compiling and 3 ms reading;
+        # past jit_optimize_above_cost the compilation takes hundreds of ms. A session
+        # setting, so PGOPTIONS and the server's own settings still apply otherwise.
         with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
             cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
 

@@ -24,8 +24,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.dependency_store import add_dependent_rows
 from engine.adapters.sql_queries import bound_query, instant_text
 from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks, utc_instant
+from engine.core.dependencies import UpstreamOutcome
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
 from engine.core.messages import TaskMessage
@@ -245,7 +247,8 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     SQLite `record_runs`). Returns the schedule ids whose status changed. A row missing from it was
     taken over by another processor after this one lost its lease (that one records the
     attempt), or was recorded already by a commit whose acknowledgement was lost; either way
-    nothing is written twice."""
+    nothing is written twice. The outcomes that end a run also give the tasks that run after
+    it their rows, in the same transaction (`engine.adapters.dependency_store`)."""
     if not finished:
         return set()
     dialect = connection.dialect.name
@@ -260,6 +263,20 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     # PostgreSQL's finish_runs inserts them too (a data-modifying CTE); SQLite has none.
     if recorded and dialect == "sqlite":
         connection.execute(bound_query(connection, "record_runs"), {"rows": json.dumps(recorded)})
+    add_dependent_rows(
+        connection,
+        [
+            UpstreamOutcome(
+                f.run.message.schedule_id,
+                f.run.context.task_id,
+                f.status,
+                f.finished_at,
+                retry_pending=f.next_attempt_at is not None,
+            )
+            for f in finished
+            if f.run.message.schedule_id in changed
+        ],
+    )
     return changed
 
 
@@ -383,8 +400,9 @@ def discard_dead_row(connection: Connection, schedule_id: int, now: datetime) ->
 def bury_unstartable(connection: Connection, schedule_id: int, reason: str, now: datetime) -> bool:
     """A row whose start the database refuses can never run: `Dead` with `reason`, so that
     nothing drives it again until someone replays its dead letter. Only a row waiting to start
-    (`Scheduled`, `Queued`, or `Failed` with a retry pending) is changed; False otherwise."""
-    result = connection.execute(
+    (`Scheduled`, `Queued`, or `Failed` with a retry pending) is changed; False otherwise.
+    Its run has ended: the tasks waiting `on: finished` for it are triggered."""
+    buried = connection.execute(
         update(task_schedule)
         .where(
             task_schedule.c.id == schedule_id,
@@ -398,5 +416,11 @@ def bury_unstartable(connection: Connection, schedule_id: int, reason: str, now:
             lease_expires_at=None,
             next_attempt_at=None,
         )
+        .returning(task_schedule.c.task_id)
+    ).first()
+    if buried is None:
+        return False
+    add_dependent_rows(
+        connection, [UpstreamOutcome(schedule_id, int(buried.task_id), ScheduleStatus.DEAD, now)]
     )
-    return result.rowcount == 1
+    return True

@@ -45,7 +45,11 @@ def lock_pending_tasks(
         tasks.c.overlap_policy,
         tasks.c.misfire_policy,
         tasks.c.ordering_key,
-    ).where(tasks.c.active.is_(True), needs_rows)
+    ).where(
+        tasks.c.active.is_(True),
+        tasks.c.kind != TaskKind.AFTER.value,  # triggered by its upstream's runs only
+        needs_rows,
+    )
     if connection.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=tasks)
     return [

@@ -93,6 +93,10 @@ tasks = Table(
     Column("max_attempts", Integer),
     # Tasks sharing it start one at a time, in scheduled order (0014_ordering_keys).
     Column("ordering_key", Text),
+    # A task of kind `after` runs when a run of this task ends as `after_on` asks
+    # (0015_task_dependencies, engine.core.dependencies).
+    Column("after_task_id", Id),
+    Column("after_on", Text),
 )
 
 task_schedule = Table(
@@ -120,6 +124,8 @@ task_schedule = Table(
     # The task's type, copied so a window's rows are counted per type without reading tasks
     # (0013); triggers fill it when a writer leaves it out and follow an edited type.
     Column("task_type", Text),
+    # The upstream run whose outcome triggered this row of an `after` task (0015).
+    Column("upstream_schedule_id", Id),
 )
 
 task_runs = Table(
@@ -164,6 +170,14 @@ reconciliation_counts = Table(
     "reconciliation_counts",
     metadata,
     Column("kind", Text, primary_key=True),
+    Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
+)
+
+# Fire times recorded Skipped, ever, per reason (0016_skip_counts): a counter for /metrics.
+skip_counts = Table(
+    "skip_counts",
+    metadata,
+    Column("reason", Text, primary_key=True),
     Column("row_count", BigInteger().with_variant(Integer(), "sqlite"), nullable=False),
 )
 

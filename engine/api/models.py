@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.services.schemas import TaskInput, TaskTypeDefinition, TaskTypeInput
@@ -23,12 +24,14 @@ TASK_EXAMPLES: list[JsonValue] = [
     },
     {"name": "launch", "task_type": "reminder", "kind": "once", "run_at": "2030-12-01T09:00:00Z"},
     {"name": "welcome", "task_type": "notification", "kind": "immediate", "payload": {"user": 42}},
+    {"name": "publish", "task_type": "http", "kind": "after", "after": {"task_id": 1, "on": "success"}},
 ]
 
 
 class TaskCreate(TaskInput):
     """A new task. `cron` needs `cron_expression` (`timezone` defaults to UTC), `once` needs
-    `run_at` (ISO-8601 with an offset, in the future), `immediate` needs neither."""
+    `run_at` (ISO-8601 with an offset, in the future), `after` needs `after: {task_id, on}`
+    (an existing task, no cycle), `immediate` needs none of them."""
 
     model_config = ConfigDict(json_schema_extra={"examples": TASK_EXAMPLES})
 
@@ -42,6 +45,13 @@ class TaskUpdate(TaskInput):
 
 class Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class AfterPublic(Public):
+    task_id: int = Field(description="the upstream task")
+    on: DependencyTrigger = Field(
+        description="success: its run succeeded; finished: its run ended for good (succeeded, failed, dead)"
+    )
 
 
 class TaskPublic(Public):
@@ -68,6 +78,12 @@ class TaskPublic(Public):
     timeout_s: int | None = Field(description="null: the task type's timeout")
     max_attempts: int | None = Field(description="null: the task type's max_attempts")
     ordering_key: str | None = Field(description="tasks sharing it start one at a time, in scheduled order")
+    after: AfterPublic | None = Field(description="an after task's upstream: it runs after that task's runs")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="why a dependency will not fire: an inactive or deleted upstream, or the active "
+        "dependents of an inactive task (read with one task only; empty in lists)",
+    )
 
 
 class TaskDetail(TaskPublic):

@@ -11,6 +11,7 @@ class TaskKind(StrEnum):
     IMMEDIATE = "immediate"
     CRON = "cron"
     ONCE = "once"
+    AFTER = "after"  # no schedule of its own: runs after another task's run (engine.core.dependencies)
 
 
 class ScheduleStatus(StrEnum):

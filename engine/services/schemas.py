@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from engine.core.cron import CronError, parse_schedule
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem, ordering_problem
 from engine.core.types import TaskKind
 
@@ -131,6 +132,16 @@ def _refuse_numbers(value: Any) -> Any:
     return value
 
 
+class AfterInput(BaseModel):
+    """What an `after` task waits for: a run of task `task_id` that ends as `on` says
+    (`success`: Succeeded; `finished`: Succeeded, failed for good or Dead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)]
+    on: DependencyTrigger = DependencyTrigger.SUCCESS
+
+
 class TaskInput(BaseModel):
     """A task as created (POST) or replaced (PUT).
 
@@ -166,6 +177,8 @@ class TaskInput(BaseModel):
     max_attempts: Annotated[int | None, Field(strict=True, ge=1, le=MAX_TASK_ATTEMPTS)] = None
     # Tasks sharing a key start one at a time in scheduled order (docs/scheduling.md).
     ordering_key: OrderingKeyText | None = Field(None, validate_default=True)
+    # An `after` task's upstream (engine.core.dependencies, docs/scheduling.md).
+    after: AfterInput | None = Field(None, validate_default=True)
 
     @field_validator("name")
     @classmethod
@@ -215,7 +228,6 @@ class TaskInput(BaseModel):
         except OverflowError:
             raise PydanticCustomError("datetime_range", "is outside the representable range") from None
 
-
     @field_validator("overlap_policy")
     @classmethod
     def _overlap_fits_kind(cls, value: OverlapPolicy, info: ValidationInfo) -> OverlapPolicy:
@@ -238,6 +250,12 @@ class TaskInput(BaseModel):
             problem = ordering_problem(value, overlap, misfire)
             if problem is not None:
                 raise PydanticCustomError("policy_combination", "{reason}", {"reason": problem})
+        return value
+
+    @field_validator("after")
+    @classmethod
+    def _after_fits_kind(cls, value: AfterInput | None, info: ValidationInfo) -> AfterInput | None:
+        _check_belongs(info, "after", value, TaskKind.AFTER, "an after task needs after: {task_id, on}")
         return value
 
     @field_validator("misfire_grace_s")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +16,7 @@ from engine.adapters.database import read_connection
 from engine.adapters.schedule_store import uses_policies
 from engine.adapters.tables import task_schedule, task_types, tasks
 from engine.core.cron import CronSchedule
+from engine.core.dependencies import DependencyTrigger, dependency_cycle
 from engine.core.next_runs import next_run, upcoming_runs
 from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import ScheduleStatus, TaskKind
@@ -23,6 +24,10 @@ from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_fut
 from engine.services.validation import field_problems
 
 MAX_PAGE_SIZE = 500
+# A task's last outcome is looked for in the schedule rows of this window before `now` first,
+# then (none there) in its whole history: on PostgreSQL the first read touches the recent
+# weeks' partitions only, instead of the latest row of every week kept.
+LAST_OUTCOME_RECENT = timedelta(days=7)
 
 
 class TaskNotFound(LookupError):
@@ -37,6 +42,14 @@ class TaskInactive(RuntimeError):
     def __init__(self, task_id: int) -> None:
         super().__init__(f"task {task_id} is inactive; make it active to run it")
         self.task_id = task_id
+
+
+@dataclass(frozen=True, slots=True)
+class TaskAfter:
+    """An `after` task's upstream: a run of `task_id` ending as `on` says triggers it."""
+
+    task_id: int
+    on: DependencyTrigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +76,11 @@ class Task:
     timeout_s: int | None = None  # None: the task type's timeout
     max_attempts: int | None = None  # None: the task type's attempt budget
     ordering_key: str | None = None
+    after: TaskAfter | None = None
+    # What keeps a dependency from firing, as read with the task on its own (get, create,
+    # edit, inactivate): an upstream inactive or deleted, or active dependents of an inactive
+    # task. Lists leave it empty.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,8 @@ NO_RUN_YET = "none"
 DEFAULT_POLICIES = {"overlap_policy": "allow", "misfire_policy": "run_all", "misfire_grace_s": None}
 # Statuses of a row whose run has not ended (as has a Failed row with a retry pending).
 IN_FLIGHT = [ScheduleStatus.QUEUED.value, ScheduleStatus.RUNNING.value]
+
+
 def _values(spec: TaskInput) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -101,6 +121,8 @@ def _values(spec: TaskInput) -> dict[str, Any]:
         "timeout_s": spec.timeout_s,
         "max_attempts": spec.max_attempts,
         "ordering_key": spec.ordering_key,
+        "after_task_id": spec.after.task_id if spec.after is not None else None,
+        "after_on": spec.after.on.value if spec.after is not None else None,
     }
 
 
@@ -110,6 +132,7 @@ def _values_of(task: Task) -> dict[str, Any]:
         "kind": task.kind.value,
         "overlap_policy": task.overlap_policy.value,
         "misfire_policy": task.misfire_policy.value,
+        "after": None if task.after is None else {"task_id": task.after.task_id, "on": task.after.on},
     }
 
 
@@ -125,6 +148,7 @@ def create_task(engine: Engine, spec: TaskInput, now: datetime) -> Task:
     check_run_at_in_future(spec.run_at, now)
     with engine.begin() as connection:
         _check_task_type(connection, spec.task_type)
+        _check_after(connection, None, spec)
         task_id = connection.execute(
             insert(tasks)
             .values(**_values(spec), created_at=now, updated_at=now, materialized_until=None)
@@ -141,6 +165,7 @@ def update_task(engine: Engine, task_id: int, spec: TaskInput, now: datetime) ->
     with engine.begin() as connection:
         _lock_existing(connection, task_id)
         _check_task_type(connection, spec.task_type)
+        _check_after(connection, task_id, spec)
         connection.execute(
             update(tasks)
             .where(tasks.c.id == task_id)
@@ -160,7 +185,7 @@ def set_inactive(engine: Engine, task_id: int, now: datetime) -> Task:
             .where(tasks.c.id == task_id)
             .values(active=False, updated_at=now, materialized_until=None)
         )
-        _delete_scheduled_rows(connection, task_id)
+        _delete_scheduled_rows(connection, task_id, keep_triggered=False)
         return _get(connection, task_id, now)
 
 
@@ -195,7 +220,12 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
         stored = _values_of(_get(connection, task_id, now))
         current = dict(stored)
         if changes.get("kind", current["kind"]) != current["kind"]:
-            current |= {"cron_expression": None, "timezone": None, "run_at": None} | DEFAULT_POLICIES
+            current |= {
+                "cron_expression": None,
+                "timezone": None,
+                "run_at": None,
+                "after": None,
+            } | DEFAULT_POLICIES
         try:
             spec = TaskInput.model_validate(current | dict(changes))
         except ValidationError as error:
@@ -204,6 +234,7 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
             check_run_at_in_future(spec.run_at, now)
         if "task_type" in changes:
             _check_task_type(connection, spec.task_type)
+        _check_after(connection, task_id, spec)
         values = _values(spec)
         if any(values[name] != stored[name] for name in SCHEDULE_FIELDS):
             values["materialized_until"] = None
@@ -323,13 +354,13 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     if task_filter.last_outcome is not None:
-        last = _latest_finished(task_schedule.c.status)
+        last = _latest_finished(task_schedule.c.status, _recent_from(now))
         wanted = task_filter.last_outcome
         conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
-        page_query = _task_query().order_by(tasks.c.id.desc()).limit(limit).offset(offset)
+        page_query = _task_query(_recent_from(now)).order_by(tasks.c.id.desc()).limit(limit).offset(offset)
         if where is not None:
             count_query = count_query.where(where)
             page_query = page_query.where(where)
@@ -338,7 +369,7 @@ def list_tasks(
     return TaskPage(items=items, total=int(total))
 
 
-def _task_query() -> Any:
+def _task_query(recent_from: datetime | None) -> Any:
     next_run = (
         select(func.min(task_schedule.c.scheduled_time))
         .where(
@@ -348,8 +379,8 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    last_status = _latest_finished(task_schedule.c.status)
-    last_at = _latest_finished(task_schedule.c.finished_at)
+    last_status = _latest_finished(task_schedule.c.status, recent_from)
+    last_at = _latest_finished(task_schedule.c.finished_at, recent_from)
     return select(
         tasks,
         next_run.label("next_run"),
@@ -358,26 +389,38 @@ def _task_query() -> Any:
     )
 
 
-def _latest_finished(column: Any) -> Any:
+def _recent_from(now: datetime | None) -> datetime | None:
+    return None if now is None else now - LAST_OUTCOME_RECENT
+
+
+def _latest_finished(column: Any, recent_from: datetime | None) -> Any:
     """`column` of the task's latest finished schedule row, correlated to `tasks`: read from
     that row directly, not through its id (on PostgreSQL an id alone names no week, so a
-    lookup by id probes every partition)."""
+    lookup by id probes every partition). With `recent_from`, the rows scheduled from then on
+    are searched first and the whole history only when they hold no finished row: the same
+    row either way (the latest of all is among the recent ones if any is), and COALESCE
+    evaluates the second search only when the first finds nothing (or a NULL `column`, which
+    the second then finds again)."""
     finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
-    return (
+    latest = (
         select(column)
         .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
         .order_by(task_schedule.c.scheduled_time.desc())
         .limit(1)
         .correlate(tasks)
-        .scalar_subquery()
     )
+    if recent_from is None:
+        return latest.scalar_subquery()
+    recent = latest.where(task_schedule.c.scheduled_time >= recent_from)
+    return func.coalesce(recent.scalar_subquery(), latest.scalar_subquery())
 
 
 def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
-    row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
+    row = connection.execute(_task_query(_recent_from(now)).where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
-    return _as_of(_to_task(row), now)
+    task = _as_of(_to_task(row), now)
+    return replace(task, warnings=_warnings(connection, task))
 
 
 def _lock_existing(connection: Connection, task_id: int) -> bool:
@@ -391,13 +434,65 @@ def _lock_existing(connection: Connection, task_id: int) -> bool:
     return bool(row.active)
 
 
-def _delete_scheduled_rows(connection: Connection, task_id: int) -> None:
-    connection.execute(
-        delete(task_schedule).where(
-            task_schedule.c.task_id == task_id,
-            task_schedule.c.status == ScheduleStatus.SCHEDULED.value,
-        )
+def _delete_scheduled_rows(connection: Connection, task_id: int, keep_triggered: bool = True) -> None:
+    """Remove the task's `Scheduled` rows. Rows an upstream run triggered are not the task's
+    schedule: an edit keeps them (they still run), an inactivation removes them."""
+    c = task_schedule.c
+    where = [c.task_id == task_id, c.status == ScheduleStatus.SCHEDULED.value]
+    if keep_triggered:
+        where.append(c.upstream_schedule_id.is_(None))
+    connection.execute(delete(task_schedule).where(*where))
+
+
+# The key of the transaction-scoped advisory lock under which dependency edits check for
+# cycles on PostgreSQL ("HWDP"): two edits that together would close a cycle run one after
+# the other, the second seeing the first. SQLite serialises writers anyway.
+DEPENDENCY_LOCK = 0x48574450
+
+
+def _check_after(connection: Connection, task_id: int | None, spec: TaskInput) -> None:
+    """FieldProblem on `after` for an unknown upstream, the task itself, or a cycle
+    (`engine.core.dependencies.dependency_cycle`)."""
+    if spec.after is None:
+        return
+    upstream = spec.after.task_id
+    if upstream == task_id:
+        raise FieldProblem("after", f"task {task_id} cannot run after itself")
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(DEPENDENCY_LOCK)))
+    if connection.execute(select(tasks.c.id).where(tasks.c.id == upstream)).first() is None:
+        raise FieldProblem("after", f"unknown upstream task {upstream}")
+    edges = connection.execute(
+        select(tasks.c.id, tasks.c.after_task_id).where(tasks.c.after_task_id.is_not(None))
     )
+    upstream_of = {int(row.id): int(row.after_task_id) for row in edges}
+    cycle = dependency_cycle(task_id, upstream, upstream_of)
+    if cycle is not None:
+        chain = " -> ".join(str(node) for node in cycle)
+        raise FieldProblem("after", f"task {upstream} would close a dependency cycle: {chain}")
+
+
+def _warnings(connection: Connection, task: Task) -> tuple[str, ...]:
+    """Why a dependency of `task` will not fire (see `Task.warnings`)."""
+    found: list[str] = []
+    if task.after is not None:
+        upstream = connection.execute(select(tasks.c.active).where(tasks.c.id == task.after.task_id)).first()
+        if upstream is None:
+            found.append(f"upstream task {task.after.task_id} was deleted: this task will not be triggered")
+        elif not upstream.active:
+            found.append(f"upstream task {task.after.task_id} is inactive: this task is not triggered")
+    if not task.active:
+        dependents = list(
+            connection.execute(
+                select(tasks.c.id)
+                .where(tasks.c.after_task_id == task.id, tasks.c.active.is_(True))
+                .order_by(tasks.c.id)
+            ).scalars()
+        )
+        if dependents:
+            ids = ", ".join(str(i) for i in dependents)
+            found.append(f"task is inactive: its active dependent tasks {ids} are not triggered")
+    return tuple(found)
 
 
 def _claimed_by_policy(connection: Connection, task_id: int) -> bool:
@@ -445,4 +540,7 @@ def _to_task(row: RowMapping) -> Task:
         timeout_s=row["timeout_s"],
         max_attempts=row["max_attempts"],
         ordering_key=row["ordering_key"],
+        after=None
+        if row["after_task_id"] is None
+        else TaskAfter(int(row["after_task_id"]), DependencyTrigger(row["after_on"])),
     )

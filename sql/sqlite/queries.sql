@@ -384,6 +384,13 @@ SET status = 'Scheduled',
     claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
 WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
 
+-- name: read_run_time_span
+-- The scheduled times of the task_runs rows with :after_id < id <= :through_id, as on
+-- PostgreSQL; SQLite's roll-up finds schedule rows by primary key alone and leaves them aside.
+SELECT MIN(scheduled_time) AS time_from, MAX(scheduled_time) AS time_to
+FROM task_runs
+WHERE id > :after_id AND id <= :through_id;
+
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
 -- per task type and UTC day of their start, as the PostgreSQL query does.

@@ -29,6 +29,7 @@ ONCE = {"kind": "once", "cron_expression": None}
 # A day after the API's frozen clock: in the future for every run, whatever today's date.
 TOMORROW = API_NOW + timedelta(days=1)
 IMMEDIATE = {"kind": "immediate", "cron_expression": None}
+AFTER = {"kind": "after", "cron_expression": None}
 
 
 def raw_immediate(payload: bytes) -> bytes:
@@ -56,8 +57,8 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"task_type": "no-such-type"}, "task_type", "unknown task type"),
         ({"task_type": ""}, "task_type", "at least 1"),
         ({"task_type": None}, "task_type", "string"),
-        ({"kind": "weekly"}, "kind", "'immediate', 'cron' or 'once'"),
-        ({"kind": None}, "kind", "'immediate', 'cron' or 'once'"),
+        ({"kind": "weekly"}, "kind", "'immediate', 'cron', 'once' or 'after'"),
+        ({"kind": None}, "kind", "'immediate', 'cron', 'once' or 'after'"),
         ({"cron_expression": None}, "cron_expression", "needs cron_expression"),
         ({"run_at": TOMORROW.isoformat()}, "run_at", "only for once"),
         (ONCE, "run_at", "needs run_at"),
@@ -102,6 +103,13 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"ordering_key": "  "}, "ordering_key", "blank"),
         ({"ordering_key": "k", "overlap_policy": "skip"}, "ordering_key", "does not combine"),
         ({"max_attempts": 1_001}, "max_attempts", "less than or equal to 1000"),
+        # Dependencies (engine.core.dependencies): an after task names an existing upstream.
+        (AFTER, "after", "needs after"),
+        ({"after": {"task_id": 1, "on": "success"}}, "after", "only for after"),
+        (AFTER | {"after": {"task_id": 1, "on": "sometimes"}}, "after.on", "'success' or 'finished'"),
+        (AFTER | {"after": {"task_id": "1"}}, "after.task_id", "integer"),
+        (AFTER | {"after": {"task_id": 0}}, "after.task_id", "greater than or equal to 1"),
+        (AFTER | {"after": {"task_id": 999_999}}, "after", "unknown upstream task 999999"),
         (ONCE | {"run_at": TOMORROW.isoformat(), "misfire_policy": "run_latest"}, "misfire_policy", "cron"),
     ],
 )
@@ -110,7 +118,8 @@ def test_invalid_fields_get_422_naming_the_field(
 ) -> None:
     body = {key: value for key, value in (GOOD | change).items()}
     found = problems(api.post("/tasks", json=body))
-    assert any(loc == ["body", field] and words.lower() in msg.lower() for loc, msg in found), found
+    path = ["body", *field.split(".")]  # a nested field: "after.on"
+    assert any(loc == path and words.lower() in msg.lower() for loc, msg in found), found
 
 
 def test_a_cron_that_can_never_fire_gets_422(api: TestClient) -> None:

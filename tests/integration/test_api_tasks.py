@@ -56,6 +56,8 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         "timeout_s": None,
         "max_attempts": None,
         "ordering_key": None,
+        "after": None,
+        "warnings": [],
     }
     assert api.get(f"/tasks/{task['id']}").json() | {"next_runs": None} == task | {"next_runs": None}
 
@@ -359,3 +361,49 @@ def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) 
         "timeout_s": None,
         "max_attempts": None,
     }
+
+
+def test_an_after_task_names_its_upstream_and_cycles_get_422_naming_after(api: TestClient) -> None:
+    upstream = create(api, **cron_body(name="extract"))
+    load = create(api, name="load", task_type="http", kind="after", after={"task_id": upstream["id"]})
+    assert (load["kind"], load["after"], load["cron_expression"]) == (
+        "after",
+        {"task_id": upstream["id"], "on": "success"},  # the default trigger
+        None,
+    )
+    detail = api.get(f"/tasks/{load['id']}").json()
+    assert (detail["next_run"], detail["next_runs"], detail["warnings"]) == (None, [], [])
+    report = create(
+        api, name="report", task_type="http", kind="after", after={"task_id": load["id"], "on": "finished"}
+    )
+    cycle = api.put(
+        f"/tasks/{upstream['id']}",
+        json={"name": "extract", "task_type": "http", "kind": "after", "after": {"task_id": report["id"]}},
+    )
+    assert cycle.status_code == 422, cycle.text
+    [problem] = cycle.json()["detail"]
+    assert problem["loc"] == ["body", "after"]
+    assert f"{upstream['id']} -> {report['id']} -> {load['id']} -> {upstream['id']}" in problem["msg"]
+    itself = api.put(f"/tasks/{load['id']}", json={**load_body(load["id"]), "name": "load"})
+    assert itself.status_code == 422 and itself.json()["detail"][0]["loc"] == ["body", "after"]
+
+
+def load_body(upstream: int) -> dict[str, Any]:
+    return {
+        "name": "x",
+        "task_type": "http",
+        "kind": "after",
+        "after": {"task_id": upstream, "on": "success"},
+    }
+
+
+def test_inactive_upstreams_and_their_active_dependents_are_reported(api: TestClient) -> None:
+    upstream = create(api, **cron_body(name="extract"))
+    load = create(api, **load_body(upstream["id"]))
+    stopped = api.put(f"/tasks/{upstream['id']}/inactive")
+    assert stopped.json()["warnings"] == [
+        f"task is inactive: its active dependent tasks {load['id']} are not triggered"
+    ]
+    assert api.get(f"/tasks/{load['id']}").json()["warnings"] == [
+        f"upstream task {upstream['id']} is inactive: this task is not triggered"
+    ]
