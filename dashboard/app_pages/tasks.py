@@ -234,8 +234,11 @@ if inactive_column.button("Set inactive…", disabled=not task.active, key="task
 run_column.button("Run now", on_click=run_once_now, key="tasks.run_now")
 try:
     # Read with the task alone: an inactive or deleted upstream, or dependents left waiting.
-    for warning in get_task(engine, task.id).warnings:
+    alone = get_task(engine, task.id)
+    for warning in alone.warnings:
         st.warning(warning, icon=":material/link_off:")
+    if alone.dependents:
+        st.caption("Tasks after it: " + ", ".join(f"#{i}" for i in alone.dependents))
 except TaskNotFound:
     pass
 task_form.problems_summary(prefix)

@@ -73,6 +73,8 @@ def show(
         ("updated", format_instant(task.updated_at)),
     ):
         typer.echo(f"  {label:<9} {value}")
+    if task.dependents:
+        typer.echo(f"  followed  by tasks {', '.join(str(i) for i in task.dependents)} (after)")
     for warning in task.warnings:
         typer.echo(f"  warning   {warning}")
     typer.echo("next runs:" if upcoming else "next runs: none")

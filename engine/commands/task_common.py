@@ -164,6 +164,7 @@ def task_json(task: Task) -> dict[str, Any]:
         "ordering_key": task.ordering_key,
         "after": None if task.after is None else {"task_id": task.after.task_id, "on": task.after.on.value},
         "warnings": list(task.warnings),
+        "dependents": list(task.dependents),
     }
 
 

@@ -81,6 +81,8 @@ class Task:
     # edit, inactivate): an upstream inactive or deleted, or active dependents of an inactive
     # task. Lists leave it empty.
     warnings: tuple[str, ...] = ()
+    # The `after` tasks that follow this one's runs, active or not (read with the task alone).
+    dependents: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,7 +422,14 @@ def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
     if row is None:
         raise TaskNotFound(task_id)
     task = _as_of(_to_task(row), now)
-    return replace(task, warnings=_warnings(connection, task))
+    dependents = connection.execute(
+        select(tasks.c.id, tasks.c.active).where(tasks.c.after_task_id == task_id).order_by(tasks.c.id)
+    ).all()
+    return replace(
+        task,
+        warnings=_warnings(connection, task, [int(d.id) for d in dependents if d.active]),
+        dependents=tuple(int(d.id) for d in dependents),
+    )
 
 
 def _lock_existing(connection: Connection, task_id: int) -> bool:
@@ -472,7 +481,7 @@ def _check_after(connection: Connection, task_id: int | None, spec: TaskInput) -
         raise FieldProblem("after", f"task {upstream} would close a dependency cycle: {chain}")
 
 
-def _warnings(connection: Connection, task: Task) -> tuple[str, ...]:
+def _warnings(connection: Connection, task: Task, active_dependents: list[int]) -> tuple[str, ...]:
     """Why a dependency of `task` will not fire (see `Task.warnings`)."""
     found: list[str] = []
     if task.after is not None:
@@ -481,17 +490,9 @@ def _warnings(connection: Connection, task: Task) -> tuple[str, ...]:
             found.append(f"upstream task {task.after.task_id} was deleted: this task will not be triggered")
         elif not upstream.active:
             found.append(f"upstream task {task.after.task_id} is inactive: this task is not triggered")
-    if not task.active:
-        dependents = list(
-            connection.execute(
-                select(tasks.c.id)
-                .where(tasks.c.after_task_id == task.id, tasks.c.active.is_(True))
-                .order_by(tasks.c.id)
-            ).scalars()
-        )
-        if dependents:
-            ids = ", ".join(str(i) for i in dependents)
-            found.append(f"task is inactive: its active dependent tasks {ids} are not triggered")
+    if not task.active and active_dependents:
+        ids = ", ".join(str(i) for i in active_dependents)
+        found.append(f"task is inactive: its active dependent tasks {ids} are not triggered")
     return tuple(found)
 
 

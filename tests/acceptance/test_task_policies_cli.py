@@ -71,6 +71,8 @@ def test_an_after_task_is_added_shown_and_a_cycle_refused_naming_after(url: str)
     assert (added["kind"], added["after"]) == ("after", {"task_id": upstream["id"], "on": "finished"})
     shown = headway("task", "show", str(added["id"]), database_url=url, check=True).stdout
     assert f"schedule  after {upstream['id']} (finished)" in shown
+    shown = headway("task", "show", str(upstream["id"]), database_url=url, check=True).stdout
+    assert f"followed  by tasks {added['id']} (after)" in shown
     cycle = headway("task", "edit", str(upstream["id"]), "--after", str(added["id"]), database_url=url)
     assert cycle.returncode == 2
     assert f"after: task {added['id']} would close a dependency cycle" in cycle.stderr

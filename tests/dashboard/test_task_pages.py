@@ -316,6 +316,7 @@ def test_an_inactive_upstream_is_shown_on_its_dependent(
     app.button(key="tasks.deactivate").click().run()
     app.button(key="tasks.deactivate.confirm").click().run()
     assert any(f"dependent tasks {publish.id} are not triggered" in text for text in texts(app, "success"))
+    assert f"Tasks after it: #{publish.id}" in texts(app, "caption")
     app.selectbox(key="tasks.selected").set_value(publish.id).run()
     assert any(f"upstream task {report.id} is inactive" in text for text in texts(app, "warning"))
     assert (
