@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from dashboard import data, ui
 from engine.core.cron import CronError, next_fire_times, parse_schedule
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import DEFAULT_MISFIRE_GRACE_S, MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.services.schemas import FieldProblem, TaskInput
@@ -30,6 +31,7 @@ KIND_LABELS = {
     TaskKind.CRON: "Recurring (cron)",
     TaskKind.ONCE: "One-off (at a time)",
     TaskKind.IMMEDIATE: "Immediate (as soon as possible)",
+    TaskKind.AFTER: "After another task",
 }
 FIELDS = (
     "name",
@@ -47,7 +49,13 @@ FIELDS = (
     "timeout_s",
     "max_attempts",
     "ordering_key",
+    "after_task_id",
+    "after_on",
 )
+AFTER_LABELS = {
+    DependencyTrigger.SUCCESS: "success: after each run that succeeds",
+    DependencyTrigger.FINISHED: "finished: after each run that ends (succeeded, failed or dead)",
+}
 OVERLAP_LABELS = {
     OverlapPolicy.ALLOW: "allow: run it alongside",
     OverlapPolicy.SKIP: "skip: record it Skipped",
@@ -89,6 +97,8 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
             "timeout_s": None,
             "max_attempts": None,
             "ordering_key": "",
+            "after_task_id": None,
+            "after_on": DependencyTrigger.SUCCESS,
         }
     return {
         "name": task.name,
@@ -106,6 +116,8 @@ def _defaults(task: Task | None, now: datetime, task_types: list[str]) -> dict[s
         "timeout_s": task.timeout_s,
         "max_attempts": task.max_attempts,
         "ordering_key": task.ordering_key or "",
+        "after_task_id": task.after.task_id if task.after is not None else None,
+        "after_on": task.after.on if task.after is not None else DependencyTrigger.SUCCESS,
     }
 
 
@@ -137,6 +149,16 @@ def render_fields(prefix: str, task_types: list[str], now: datetime, task: Task 
         left.date_input("Run on (UTC)", key=key(prefix, "run_at_date"))
         right.time_input("At (UTC)", key=key(prefix, "run_at_time"), step=timedelta(minutes=1))
         _field_error(problems, "run_at")
+    elif kind is TaskKind.AFTER:
+        left, right = st.columns([2, 3])
+        left.number_input("Upstream task id", key=key(prefix, "after_task_id"), min_value=1, step=1)
+        right.selectbox(
+            "Run it when the upstream's run...",
+            list(AFTER_LABELS),
+            key=key(prefix, "after_on"),
+            format_func=AFTER_LABELS.__getitem__,
+        )
+        _field_error(problems, "after")
     st.text_area("Payload (JSON object)", key=key(prefix, "payload"), height=100)
     _field_error(problems, "payload")
     left, right = st.columns(2)
@@ -266,6 +288,10 @@ def collect(prefix: str) -> tuple[TaskInput | None, list[FieldProblem]]:
         day = state[key(prefix, "run_at_date")]
         at: time = state[key(prefix, "run_at_time")]
         fields["run_at"] = datetime.combine(day, at, tzinfo=UTC) if day and at else None
+    elif kind is TaskKind.AFTER:
+        upstream = _whole(state[key(prefix, "after_task_id")])
+        if upstream is not None:
+            fields["after"] = {"task_id": upstream, "on": state[key(prefix, "after_on")]}
     try:
         return TaskInput.model_validate(fields), []
     except ValidationError as error:

@@ -168,15 +168,18 @@ class RunStore(Protocol):
 
     def finish_runs(self, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
         """Record outcomes: each row `Running` at its attempt under `processor_id` takes its
-        new status and gets its `task_runs` row. Returns the schedule ids changed; a row
-        missing from it was taken over meanwhile, and nothing is written for it."""
+        new status and gets its `task_runs` row; an outcome that ends a run gives the `after`
+        tasks waiting for it their rows, in the same transaction and once per run
+        (`engine.core.dependencies`). Returns the schedule ids changed; a row missing from it
+        was taken over meanwhile, and nothing is written for it."""
 
     def give_back_runs(self, runs: Sequence[StartedRun], processor_id: str, now: datetime) -> int:
         """Runs that will not finish here: `Running` under `processor_id` -> `Queued` at the
         previous attempt, queued anew at `now`. Returns how many rows changed."""
 
     def bury_unstartable(self, schedule_id: int, reason: str, now: datetime) -> bool:
-        """A row whose start the database refuses: `Dead` with `reason`, if it waits to start."""
+        """A row whose start the database refuses: `Dead` with `reason`, if it waits to start;
+        its `on: finished` dependents are triggered as by any other end."""
 
     def beat(
         self,

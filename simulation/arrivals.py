@@ -3,9 +3,15 @@ and its sampled duration. Time is integer microseconds since the window start.
 
 Cron fire times come from `engine.core.cron.fire_times`, once per distinct (expression, zone),
 thinned for `overlap: skip` tasks (`engine.core.policies.starts_under_skip`, with the type's
-mean duration), and are repeated `count` times; `run_at` tasks fall in or out of the window; `rate_per_min`
-tasks are a Poisson process (uniform times given a Poisson total, the textbook construction).
-Ties keep workload order, so `count` copies of a cron task are due in a row.
+mean duration), and are repeated `count` times; `run_at` tasks fall in or out of the window;
+`rate_per_min` tasks are a Poisson process (uniform times given a Poisson total, the textbook
+construction). Ties keep workload order, so `count` copies of a cron task are due in a row.
+
+As the forecast does (`engine.core.forecast_policies`), with each type's mean duration: an
+`overlap: queue` task's runs, and the runs of the tasks sharing an `ordering_key`, are due one
+after the other (`serialised_starts`); an `after` task is due at each of its upstream's runs'
+expected end (upstream due time + the upstream type's mean), down a chain, after the upstream's
+runs were moved. An `after` task's own ordering key is not applied.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
+from engine.core.forecast_policies import serialised_starts
 from engine.core.policies import OverlapPolicy, starts_under_skip
 from simulation.attempts import Retries, draw_attempts
 from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
@@ -93,6 +100,49 @@ def _check_size(held: int, adding: int, index: int, name: str) -> int:
     return held + adding
 
 
+def _serialise_keys(
+    workload: Workload, dues: dict[int, np.ndarray], mean_us: dict[str, int], window: Window
+) -> None:
+    """Move the due times of the tasks sharing an ordering key so that their runs follow each
+    other in due order (ties in workload order), each lasting its type's mean; runs moved past
+    the window's end leave it."""
+    keys: dict[str, list[int]] = {}
+    for index, task in enumerate(workload.tasks):
+        if task.ordering_key is not None and index in dues:
+            keys.setdefault(task.ordering_key, []).append(index)
+    for indexes in keys.values():
+        runs = sorted((int(due), index) for index in indexes for due in dues[index].tolist())
+        starts = serialised_starts([(due, mean_us[workload.tasks[index].task_type]) for due, index in runs])
+        moved: dict[int, list[int]] = {index: [] for index in indexes}
+        for (_, index), start in zip(runs, starts, strict=True):
+            if start < window.length_us:
+                moved[index].append(start)
+        for index, starts_of_task in moved.items():
+            dues[index] = np.array(starts_of_task, dtype=np.int64)
+
+
+def _follow_upstreams(
+    workload: Workload, dues: dict[int, np.ndarray], mean_us: dict[str, int], window: Window, held: int
+) -> int:
+    """Give each `after` task (and `count` copies) a due time at each of its upstream's runs'
+    expected end, once the upstream's are known (the chain has no cycle: refused when parsed).
+    Returns the tasks held so far."""
+    waiting = [index for index, task in enumerate(workload.tasks) if task.after is not None]
+    while waiting:
+        ready = [index for index in waiting if workload.tasks[index].after in dues]
+        assert ready, "a dependency cycle"
+        for index in ready:
+            task = workload.tasks[index]
+            assert task.after is not None
+            upstream = workload.tasks[task.after]
+            ends = dues[task.after] + mean_us[upstream.task_type]
+            ends = np.sort(ends[ends < window.length_us])
+            held = _check_size(held, len(ends) * task.count, index, task.name)
+            dues[index] = np.repeat(ends, task.count)
+            waiting.remove(index)
+    return held
+
+
 def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arrivals:
     """Every task due in the window, with durations drawn from its type's model.
 
@@ -106,19 +156,26 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     # "until one second before the end" give exactly the fire times in [start, end).
     after = window.start - timedelta(seconds=1)
     until = window.end - timedelta(seconds=1)
-    times: list[np.ndarray] = []
-    types: list[np.ndarray] = []
-    kinds: list[np.ndarray] = []
+    mean_us = {name: round(model.mean_ms * 1_000) for name, model in workload.types.items()}
+    dues: dict[int, np.ndarray] = {}
     held = 0
     for index, task in enumerate(workload.tasks):
+        if task.after is not None:
+            continue  # follows its upstream: below
         if task.schedule is not None:
             if task.schedule not in fires:
                 fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
             offsets = fires[task.schedule]
             if task.overlap is OverlapPolicy.SKIP:
                 # Each copy skips the fire times before its previous run's expected end.
-                expected_us = round(workload.types[task.task_type].mean_ms * 1_000)
-                offsets = np.array(starts_under_skip(offsets.tolist(), expected_us), dtype=np.int64)
+                offsets = np.array(
+                    starts_under_skip(offsets.tolist(), mean_us[task.task_type]), dtype=np.int64
+                )
+            elif task.overlap is OverlapPolicy.QUEUE:
+                # Each copy starts a fire time at its previous run's expected end, if later.
+                pairs = [(offset, mean_us[task.task_type]) for offset in offsets.tolist()]
+                offsets = np.array(serialised_starts(pairs), dtype=np.int64)
+                offsets = offsets[offsets < window.length_us]
             held = _check_size(held, len(offsets) * task.count, index, task.name)
             due = np.repeat(offsets, task.count)
         elif task.run_at is not None:
@@ -132,9 +189,18 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
             total = int(rng.poisson(expected))
             held = _check_size(held, total, index, task.name)
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
-        times.append(due)
-        types.append(np.full(len(due), type_index[task.task_type], dtype=np.int32))
-        kinds.append(np.full(len(due), task.rate_per_min is not None, dtype=bool))
+        dues[index] = due
+    _serialise_keys(workload, dues, mean_us, window)
+    held = _follow_upstreams(workload, dues, mean_us, window, held)
+    times = [dues[index] for index in range(len(workload.tasks))]
+    types = [
+        np.full(len(due), type_index[task.task_type], dtype=np.int32)
+        for due, task in zip(times, workload.tasks, strict=True)
+    ]
+    kinds = [
+        np.full(len(due), task.rate_per_min is not None, dtype=bool)
+        for due, task in zip(times, workload.tasks, strict=True)
+    ]
     scheduled = np.concatenate(times) if times else np.zeros(0, dtype=np.int64)
     type_ids = np.concatenate(types) if types else np.zeros(0, dtype=np.int32)
     order = np.argsort(scheduled, kind="stable")

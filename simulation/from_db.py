@@ -3,12 +3,15 @@
 Types with runs in the year before `now` use the `empirical` model over those elapsed times;
 the others use `fixed` at `expected_duration_ms`. Active `immediate` tasks that never ran are
 due at the window start (they are waiting now); `once` tasks are due at `run_at` (naive
-timestamps are UTC). Problems are `WorkloadError`s naming the task and field, exit 2.
+timestamps are UTC); `after` tasks follow their upstream's runs (left out, with their own
+dependents, when the upstream is not active). Overlap policies and ordering keys are read as a
+workload file gives them. Problems are `WorkloadError`s naming the task and field, exit 2.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,10 @@ from simulation.workload import TaskSpec, Workload, WorkloadError
 
 HISTORY = timedelta(days=365)
 
-_TYPES = text(
-    "SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name"
-)
+_TYPES = text("SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name")
 _TASKS = text(
-    "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at, t.overlap_policy "
+    "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at, t.overlap_policy, "
+    "t.ordering_key, t.after_task_id "
     "FROM tasks t WHERE t.active AND (t.kind <> 'immediate' OR NOT EXISTS "
     "(SELECT 1 FROM task_runs r WHERE r.task_id = t.id)) ORDER BY t.id"
 )
@@ -77,9 +79,7 @@ def _read(
     with read_connection(engine) as connection:
         tables = set(sqlalchemy.inspect(connection).get_table_names())
         if not {"tasks", "task_types", "task_runs"} <= tables:
-            raise WorkloadError(
-                source, 0, "(database)", "no Headway schema: run `headway db upgrade` first"
-            )
+            raise WorkloadError(source, 0, "(database)", "no Headway schema: run `headway db upgrade` first")
         type_rows = list(connection.execute(_TYPES))
         expected = {row.name: row.expected_duration_ms for row in type_rows}
         # Timeouts and attempts as the engine has them; failures need --calibrate.
@@ -116,7 +116,9 @@ def load_from_database(url: str, now: datetime) -> Workload:
     if not tasks:
         raise WorkloadError(source, 0, "tasks", "no active tasks to simulate")
     types: dict[str, DurationModel] = {}
-    specs = []
+    specs: list[TaskSpec] = []
+    index_of: dict[int, int] = {}
+    upstreams: dict[int, int] = {}  # index -> upstream task id, resolved below
     for row in tasks:
         where = f"tasks[{row.name}]"
         if row.task_type not in types:
@@ -126,20 +128,44 @@ def load_from_database(url: str, now: datetime) -> Workload:
                 schedule = parse_schedule(row.cron_expression or "", row.timezone or "UTC")
             except CronError as error:
                 raise WorkloadError(source, 0, f"{where}.{error.field}", error.message) from error
-            # `queue` runs every fire time, later: the same compute as `allow`.
-            overlap = OverlapPolicy.SKIP if row.overlap_policy == "skip" else OverlapPolicy.ALLOW
-            specs.append(TaskSpec(row.name, row.task_type, schedule=schedule, overlap=overlap))
+            overlap = OverlapPolicy(row.overlap_policy)
+            spec = TaskSpec(row.name, row.task_type, schedule=schedule, overlap=overlap)
         elif row.kind == "once":
             if row.run_at is None:
                 raise WorkloadError(source, 0, f"{where}.run_at", "a once task needs run_at")
-            specs.append(TaskSpec(row.name, row.task_type, run_at=_instant(row.run_at)))
+            spec = TaskSpec(row.name, row.task_type, run_at=_instant(row.run_at))
         elif row.kind == "immediate":
-            specs.append(TaskSpec(row.name, row.task_type, run_at=now))
+            spec = TaskSpec(row.name, row.task_type, run_at=now)
+        elif row.kind == "after":
+            spec = TaskSpec(row.name, row.task_type)
+            upstreams[len(specs)] = int(row.after_task_id)
         else:
             raise WorkloadError(source, 0, f"{where}.kind", f"unknown kind {row.kind!r}")
+        index_of[int(row.id)] = len(specs)
+        specs.append(replace(spec, ordering_key=row.ordering_key))
     return Workload(
-        types, tuple(specs), {name: attempts[name] for name in types if name in attempts}
+        types,
+        _linked(specs, upstreams, index_of),
+        {name: attempts[name] for name in types if name in attempts},
     )
+
+
+def _linked(
+    specs: list[TaskSpec], upstreams: dict[int, int], index_of: dict[int, int]
+) -> tuple[TaskSpec, ...]:
+    """The tasks, each `after` task pointing at its upstream's index; one whose upstream is not
+    active (inactive or deleted) is left out, as the engine does not trigger it, and so are its
+    own dependents."""
+    linked = {index: index_of[upstream] for index, upstream in upstreams.items() if upstream in index_of}
+    dropped = set(upstreams) - set(linked)
+    while True:
+        more = {index for index, upstream in linked.items() if upstream in dropped} - dropped
+        if not more:
+            break
+        dropped |= more
+    kept = [index for index in range(len(specs)) if index not in dropped]
+    new_index = {old: new for new, old in enumerate(kept)}
+    return tuple(replace(specs[old], after=new_index[linked[old]] if old in linked else None) for old in kept)
 
 
 def _model(

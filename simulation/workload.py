@@ -8,16 +8,19 @@ tasks:
 ```
 
 A task has exactly one of `cron` (with optional `timezone`, and `overlap: skip` for a task
-whose fire times are skipped while its previous run goes on), `run_at` (ISO instant; naive
-means UTC) or `rate_per_min` (immediate tasks arriving as a Poisson process). `count` stands
-for that many identical tasks. Line numbers come from the composed YAML node tree, so an error
-points at the line of the offending key (or of the mapping missing it).
+whose fire times are skipped while its previous run goes on, or `overlap: queue` for one whose
+runs wait for each other), `run_at` (ISO instant; naive means UTC), `rate_per_min` (immediate
+tasks arriving as a Poisson process) or `after: {task: NAME, on: success|finished}` (a run
+after each run of the task named, at its expected end). `ordering_key` makes the tasks sharing
+it run one after the other. `count` stands for that many identical tasks. Line numbers come
+from the composed YAML node tree, so an error points at the line of the offending key (or of
+the mapping missing it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -34,6 +37,7 @@ from pydantic import (
 )
 
 from engine.core.cron import CronError, CronSchedule, parse_schedule
+from engine.core.dependencies import dependency_cycle
 from engine.core.policies import OverlapPolicy
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
@@ -63,8 +67,14 @@ class TaskSpec:
     schedule: CronSchedule | None = None
     run_at: datetime | None = None
     rate_per_min: float | None = None
-    # `skip`: a fire time before the previous run's expected end does not run (cron tasks).
+    # `skip`: a fire time before the previous run's expected end does not run; `queue`: it
+    # starts at that end (cron tasks).
     overlap: OverlapPolicy = OverlapPolicy.ALLOW
+    # Tasks sharing a key run one after the other, in due order.
+    ordering_key: str | None = None
+    # The index in `Workload.tasks` of the task it runs after (each of whose runs it follows at
+    # the run's expected end); then it has no schedule of its own.
+    after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,21 @@ class _TaskType(BaseModel):
     timeout_ms: Int | None = Field(None, gt=0, le=MAX_DURATION_MS)
 
 
+class _After(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    task: str
+    # The simulator expects runs to succeed after their retries: both follow every run.
+    on: Literal["success", "finished"] = "success"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_key(cls, value: object) -> object:
+        # YAML 1.1 (PyYAML) reads a bare `on` key as the boolean true.
+        if isinstance(value, dict) and True in value:
+            value = {("on" if key is True else key): item for key, item in value.items()}
+        return value
+
+
 class _Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -115,8 +140,9 @@ class _Task(BaseModel):
     timezone: str | None = None
     run_at: datetime | None = None
     rate_per_min: Float | None = Field(None, gt=0, le=MAX_TASKS, allow_inf_nan=False)
-    # `queue` runs every fire time, as `allow` does, only later: not modelled yet, so refused.
-    overlap: Literal["allow", "skip"] = "allow"
+    overlap: Literal["allow", "skip", "queue"] = "allow"
+    ordering_key: str | None = Field(None, min_length=1, max_length=200)
+    after: _After | None = None
 
     @field_validator("run_at", mode="before")
     @classmethod
@@ -129,8 +155,9 @@ class _Task(BaseModel):
     @model_validator(mode="after")
     def _one_kind(self) -> _Task:
         kinds = [self.cron is not None, self.run_at is not None, self.rate_per_min is not None]
+        kinds.append(self.after is not None)
         if sum(kinds) != 1:
-            raise ValueError("give exactly one of cron, run_at, rate_per_min")
+            raise ValueError("give exactly one of cron, run_at, rate_per_min, after")
         if self.timezone is not None and self.cron is None:
             raise ValueError("timezone applies to cron tasks only")
         if self.overlap != "allow" and self.cron is None:
@@ -191,6 +218,8 @@ def _keys_allowed(path: Path_) -> list[str]:
             model = _Duration
         case ("tasks", _):
             model = _Task
+        case ("tasks", _, "after"):
+            model = _After
         case _:
             return []
     return list(model.model_fields)
@@ -259,11 +288,33 @@ def parse_workload(text: str, source: str = "<workload>") -> Workload:
         name: AttemptModel(spec.failure_probability, spec.max_attempts, spec.timeout_ms)
         for name, spec in parsed.task_types.items()
     }
-    return Workload(
-        types,
-        tuple(_task(parsed, index, types, fail) for index in range(len(parsed.tasks))),
-        attempts,
-    )
+    tasks = tuple(_task(parsed, index, types, fail) for index in range(len(parsed.tasks)))
+    return Workload(types, _with_upstreams(parsed, tasks, fail), attempts)
+
+
+def _with_upstreams(
+    parsed: _File, tasks: tuple[TaskSpec, ...], fail: Callable[[Path_, str], WorkloadError]
+) -> tuple[TaskSpec, ...]:
+    """Each `after` task with its upstream's index: the name must be one task's, and the chain
+    must not come back to the task (`engine.core.dependencies.dependency_cycle`)."""
+    indexes: dict[str, list[int]] = {}
+    for index, spec in enumerate(tasks):
+        indexes.setdefault(spec.name, []).append(index)
+    upstream_of: dict[int, int] = {}
+    for index, entry in enumerate(parsed.tasks):
+        if entry.after is None:
+            continue
+        path = ("tasks", index, "after", "task")
+        found = indexes.get(entry.after.task, [])
+        if len(found) != 1:
+            problem = "no task is named" if not found else "more than one task is named"
+            raise fail(path, f"{problem} {entry.after.task!r}")
+        cycle = dependency_cycle(index, found[0], upstream_of)
+        if cycle is not None:
+            chain = " -> ".join(tasks[i].name for i in cycle)
+            raise fail(path, f"a dependency cycle: {chain}")
+        upstream_of[index] = found[0]
+    return tuple(replace(task, after=upstream_of.get(index)) for index, task in enumerate(tasks))
 
 
 def _task(
@@ -275,9 +326,7 @@ def _task(
     task = parsed.tasks[index]
     if task.task_type not in types:
         known = ", ".join(sorted(types)) or "none"
-        raise fail(
-            ("tasks", index, "task_type"), f"unknown type {task.task_type!r} (known: {known})"
-        )
+        raise fail(("tasks", index, "task_type"), f"unknown type {task.task_type!r} (known: {known})")
     schedule = None
     if task.cron is not None:
         try:
@@ -290,7 +339,16 @@ def _task(
     if run_at is not None and run_at.tzinfo is None:
         run_at = run_at.replace(tzinfo=UTC)
     overlap = OverlapPolicy(task.overlap)
-    return TaskSpec(task.name, task.task_type, task.count, schedule, run_at, task.rate_per_min, overlap)
+    return TaskSpec(
+        task.name,
+        task.task_type,
+        task.count,
+        schedule,
+        run_at,
+        task.rate_per_min,
+        overlap,
+        task.ordering_key,
+    )
 
 
 def load_workload(path: Path) -> Workload:

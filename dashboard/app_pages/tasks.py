@@ -9,7 +9,16 @@ import streamlit as st
 from dashboard import data, task_form, ui
 from engine.core.types import TaskKind
 from engine.services.schemas import TaskInput
-from engine.services.tasks import NO_RUN_YET, Task, TaskNotFound, TaskPage, run_now, set_inactive, update_task
+from engine.services.tasks import (
+    NO_RUN_YET,
+    Task,
+    TaskNotFound,
+    TaskPage,
+    get_task,
+    run_now,
+    set_inactive,
+    update_task,
+)
 
 PAGE_SIZES = (25, 50, 100, 200)
 ANY = "any"
@@ -35,6 +44,8 @@ def describe_schedule(task: Task) -> str:
         return f"{task.cron_expression} ({task.timezone})"
     if task.kind is TaskKind.ONCE and task.run_at is not None:
         return f"at {ui.clock(task.run_at, now)}"
+    if task.kind is TaskKind.AFTER and task.after is not None:
+        return f"after #{task.after.task_id} ({task.after.on.value})"
     return "as soon as possible"
 
 
@@ -168,10 +179,13 @@ def _act_on_task(change: Callable[[], object], done: str) -> None:
 
 
 def deactivate() -> None:
+    stopped: list[Task] = []
     _act_on_task(
-        lambda: set_inactive(engine, task.id, data.utc_now()),
+        lambda: stopped.append(set_inactive(engine, task.id, data.utc_now())),
         f"Task #{task.id} is inactive; its scheduled runs are removed.",
     )
+    if stopped and stopped[0].warnings:  # its active dependents are no longer triggered
+        st.session_state["tasks.notice"] += " " + " ".join(stopped[0].warnings)
 
 
 @st.dialog("Set this task inactive?")
@@ -218,6 +232,15 @@ outcome_column.metric(
 if inactive_column.button("Set inactive…", disabled=not task.active, key="tasks.deactivate"):
     confirm_deactivate()
 run_column.button("Run now", on_click=run_once_now, key="tasks.run_now")
+try:
+    # Read with the task alone: an inactive or deleted upstream, or dependents left waiting.
+    alone = get_task(engine, task.id)
+    for warning in alone.warnings:
+        st.warning(warning, icon=":material/link_off:")
+    if alone.dependents:
+        st.caption("Tasks after it: " + ", ".join(f"#{i}" for i in alone.dependents))
+except TaskNotFound:
+    pass
 task_form.problems_summary(prefix)
 with st.container(border=True):
     task_form.render_fields(prefix, types, now, task)

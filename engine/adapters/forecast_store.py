@@ -41,7 +41,7 @@ def count_runs_per_minute_and_type(
 ) -> dict[tuple[datetime, str], int]:
     """Schedule rows with start <= scheduled_time < end, whatever their status, counted per
     (UTC minute, task type): what `forecast_from_counts` takes. Both bounds must be whole UTC
-    minutes: the counts are kept per minute (`schedule_minute_counts`, 0016)."""
+    minutes: the counts are kept per minute (`schedule_minute_counts`, 0017)."""
     _require_whole_minutes(start, end)
     query = _windowed(connection, "count_runs_per_minute_and_type").columns(
         minute=UTCDateTime(), task_type=Text(), run_count=BigInteger()

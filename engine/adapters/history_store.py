@@ -74,19 +74,16 @@ def roll_up_range(connection: Connection, through_id: int) -> int:
     after_id = int(connection.execute(_query(connection, "read_rollup_watermark")).scalar_one())
     if through_id <= after_id:
         return after_id
-    bounds = {"after_id": after_id, "through_id": through_id}
+    bounds: dict[str, Any] = {"after_id": after_id, "through_id": through_id}
+    # The weeks the runs' schedule rows live in (PostgreSQL's partitions), so that the join
+    # reads those alone.
+    bounds.update(connection.execute(_query(connection, "read_run_time_span"), bounds).one()._asdict())
     connection.execute(_query(connection, "roll_up_runs"), bounds)
     connection.execute(_query(connection, "roll_up_run_buckets"), bounds)
     moved = connection.execute(_query(connection, "move_rollup_watermark"), bounds).rowcount
     if moved != 1:
         raise RuntimeError(f"rollup watermark moved from {after_id} under a concurrent roll-up")
     return through_id
-
-
-def roll_up_all(connection: Connection) -> int:
-    """Roll up every run recorded so far in the caller's transaction (the migration's
-    back-fill; on PostgreSQL inserts wait until it commits). Returns the watermark."""
-    return roll_up_range(connection, settled_last_run_id(connection))
 
 
 def roll_up_runs(engine: Engine, batch_ids: int = ROLLUP_BATCH_IDS) -> int:

@@ -17,7 +17,7 @@ moved, with their runs, to the default partition first, in the same transaction:
 whole week for them instead would keep millions of finished rows for one dead letter. The
 default partition's rows are pruned in batches later, like SQLite's (history_store).
 
-Neither is seen by the count triggers of 0016 (rows leave or enter a partition by name, or
+Neither is seen by the count triggers of 0017 (rows leave or enter a partition by name, or
 with the partition), so the week's counts are made again from its rows under the same lock
 (`engine.adapters.schedule_counts.recount_minutes`).
 

@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, FromClause, and_, exists, func, or_, selec
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.skip_counts import add_skip_count
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
 from engine.core.policies import (
@@ -65,6 +66,10 @@ def claim_policy_rows(
     `claim_due_rows` does (`Queued` under `claimer` until `lease_until`), record the others
     `Skipped` with their reason at `now`. Returns the messages to publish and how many rows
     were skipped. A `queue` task whose earlier run is in flight is not looked at."""
+    if not _policy_rows_due(connection, now):
+        # The common loop, with no policy row due: one probe of the partial index
+        # task_schedule_policy_due instead of the two joins below, planned across every week.
+        return [], 0
     by_key = claim_keyed_rows(connection, now, limit)
     locked = _lock_tasks_with_due_rows(connection, now, limit)
     if not locked:
@@ -88,8 +93,14 @@ def claim_policy_rows(
         to_claim += decision.claim
         for schedule_id, reason in decision.skip:
             to_skip[reason].append(schedule_id)
-    skipped = sum(_skip(connection, ids, reason, now) for reason, ids in to_skip.items())
+    skipped = sum(_skip(connection, ids, reason, now) for reason, ids in sorted(to_skip.items()))
     return _claim(connection, by_key + to_claim, now, claimer, lease_until), skipped
+
+
+def _policy_rows_due(connection: Connection, now: datetime) -> bool:
+    """Whether any policy row is due at `now`, keyed or not."""
+    due = exists().where(s.status == SCHEDULED, s.policy_claim, s.scheduled_time <= now)
+    return bool(connection.execute(select(due)).scalar_one())
 
 
 def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int) -> dict[int, TaskPolicies]:
@@ -176,14 +187,19 @@ def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[
 
 
 def _skip(connection: Connection, schedule_ids: Sequence[int], reason: SkipReason, now: datetime) -> int:
+    """Record the rows Skipped for `reason` and add them to the reason's count (`skip_counts`,
+    for /metrics) in the same transaction. Callers go through the reasons in one order, so that
+    two distributors adding to the same counts cannot deadlock."""
     if not schedule_ids:
         return 0
-    return update_unlocked(
+    skipped = update_unlocked(
         connection,
         task_schedule,
         [id_in(s.id, schedule_ids, connection), s.status == SCHEDULED],
         {"status": SKIPPED, "skip_reason": reason.value, "finished_at": now},
     )
+    add_skip_count(connection, reason, skipped)
+    return skipped
 
 
 def _claim(

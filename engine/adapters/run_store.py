@@ -26,11 +26,12 @@ from sqlalchemy.engine import Connection
 from engine.adapters.database import id_in, update_unlocked
 from engine.adapters.dependency_store import add_dependent_rows
 from engine.adapters.sql_queries import bound_query, instant_text
-from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks
+from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks, utc_instant
 from engine.core.dependencies import UpstreamOutcome
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
 from engine.core.messages import TaskMessage
+from engine.core.partitions import range_containing
 from engine.core.runs import FinishedRun, Heartbeat, NotStarted, StartedRun
 from engine.core.types import ScheduleStatus
 
@@ -167,7 +168,7 @@ def _started_run(
         payload=_json(row.payload),
         config=dict(settings.config),
     )
-    return StartedRun(message, context, settings.handler, now)
+    return StartedRun(message, context, settings.handler, now, utc_instant(row.scheduled_time))
 
 
 def _start_waiting_rows(
@@ -194,13 +195,20 @@ def _start_waiting_rows(
         "now": now,
         "me": processor_id,
         "lease_until": lease_until,
-        "time_from": min(times, default=now),
-        "time_to": max(times, default=now),
+        **week_span(times or [now]),
     }
     rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
     types = _type_settings(connection, {row.task_type for row in rows})
     started = [_started_run(first.pop(int(row.id)), row, types, now) for row in rows]
     return started, [*first.values(), *rest]
+
+
+def week_span(times: Collection[datetime]) -> dict[str, datetime]:
+    """`time_from` and `time_to`: the whole weeks (PostgreSQL's partitions, 0011) from the one
+    holding the earliest of `times` to the one holding the latest, end excluded. Whole weeks
+    name the partitions to read without telling the planner that a batch shares one instant,
+    which it would read through the time index (see start_waiting_rows)."""
+    return {"time_from": range_containing(min(times)).start, "time_to": range_containing(max(times)).end}
 
 
 def states_attempt(decision: StartDecision, message: TaskMessage) -> int:
@@ -245,7 +253,11 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
         return set()
     dialect = connection.dialect.name
     rows = [_run_row(f, dialect) for f in finished]
-    values = {"me": processor_id, "rows": json.dumps(rows)}
+    values = {
+        "me": processor_id,
+        "rows": json.dumps(rows),
+        **week_span([f.run.scheduled_time for f in finished]),
+    }
     changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
     recorded = [row for row in rows if row[0] in changed]
     # PostgreSQL's finish_runs inserts them too (a data-modifying CTE); SQLite has none.

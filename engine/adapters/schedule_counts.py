@@ -1,4 +1,4 @@
-"""The schedule rows counted per minute and task type (`schedule_minute_counts`, 0016), which
+"""The schedule rows counted per minute and task type (`schedule_minute_counts`, 0017), which
 the forecast's count reads (`count_runs_per_minute_and_type`): the upkeep the triggers leave
 to the application.
 

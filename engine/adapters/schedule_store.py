@@ -131,7 +131,7 @@ def insert_rows(connection: Connection, rows: Iterable[tuple[int, datetime]]) ->
 
 def _sqlite_executemany(connection: Connection, statement: object, batch: list[dict[str, object]]) -> int:
     # The driver's rowcount sums each row's own change; total_changes() would add the writes
-    # of the count triggers (0016_schedule_minute_counts).
+    # of the count triggers (0017_schedule_minute_counts).
     return int(connection.execute(statement, batch).rowcount)  # type: ignore[call-overload]
 
 

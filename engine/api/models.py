@@ -84,6 +84,11 @@ class TaskPublic(Public):
         description="why a dependency will not fire: an inactive or deleted upstream, or the active "
         "dependents of an inactive task (read with one task only; empty in lists)",
     )
+    dependents: list[int] = Field(
+        default_factory=list,
+        description="ids of the after tasks that follow this task's runs (read with one task only; "
+        "empty in lists)",
+    )
 
 
 class TaskDetail(TaskPublic):

@@ -42,6 +42,22 @@ AtOption = Annotated[
     typer.Option("--at", help="Once: ISO-8601 instant with offset, or a span from now such as +2h."),
 ]
 NowOption = Annotated[bool, typer.Option("--now", help="Immediate: run as soon as possible.")]
+AfterOption = Annotated[
+    int | None,
+    typer.Option(
+        "--after",
+        help="After: run after each run of this task (by id) that ends as --on says; no schedule "
+        "of its own. See docs/scheduling.md.",
+    ),
+]
+OnOption = Annotated[
+    str | None,
+    typer.Option(
+        "--on",
+        help="With --after: success (its run succeeded, the default) or finished (it ended for good: "
+        "succeeded, failed or dead).",
+    ),
+]
 PayloadOption = Annotated[str | None, typer.Option("--payload", help="JSON object passed to the handler.")]
 OverlapOption = Annotated[
     str | None,
@@ -84,6 +100,8 @@ def add(
     tz: TzOption = None,
     at: AtOption = None,
     now_: NowOption = False,
+    after: AfterOption = None,
+    on: OnOption = None,
     payload: PayloadOption = None,
     overlap: OverlapOption = None,
     misfire: MisfireOption = None,
@@ -94,7 +112,7 @@ def add(
     as_json: JsonOption = False,
     database_url: DatabaseUrlOption = DEFAULT_DATABASE_URL,
 ) -> None:
-    """Create a task: --name, --type and exactly one of --cron, --at or --now."""
+    """Create a task: --name, --type and exactly one of --cron, --at, --now or --after."""
     from pydantic import ValidationError
 
     from engine.services.schemas import TaskInput
@@ -108,7 +126,7 @@ def add(
         "task_type": task_type,
         "payload": parse_json_object(payload if payload is not None else "{}", "--payload"),
     }
-    fields |= schedule_fields(cron, tz, at, now_, required=True)
+    fields |= schedule_fields(cron, tz, at, now_, required=True, after=after, on=on)
     fields |= policy_fields(
         {
             "overlap_policy": overlap,
@@ -129,6 +147,8 @@ def add(
         echo_json(task_json(task))
     else:
         typer.echo(f"created task {task.id} ({task.name})")
+        for warning in task.warnings:
+            typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command("edit")
@@ -140,6 +160,8 @@ def edit(
     tz: TzOption = None,
     at: AtOption = None,
     now_: NowOption = False,
+    after: AfterOption = None,
+    on: OnOption = None,
     payload: PayloadOption = None,
     overlap: OverlapOption = None,
     misfire: MisfireOption = None,
@@ -152,7 +174,8 @@ def edit(
 ) -> None:
     """Change a task: what is given changes, the rest stays.
 
-    --cron, --at or --now also change the kind (a cron task given --at becomes a once task);
+    --cron, --at, --now or --after also change the kind (a cron task given --at becomes a once
+    task);
     --tz alone moves a cron task to another zone. A changed schedule replaces the task's
     planned runs; a new name, type or payload does not."""
     from engine.services.tasks import edit_task
@@ -163,7 +186,7 @@ def edit(
     }
     if payload is not None:
         changes["payload"] = parse_json_object(payload, "--payload")
-    changes |= schedule_fields(cron, tz, at, now_, required=False)
+    changes |= schedule_fields(cron, tz, at, now_, required=False, after=after, on=on)
     changes |= policy_fields(
         {
             "overlap_policy": overlap,
@@ -176,8 +199,8 @@ def edit(
     )
     if not changes:
         fail(
-            "nothing to change: give --name, --type, --cron, --tz, --at, --now, --payload, --overlap, "
-            "--misfire, --misfire-grace, --timeout, --max-attempts or --ordering-key"
+            "nothing to change: give --name, --type, --cron, --tz, --at, --now, --after, --payload, "
+            "--overlap, --misfire, --misfire-grace, --timeout, --max-attempts or --ordering-key"
         )
     with database(database_url) as engine, refusals():
         task = edit_task(engine, identifier, changes, utc_now())

@@ -73,6 +73,10 @@ def show(
         ("updated", format_instant(task.updated_at)),
     ):
         typer.echo(f"  {label:<9} {value}")
+    if task.dependents:
+        typer.echo(f"  followed  by tasks {', '.join(str(i) for i in task.dependents)} (after)")
+    for warning in task.warnings:
+        typer.echo(f"  warning   {warning}")
     typer.echo("next runs:" if upcoming else "next runs: none")
     for instant in upcoming:
         typer.echo(f"  {format_instant(instant)}")
@@ -162,3 +166,5 @@ def _switch(task_id: str, active: bool, as_json: bool, database_url: str) -> Non
         echo_json(task_json(task))
     else:
         typer.echo(f"task {task.id} ({task.name}) is {'active' if active else 'inactive'}")
+        for warning in task.warnings:
+            typer.echo(f"warning: {warning}", err=True)

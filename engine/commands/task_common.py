@@ -65,17 +65,30 @@ def _finite_float(text: str) -> float:
 
 
 def schedule_fields(
-    cron: str | None, tz: str | None, at: str | None, now_: bool, required: bool
+    cron: str | None,
+    tz: str | None,
+    at: str | None,
+    now_: bool,
+    required: bool,
+    after: int | None = None,
+    on: str | None = None,
 ) -> dict[str, Any]:
-    """The `TaskInput` fields that --cron/--tz, --at or --now stand for. With `required`
-    (task add) exactly one of the three is needed and --tz only goes with --cron; otherwise
-    (task edit) at most one, and --tz alone moves a cron task to another zone."""
-    chosen = [flag for flag, given in (("--cron", cron), ("--at", at), ("--now", now_)) if given]
+    """The `TaskInput` fields that --cron/--tz, --at, --now or --after/--on stand for. With
+    `required` (task add) exactly one of the four is needed, --tz only goes with --cron and
+    --on with --after; otherwise (task edit) at most one, and --tz alone moves a cron task to
+    another zone."""
+    given = (("--cron", cron), ("--at", at), ("--now", now_), ("--after", after is not None))
+    chosen = [flag for flag, value in given if value]
     if len(chosen) > 1 or (required and not chosen):
         wanted = "exactly one" if required else "at most one"
-        fail(f"give {wanted} of --cron, --at or --now" + (f" (got {', '.join(chosen)})" if chosen else ""))
+        listed = f" (got {', '.join(chosen)})" if chosen else ""
+        fail(f"give {wanted} of --cron, --at, --now or --after{listed}")
     if tz is not None and cron is None and (required or chosen):
         fail("--tz: only goes with --cron")
+    if on is not None and after is None:
+        fail("--on: only goes with --after")
+    if after is not None:
+        return {"kind": "after", "after": {"task_id": after, "on": on or "success"}}
     if cron is not None:
         return {"kind": "cron", "cron_expression": cron} | ({"timezone": tz} if tz is not None else {})
     if at is not None:
@@ -149,6 +162,9 @@ def task_json(task: Task) -> dict[str, Any]:
         "timeout_s": task.timeout_s,
         "max_attempts": task.max_attempts,
         "ordering_key": task.ordering_key,
+        "after": None if task.after is None else {"task_id": task.after.task_id, "on": task.after.on.value},
+        "warnings": list(task.warnings),
+        "dependents": list(task.dependents),
     }
 
 
@@ -168,7 +184,9 @@ def run_json(run: Run) -> dict[str, Any]:
 
 
 def schedule_text(task: Task) -> str:
-    """`30 2 * * * Europe/Berlin`, the once task's `2026-...Z`, or `now`."""
+    """`30 2 * * * Europe/Berlin`, the once task's `2026-...Z`, `after 7 (success)`, or `now`."""
+    if task.after is not None:
+        return f"after {task.after.task_id} ({task.after.on.value})"
     if task.cron_expression is not None:
         return f"{task.cron_expression} {task.timezone}"
     if task.run_at is not None:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import load_scaling_parameters, read_connection
+from engine.adapters.forecast_policy_store import load_dependency_plan, load_serialised_runs
 from engine.adapters.forecast_store import (
     count_live_processors,
     count_runs_per_minute_and_type,
@@ -18,6 +19,7 @@ from engine.adapters.forecast_store import (
 )
 from engine.adapters.operations_store import sum_live_worker_slots
 from engine.core.forecast import ForecastMinute, forecast_from_counts, forecast_window
+from engine.core.forecast_policies import counts_with_policies
 from engine.core.policies import counts_without_skipped
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 from engine.core.types import ScalingParameters
@@ -40,7 +42,10 @@ def forecast(
     counts into compute and instances (as `forecast_minutes` would from the rows). Each
     type's compute is read too unless given (`compute_ms_by_type`, which a caller may keep a
     while: it averages a year of runs). The fire times an `overlap: skip` task will skip
-    (those before its previous run's expected end, the type's compute) are taken out."""
+    (those before its previous run's expected end, the type's compute) are taken out; a
+    `queue` task's and an ordering key's runs move to their expected starts, one after the
+    other, and the runs `after` tasks are expected to get are added at their upstream's
+    expected end (`engine.core.forecast_policies`)."""
     with read_connection(engine) as connection:
         return forecast_on(connection, now, hours, capacity_ms, buffer, compute_ms_by_type)
 
@@ -58,9 +63,17 @@ def forecast_on(
     counts = count_runs_per_minute_and_type(connection, first, end)
     compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
     skip_tasks = load_skip_task_fire_times(connection, first, end)
-    return forecast_from_counts(
-        counts_without_skipped(counts, skip_tasks, compute), compute, first, hours, capacity_ms, buffer
+    serialised = load_serialised_runs(connection, first, end)
+    dependents, upstream_runs = load_dependency_plan(connection, first, end)
+    planned = counts_with_policies(
+        counts_without_skipped(counts, skip_tasks, compute),
+        serialised,
+        upstream_runs,
+        dependents,
+        compute,
+        end,
     )
+    return forecast_from_counts(planned, compute, first, hours, capacity_ms, buffer)
 
 
 def stored_scaling_parameters(engine: Engine) -> ScalingParameters:

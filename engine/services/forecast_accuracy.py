@@ -5,12 +5,13 @@ the forecast at fixed lead times, and the report comparing them with what ran
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from engine.adapters.database import read_connection
 from engine.adapters.forecast_accuracy_store import (
@@ -20,6 +21,7 @@ from engine.adapters.forecast_accuracy_store import (
     load_task_usage,
     record_snapshot,
 )
+from engine.adapters.forecast_policy_store import load_dependency_plan, load_serialised_runs
 from engine.adapters.forecast_store import (
     count_runs_per_minute_and_type,
     load_compute_ms_by_type,
@@ -37,6 +39,7 @@ from engine.core.forecast_accuracy import (
     snapshot_minutes,
     summarize,
 )
+from engine.core.forecast_policies import counts_with_policies
 from engine.core.policies import counts_without_skipped
 from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS
 
@@ -61,12 +64,38 @@ def take_snapshots(engine: Engine, now: datetime, leads: Iterable[int] = LEADS_M
                 load_skip_task_fire_times(connection, floor_minute(now), minute + MINUTE),
                 compute,
             )
+            counts = _with_policies(connection, counts, floor_minute(now), minute, compute)
             work = {
                 task_type: Work(count, count * compute.get(task_type, 0))
                 for (_, task_type), count in counts.items()
             }
             stored += record_snapshot(connection, minute, lead, now, work)
     return stored
+
+
+def _with_policies(
+    connection: Connection,
+    counts: Mapping[tuple[datetime, str], int],
+    first: datetime,
+    minute: datetime,
+    compute: Mapping[str, int],
+) -> dict[tuple[datetime, str], int]:
+    """`counts` of `minute` as the forecast shown from `first` has them, with the `queue`,
+    ordering-key and dependency moves (`engine.core.forecast_policies`): those chain from the
+    current minute, so without such runs in [first, minute] the counts stay as read, and with
+    them the minutes from `first` are read to find what moves into `minute`."""
+    end = minute + MINUTE
+    serialised = load_serialised_runs(connection, first, end)
+    dependents, upstream_runs = load_dependency_plan(connection, first, end)
+    if not serialised and not upstream_runs:
+        return dict(counts)
+    window = counts_without_skipped(
+        count_runs_per_minute_and_type(connection, first, end),
+        load_skip_task_fire_times(connection, first, end),
+        compute,
+    )
+    moved = counts_with_policies(window, serialised, upstream_runs, dependents, compute, end)
+    return {key: count for key, count in moved.items() if floor_minute(key[0]) == minute}
 
 
 class SnapshotStep:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
@@ -11,6 +11,7 @@ from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
 from engine.adapters.operations_store import sum_live_worker_slots
 from engine.adapters.reconcile_store import redriven_totals
+from engine.adapters.skip_counts import skip_totals
 from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
@@ -47,6 +48,7 @@ class MetricsSnapshot:
     current_instances: int  # worker slots of the live processors: the formula's instances
     live_processors: int
     redriven_by_kind: dict[str, int]  # rows the reconciliation drove on, ever, per kind
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)  # fire times Skipped, ever
 
 
 def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
@@ -78,6 +80,7 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         slots = sum_live_worker_slots(connection, now - LIVE_PROCESSOR_WINDOW)
         processors = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
         redriven = redriven_totals(connection)
+        skipped = skip_totals(connection)
     return MetricsSnapshot(
         tasks_by_status=by_status,
         runs_by_outcome={"succeeded": int(succeeded), "failed": int(failed)},
@@ -87,4 +90,5 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
         current_instances=slots,
         live_processors=processors,
         redriven_by_kind=redriven,
+        skipped_by_reason=skipped,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +24,10 @@ from engine.services.schemas import FieldProblem, TaskInput, check_run_at_in_fut
 from engine.services.validation import field_problems
 
 MAX_PAGE_SIZE = 500
+# A task's last outcome is looked for in the schedule rows of this window before `now` first,
+# then (none there) in its whole history: on PostgreSQL the first read touches the recent
+# weeks' partitions only, instead of the latest row of every week kept.
+LAST_OUTCOME_RECENT = timedelta(days=7)
 
 
 class TaskNotFound(LookupError):
@@ -77,6 +81,8 @@ class Task:
     # edit, inactivate): an upstream inactive or deleted, or active dependents of an inactive
     # task. Lists leave it empty.
     warnings: tuple[str, ...] = ()
+    # The `after` tasks that follow this one's runs, active or not (read with the task alone).
+    dependents: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +222,12 @@ def edit_task(engine: Engine, task_id: int, changes: Mapping[str, Any], now: dat
         stored = _values_of(_get(connection, task_id, now))
         current = dict(stored)
         if changes.get("kind", current["kind"]) != current["kind"]:
-            current |= {"cron_expression": None, "timezone": None, "run_at": None} | DEFAULT_POLICIES
+            current |= {
+                "cron_expression": None,
+                "timezone": None,
+                "run_at": None,
+                "after": None,
+            } | DEFAULT_POLICIES
         try:
             spec = TaskInput.model_validate(current | dict(changes))
         except ValidationError as error:
@@ -345,13 +356,13 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     if task_filter.last_outcome is not None:
-        last = _latest_finished(task_schedule.c.status)
+        last = _latest_finished(task_schedule.c.status, _recent_from(now))
         wanted = task_filter.last_outcome
         conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
-        page_query = _task_query().order_by(tasks.c.id.desc()).limit(limit).offset(offset)
+        page_query = _task_query(_recent_from(now)).order_by(tasks.c.id.desc()).limit(limit).offset(offset)
         if where is not None:
             count_query = count_query.where(where)
             page_query = page_query.where(where)
@@ -360,7 +371,7 @@ def list_tasks(
     return TaskPage(items=items, total=int(total))
 
 
-def _task_query() -> Any:
+def _task_query(recent_from: datetime | None) -> Any:
     next_run = (
         select(func.min(task_schedule.c.scheduled_time))
         .where(
@@ -370,8 +381,8 @@ def _task_query() -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    last_status = _latest_finished(task_schedule.c.status)
-    last_at = _latest_finished(task_schedule.c.finished_at)
+    last_status = _latest_finished(task_schedule.c.status, recent_from)
+    last_at = _latest_finished(task_schedule.c.finished_at, recent_from)
     return select(
         tasks,
         next_run.label("next_run"),
@@ -380,27 +391,45 @@ def _task_query() -> Any:
     )
 
 
-def _latest_finished(column: Any) -> Any:
+def _recent_from(now: datetime | None) -> datetime | None:
+    return None if now is None else now - LAST_OUTCOME_RECENT
+
+
+def _latest_finished(column: Any, recent_from: datetime | None) -> Any:
     """`column` of the task's latest finished schedule row, correlated to `tasks`: read from
     that row directly, not through its id (on PostgreSQL an id alone names no week, so a
-    lookup by id probes every partition)."""
+    lookup by id probes every partition). With `recent_from`, the rows scheduled from then on
+    are searched first and the whole history only when they hold no finished row: the same
+    row either way (the latest of all is among the recent ones if any is), and COALESCE
+    evaluates the second search only when the first finds nothing (or a NULL `column`, which
+    the second then finds again)."""
     finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
-    return (
+    latest = (
         select(column)
         .where(task_schedule.c.task_id == tasks.c.id, task_schedule.c.status.in_(finished))
         .order_by(task_schedule.c.scheduled_time.desc())
         .limit(1)
         .correlate(tasks)
-        .scalar_subquery()
     )
+    if recent_from is None:
+        return latest.scalar_subquery()
+    recent = latest.where(task_schedule.c.scheduled_time >= recent_from)
+    return func.coalesce(recent.scalar_subquery(), latest.scalar_subquery())
 
 
 def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
-    row = connection.execute(_task_query().where(tasks.c.id == task_id)).mappings().first()
+    row = connection.execute(_task_query(_recent_from(now)).where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
     task = _as_of(_to_task(row), now)
-    return replace(task, warnings=_warnings(connection, task))
+    dependents = connection.execute(
+        select(tasks.c.id, tasks.c.active).where(tasks.c.after_task_id == task_id).order_by(tasks.c.id)
+    ).all()
+    return replace(
+        task,
+        warnings=_warnings(connection, task, [int(d.id) for d in dependents if d.active]),
+        dependents=tuple(int(d.id) for d in dependents),
+    )
 
 
 def _lock_existing(connection: Connection, task_id: int) -> bool:
@@ -452,7 +481,7 @@ def _check_after(connection: Connection, task_id: int | None, spec: TaskInput) -
         raise FieldProblem("after", f"task {upstream} would close a dependency cycle: {chain}")
 
 
-def _warnings(connection: Connection, task: Task) -> tuple[str, ...]:
+def _warnings(connection: Connection, task: Task, active_dependents: list[int]) -> tuple[str, ...]:
     """Why a dependency of `task` will not fire (see `Task.warnings`)."""
     found: list[str] = []
     if task.after is not None:
@@ -461,17 +490,9 @@ def _warnings(connection: Connection, task: Task) -> tuple[str, ...]:
             found.append(f"upstream task {task.after.task_id} was deleted: this task will not be triggered")
         elif not upstream.active:
             found.append(f"upstream task {task.after.task_id} is inactive: this task is not triggered")
-    if not task.active:
-        dependents = list(
-            connection.execute(
-                select(tasks.c.id)
-                .where(tasks.c.after_task_id == task.id, tasks.c.active.is_(True))
-                .order_by(tasks.c.id)
-            ).scalars()
-        )
-        if dependents:
-            ids = ", ".join(str(i) for i in dependents)
-            found.append(f"task is inactive: its active dependent tasks {ids} are not triggered")
+    if not task.active and active_dependents:
+        ids = ", ".join(str(i) for i in active_dependents)
+        found.append(f"task is inactive: its active dependent tasks {ids} are not triggered")
     return tuple(found)
 
 

@@ -4,7 +4,7 @@
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
 -- counted per UTC minute and task type; both bounds whole UTC minutes. Read from the counts
--- the triggers of 0016 keep in the transactions that write the rows (a few rows per minute
+-- the triggers of 0017 keep in the transactions that write the rows (a few rows per minute
 -- and type, merged or not yet), not from the rows: /scaling/processors runs it on every
 -- request, and a window of 80,000 rows cost near 50 ms to count one by one.
 -- tests/integration/test_schedule_minute_counts.py checks it against the rows.
@@ -200,14 +200,17 @@ ORDER BY 1;
 
 -- name: count_open_rows_by_status
 -- Rows with work left, per status, each through its partial index (task_schedule_due,
--- task_schedule_waiting, task_schedule_running_lease, task_schedule_retry_due,
--- task_schedule_dead), so a scrape costs the work in flight, not the history kept. Finished
--- rows (Succeeded, Failed without a retry, discarded dead letters) are history: counted by
--- count_runs_by_outcome from the rollups instead.
+-- task_schedule_leased and task_schedule_handed_over, task_schedule_running_lease,
+-- task_schedule_retry_due, task_schedule_dead), so a scrape costs the work in flight, not
+-- the history kept. Finished rows (Succeeded, Failed without a retry, discarded dead
+-- letters) are history: counted by count_runs_by_outcome from the rollups instead. Queued
+-- rows are counted in the two indexes that hold only them (through task_schedule_waiting
+-- the count stepped over every Scheduled row of the horizon as well).
 SELECT 'Scheduled' AS status, COUNT(*) AS row_count FROM task_schedule WHERE status = 'Scheduled'
 UNION ALL
-SELECT 'Queued', COUNT(*) FROM task_schedule
-WHERE status IN ('Scheduled', 'Queued') AND status = 'Queued'
+SELECT 'Queued',
+       (SELECT COUNT(*) FROM task_schedule WHERE status = 'Queued' AND lease_expires_at IS NOT NULL)
+     + (SELECT COUNT(*) FROM task_schedule WHERE status = 'Queued' AND lease_expires_at IS NULL)
 UNION ALL
 SELECT 'Running', COUNT(*) FROM task_schedule WHERE status = 'Running'
 UNION ALL
@@ -218,7 +221,9 @@ SELECT 'Dead', COUNT(*) FROM task_schedule WHERE status = 'Dead' AND discarded_a
 -- name: count_runs_by_outcome
 -- Attempts recorded since the rollups began, by outcome class as the rollups count them: the
 -- rollups (one row per task type and day) plus the runs past their watermark (inserted once,
--- with their outcome), a primary key range scan. Pruning raw runs does not lower it.
+-- with their outcome), a primary key range scan. Pruning raw runs does not lower it. The
+-- range is bounded on both sides, as in the average view (0009): from the watermark alone
+-- the planner expects a third of task_runs and reads every week's rows with bitmap scans.
 SELECT COALESCE(SUM(succeeded), 0) AS succeeded, COALESCE(SUM(failed), 0) AS failed
 FROM (
     SELECT succeeded_count AS succeeded, failed_count AS failed FROM task_run_rollups
@@ -227,6 +232,7 @@ FROM (
            CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END
     FROM task_runs
     WHERE id > (SELECT rolled_up_run_id FROM history_rollup_state WHERE id = 1)
+      AND id <= (SELECT MAX(id) FROM task_runs)
 ) parts;
 
 -- name: summarize_attempts_per_hour_type_and_bucket
@@ -310,7 +316,8 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
+-- ids started with their scheduled time and their task's id, type, payload and overrides
+-- (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -319,9 +326,13 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- combined the key with the partial index of waiting rows (task_schedule_waiting), and on a
 -- week's partition whose statistics lag a burst it read that whole index once per row.
 -- The update finds each row by its key and week (id, scheduled_time): one partition.
--- [:time_from, :time_to] spans the messages' scheduled times, so that only the weeks
+-- [:time_from, :time_to) spans the messages' scheduled times, so that only the weeks
 -- (partitions, 0011) holding them are locked and read; a row outside it (a message with a
--- wrong time) is left to the decided path.
+-- wrong time) is left to the decided path. The span is whole weeks (run_store.week_span):
+-- bounds as narrow as the batch's instants, which a burst shares, made the planner, its
+-- statistics lagging the burst, read the span through the time index and test each row
+-- against the batch. The update finds each row by its whole key and names no span: with
+-- one, the planner looked rows up by scheduled_time alone, which a burst's rows share.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
@@ -330,7 +341,7 @@ WITH m AS (
     SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.next_attempt_at, m.attempt
     FROM task_schedule t JOIN m ON t.id = m.id
     WHERE t.id = ANY(ARRAY(SELECT id FROM m))
-      AND t.scheduled_time >= :time_from AND t.scheduled_time <= :time_to
+      AND t.scheduled_time >= :time_from AND t.scheduled_time < :time_to
     ORDER BY t.id FOR UPDATE OF t
 ), waiting AS (
     SELECT id, scheduled_time, attempt FROM locked
@@ -343,9 +354,9 @@ WITH m AS (
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
     FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
-    RETURNING t.id, t.task_id
+    RETURNING t.id, t.task_id, t.scheduled_time
 )
-SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
+SELECT s.id, s.task_id, s.scheduled_time, k.task_type, k.payload, k.timeout_s, k.max_attempts
 FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
@@ -368,10 +379,15 @@ RETURNING t.id;
 -- attempt under :me takes its new status and gets its task_runs row, in one statement (on
 -- SQLite, record_runs adds those rows). Returns the ids changed. :rows is [[schedule_id,
 -- attempt, status, finished_at, error, next_attempt_at, task_id, task_type, started_at,
--- elapsed_ms, outcome, output_excerpt], ...]. The ids also go as an array (= ANY), for the
--- planner, as in start_waiting_rows. One statement rather than an update and an insert:
--- two cost about a sixth of the rows finished per second (A/B of the finish write, 3,000
--- rows in batches of 100).
+-- elapsed_ms, outcome, output_excerpt], ...]; [:time_from, :time_to) are the whole weeks that
+-- hold the rows' scheduled times, as their starts read them (StartedRun.scheduled_time).
+-- As in start_waiting_rows, the rows are found and locked by their whole key (id = ANY for
+-- the planner, and the week bounds, so that only the weeks holding them are read) and tested
+-- once locked. With the tests in the scan, the planner read every Running row through the
+-- partial index task_schedule_running_lease and compared each with the whole batch: O(rows
+-- running x batch), most of a finish's CPU during a burst. Locked in id order, as a start
+-- locks them. One statement rather than an update and an insert: two cost about a sixth of
+-- the rows finished per second (A/B of the finish write, 3,000 rows in batches of 100).
 WITH m AS MATERIALIZED (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,
            CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,
@@ -379,11 +395,20 @@ WITH m AS MATERIALIZED (
            e->>7 AS task_type, CAST(e->>8 AS TIMESTAMPTZ) AS started_at, CAST(e->>9 AS INT) AS elapsed_ms,
            e->>10 AS outcome, e->>11 AS output_excerpt
     FROM json_array_elements(CAST(:rows AS JSON)) AS e
+), locked AS MATERIALIZED (
+    SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.claimed_by
+    FROM task_schedule t
+    WHERE t.id = ANY(ARRAY(SELECT id FROM m))
+      AND t.scheduled_time >= :time_from AND t.scheduled_time < :time_to
+    ORDER BY t.id FOR UPDATE OF t
+), mine AS (
+    SELECT l.id, l.scheduled_time FROM locked l JOIN m ON m.id = l.id
+    WHERE l.status = 'Running' AND l.row_attempt = m.attempt AND l.claimed_by = :me
 ), changed AS (
     UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at, last_error = m.error,
            next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
-    FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id
-      AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
+    FROM mine JOIN m ON m.id = mine.id
+    WHERE t.id = mine.id AND t.scheduled_time = mine.scheduled_time
     RETURNING t.id, t.scheduled_time
 ), recorded AS (
     INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
@@ -414,7 +439,8 @@ RETURNING t.id;
 -- The Distributor's state transitions (engine.adapters.distribution_store). Each names the
 -- status (and claimer) it replaces; none waits for a row lock (FOR UPDATE SKIP LOCKED), so
 -- waits only go from processors to distributors and cannot form deadlocks. Ids travel as one
--- JSON array, :ids = [schedule_id, ...].
+-- JSON array, :ids = [schedule_id, ...]. An update finds its chosen rows by their whole key
+-- (id, scheduled_time): one partition (0011) each, not one index probe per week.
 
 -- name: claim_due_rows
 -- Up to :limit due Scheduled rows without a policy (engine.adapters.policy_claims has
@@ -444,19 +470,19 @@ RETURNING t.id, t.task_id, t.task_type, t.attempt, t.scheduled_time;
 -- The broker confirmed these rows' messages: rows still Queued under :claimer lose their
 -- lease, so no sweep resends them.
 WITH chosen AS MATERIALIZED (
-    SELECT id
+    SELECT id, scheduled_time
     FROM task_schedule
     WHERE id = ANY(ARRAY(SELECT CAST(e AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) AS e))
       AND status = 'Queued' AND claimed_by = :claimer
     FOR UPDATE SKIP LOCKED
 )
 UPDATE task_schedule t SET lease_expires_at = NULL
-FROM chosen WHERE t.id = chosen.id;
+FROM chosen WHERE t.id = chosen.id AND t.scheduled_time = chosen.scheduled_time;
 
 -- name: release_unpublished
 -- Publishing failed: rows still Queued under :claimer go back to Scheduled, unclaimed.
 WITH chosen AS MATERIALIZED (
-    SELECT id
+    SELECT id, scheduled_time
     FROM task_schedule
     WHERE id = ANY(ARRAY(SELECT CAST(e AS BIGINT) FROM json_array_elements_text(CAST(:ids AS JSON)) AS e))
       AND status = 'Queued' AND claimed_by = :claimer
@@ -464,19 +490,19 @@ WITH chosen AS MATERIALIZED (
 )
 UPDATE task_schedule t
 SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
-FROM chosen WHERE t.id = chosen.id;
+FROM chosen WHERE t.id = chosen.id AND t.scheduled_time = chosen.scheduled_time;
 
 -- name: sweep_expired_claims
 -- Queued rows whose distributor lease ran out by :now go back to Scheduled, unclaimed.
 WITH chosen AS MATERIALIZED (
-    SELECT id
+    SELECT id, scheduled_time
     FROM task_schedule
     WHERE status = 'Queued' AND lease_expires_at IS NOT NULL AND lease_expires_at <= :now
     FOR UPDATE SKIP LOCKED
 )
 UPDATE task_schedule t
 SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
-FROM chosen WHERE t.id = chosen.id;
+FROM chosen WHERE t.id = chosen.id AND t.scheduled_time = chosen.scheduled_time;
 
 -- name: recover_in_flight
 -- The embedded mode's start-up: every Queued or Running row and every pending retry goes back
@@ -488,10 +514,20 @@ SET status = 'Scheduled',
     claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
 WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
 
+-- name: read_run_time_span
+-- The scheduled times of the task_runs rows with :after_id < id <= :through_id: the weeks
+-- (partitions, 0011) that the roll-up reads their schedule rows from.
+SELECT MIN(scheduled_time) AS time_from, MAX(scheduled_time) AS time_to
+FROM task_runs
+WHERE id > :after_id AND id <= :through_id;
+
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),
 -- per task type and UTC day of their start. A run's start lag is its schedule row's
--- start_lag_ms, counted for first attempts only. A primary key range scan.
+-- start_lag_ms, counted for first attempts only. A primary key range scan; the schedule rows
+-- are found by their whole key, in [:time_from, :time_to] (read_run_time_span), so that only
+-- the weeks holding them are read: joined on the id alone, every batch read every week
+-- (rolling up 35 M runs took an hour).
 INSERT INTO task_run_rollups AS t (task_type, day, run_count, succeeded_count, failed_count,
                                    elapsed_count, elapsed_ms_sum, start_lag_count, start_lag_ms_sum)
 SELECT r.task_type,
@@ -504,7 +540,9 @@ SELECT r.task_type,
        COUNT(s.start_lag_ms),
        COALESCE(SUM(s.start_lag_ms), 0)
 FROM task_runs r
-LEFT JOIN task_schedule s ON s.id = r.schedule_id AND r.attempt = 1
+LEFT JOIN task_schedule s
+    ON s.id = r.schedule_id AND s.scheduled_time = r.scheduled_time AND r.attempt = 1
+   AND s.scheduled_time >= :time_from AND s.scheduled_time <= :time_to
 WHERE r.id > :after_id AND r.id <= :through_id
 GROUP BY 1, 2
 ON CONFLICT (task_type, day) DO UPDATE SET
@@ -527,7 +565,8 @@ WITH measured AS (
     UNION ALL
     SELECT r.task_type, (r.started_at AT TIME ZONE 'UTC')::date, 'start_lag', s.start_lag_ms
     FROM task_runs r
-    JOIN task_schedule s ON s.id = r.schedule_id
+    JOIN task_schedule s ON s.id = r.schedule_id AND s.scheduled_time = r.scheduled_time
+     AND s.scheduled_time >= :time_from AND s.scheduled_time <= :time_to
     WHERE r.id > :after_id AND r.id <= :through_id AND r.attempt = 1 AND s.start_lag_ms IS NOT NULL
 )
 INSERT INTO task_run_rollup_buckets AS t (task_type, day, measure, bucket, run_count)

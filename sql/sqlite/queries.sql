@@ -7,7 +7,7 @@
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
 -- counted per UTC minute and task type; both bounds whole UTC minutes. Read from the counts
--- the triggers of 0016 keep in the statements that write the rows, one row per minute and
+-- the triggers of 0017 keep in the statements that write the rows, one row per minute and
 -- type. tests/integration/test_schedule_minute_counts.py checks it against the rows.
 SELECT minute, task_type, run_count
 FROM schedule_minute_counts
@@ -256,7 +256,7 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + e
 -- exactly the message's attempt (Scheduled or Queued at its attempt minus one, or Failed
 -- with a retry pending) become Running at :now under :me until :lease_until. :messages is
 -- [[schedule_id, attempt], ...] without repeated ids; returns the ids started with their
--- task's id, type, payload and overrides (timeout_s, max_attempts): RETURNING cannot name a
+-- scheduled time and their task's id, type, payload and overrides (timeout_s, max_attempts): RETURNING cannot name a
 -- joined table, but a subquery may.
 -- The lag is counted in microseconds from the stored text (julianday's doubles are off by
 -- tens of them), then truncated to whole milliseconds as in Python.
@@ -273,7 +273,7 @@ FROM (
 WHERE task_schedule.id = m.id AND task_schedule.attempt = m.attempt - 1
   AND (task_schedule.status IN ('Scheduled', 'Queued')
        OR (task_schedule.status = 'Failed' AND task_schedule.next_attempt_at IS NOT NULL))
-RETURNING id, task_id,
+RETURNING id, task_id, scheduled_time,
     (SELECT task_type FROM tasks WHERE tasks.id = task_schedule.task_id) AS task_type,
     (SELECT payload FROM tasks WHERE tasks.id = task_schedule.task_id) AS payload,
     (SELECT timeout_s FROM tasks WHERE tasks.id = task_schedule.task_id) AS timeout_s,
@@ -381,6 +381,13 @@ SET status = 'Scheduled',
     attempt = CASE WHEN status = 'Running' THEN attempt - 1 ELSE attempt END,
     claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL, next_attempt_at = NULL
 WHERE status IN ('Queued', 'Running') OR (status = 'Failed' AND next_attempt_at IS NOT NULL);
+
+-- name: read_run_time_span
+-- The scheduled times of the task_runs rows with :after_id < id <= :through_id, as on
+-- PostgreSQL; SQLite's roll-up finds schedule rows by primary key alone and leaves them aside.
+SELECT MIN(scheduled_time) AS time_from, MAX(scheduled_time) AS time_to
+FROM task_runs
+WHERE id > :after_id AND id <= :through_id;
 
 -- name: roll_up_runs
 -- Adds the task_runs rows with :after_id < id <= :through_id to the daily rollups (0009),

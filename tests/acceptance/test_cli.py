@@ -265,6 +265,9 @@ def test_task_list_json_has_every_field_of_a_task(migrated_sqlite: str) -> None:
         "timeout_s",
         "max_attempts",
         "ordering_key",
+        "after",
+        "warnings",
+        "dependents",
     }
     assert (item["kind"], item["cron_expression"], item["timezone"]) == (
         "cron",

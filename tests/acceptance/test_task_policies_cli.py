@@ -62,3 +62,19 @@ def test_bad_policies_are_refused_naming_the_field(url: str, args: list[str], me
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_after_task_is_added_shown_and_a_cycle_refused_naming_after(url: str) -> None:
+    upstream = json.loads(headway(*ADD, "--now", "--json", database_url=url, check=True).stdout)
+    add = ("task", "add", "--name", "load", "--type", "http", "--after", str(upstream["id"]))
+    added = json.loads(headway(*add, "--on", "finished", "--json", database_url=url, check=True).stdout)
+    assert (added["kind"], added["after"]) == ("after", {"task_id": upstream["id"], "on": "finished"})
+    shown = headway("task", "show", str(added["id"]), database_url=url, check=True).stdout
+    assert f"schedule  after {upstream['id']} (finished)" in shown
+    shown = headway("task", "show", str(upstream["id"]), database_url=url, check=True).stdout
+    assert f"followed  by tasks {added['id']} (after)" in shown
+    cycle = headway("task", "edit", str(upstream["id"]), "--after", str(added["id"]), database_url=url)
+    assert cycle.returncode == 2
+    assert f"after: task {added['id']} would close a dependency cycle" in cycle.stderr
+    stopped = headway("task", "deactivate", str(upstream["id"]), database_url=url, check=True)
+    assert f"its active dependent tasks {added['id']} are not triggered" in stopped.stderr

@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from engine.adapters.tables import task_runs, task_schedule
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import MisfirePolicy, OverlapPolicy
 from engine.core.types import TaskKind
 from engine.processes.scheduler import run_pass
 from engine.services.schemas import TaskInput
-from engine.services.tasks import Task, create_task, get_task, list_tasks
+from engine.services.tasks import Task, TaskAfter, create_task, get_task, list_tasks
 from tests.dashboard.conftest import NOW, OpenDashboard, texts
 from tests.integration.helpers import schedule_rows
 
@@ -276,3 +277,48 @@ def test_filter_by_last_outcome_and_a_tasks_run_history(
     ]
     app.selectbox(key="tasks.outcome").set_value("no run yet").run()
     assert sorted(app.dataframe[0].value["name"]) == ["launch", "welcome"]
+
+
+def test_an_after_task_through_the_form_with_a_cycle_named_on_after(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
+) -> None:
+    report = seeded["nightly-report"]
+    app = open_dashboard(sqlite_url, "new_task")
+    app.text_input(key="new.name").set_value("publish")
+    app.radio(key="new.kind").set_value(TaskKind.AFTER).run()
+    app.number_input(key="new.after_task_id").set_value(report.id)
+    app.selectbox(key="new.after_on").set_value(DependencyTrigger.FINISHED).run()
+    app.button[0].click().run()
+    assert not app.error, texts(app, "error")
+    [publish] = [task for task in list_tasks(sqlite_engine).items if task.name == "publish"]
+    assert (publish.kind, publish.after) == (TaskKind.AFTER, TaskAfter(report.id, DependencyTrigger.FINISHED))
+    # The report after the publish task would close a cycle: refused on `after`, unchanged.
+    app = open_dashboard(sqlite_url, "tasks")
+    app.selectbox(key="tasks.selected").set_value(report.id).run()
+    prefix = f"edit.{report.id}.{report.updated_at.timestamp()}"
+    app.radio(key=f"{prefix}.kind").set_value(TaskKind.AFTER).run()
+    app.number_input(key=f"{prefix}.after_task_id").set_value(publish.id).run()
+    app.button(key="tasks.save").click().run()
+    assert any("**after**" in text and "cycle" in text for text in texts(app, "error"))
+    assert get_task(sqlite_engine, report.id).kind is TaskKind.CRON
+
+
+def test_an_inactive_upstream_is_shown_on_its_dependent(
+    open_dashboard: OpenDashboard, sqlite_url: str, sqlite_engine: Engine, seeded: dict[str, Task]
+) -> None:
+    report = seeded["nightly-report"]
+    spec = TaskInput.model_validate(
+        {"name": "publish", "task_type": "http", "kind": "after", "after": {"task_id": report.id}}
+    )
+    publish = create_task(sqlite_engine, spec, NOW)
+    app = open_dashboard(sqlite_url, "tasks")
+    app.selectbox(key="tasks.selected").set_value(report.id).run()
+    app.button(key="tasks.deactivate").click().run()
+    app.button(key="tasks.deactivate.confirm").click().run()
+    assert any(f"dependent tasks {publish.id} are not triggered" in text for text in texts(app, "success"))
+    assert f"Tasks after it: #{publish.id}" in texts(app, "caption")
+    app.selectbox(key="tasks.selected").set_value(publish.id).run()
+    assert any(f"upstream task {report.id} is inactive" in text for text in texts(app, "warning"))
+    assert (
+        app.dataframe[0].value.set_index("name").loc["publish", "schedule"] == f"after #{report.id} (success)"
+    )

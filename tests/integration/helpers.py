@@ -223,7 +223,7 @@ def index_names(connection: Any, index: str) -> set[str]:
 
 
 def kept_counts(engine: Engine) -> dict[tuple[datetime, str], int]:
-    """Every minute and type of `schedule_minute_counts` (0016) with its count, as the reads
+    """Every minute and type of `schedule_minute_counts` (0017) with its count, as the reads
     add them up (PostgreSQL keeps several signed rows until they are merged)."""
     from engine.adapters.tables import UTCDateTime
 

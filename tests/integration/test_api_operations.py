@@ -297,3 +297,26 @@ def test_metrics_count_open_rows_and_runs_by_outcome_past_the_rollups(
     assert (statuses["Failed"], statuses["Dead"]) == (1, 1)
     runs = {dict(labels)["outcome"]: value for labels, value in samples["headway_task_runs_total"].items()}
     assert runs == expected  # each run counted once, from the rollups or past the watermark
+
+
+def test_metrics_count_the_fire_times_skipped_by_reason_and_pruning_does_not_lower_them(
+    api: TestClient, pg_engine: Engine, clock: Clock
+) -> None:
+    from sqlalchemy import delete
+
+    from engine.adapters.sql_stores import SqlDistributionStore
+
+    def skipped() -> dict[str, float]:
+        family = scrape(api)["headway_skipped_fire_times_total"]
+        return {dict(labels)["reason"]: value for labels, value in family.items()}
+
+    assert skipped() == {"coalesced": 0, "missed": 0, "overlap": 0}
+    start = clock.now - timedelta(minutes=10)
+    add_cron_task(pg_engine, start, "* * * * *", overlap_policy="skip", misfire_policy="run_latest")
+    run_pass(pg_engine, start)
+    # Ten fire times missed, found at once: the latest runs, the nine before it are coalesced.
+    SqlDistributionStore(pg_engine).claim(clock.now, 100, "d1", clock.now + timedelta(hours=1), [])
+    assert skipped() == {"coalesced": 9, "missed": 0, "overlap": 0}
+    with pg_engine.begin() as connection:  # pruned as history
+        connection.execute(delete(task_schedule).where(task_schedule.c.status == "Skipped"))
+    assert skipped()["coalesced"] == 9

@@ -58,6 +58,7 @@ def test_create_returns_201_with_the_task_and_its_location(api: TestClient) -> N
         "ordering_key": None,
         "after": None,
         "warnings": [],
+        "dependents": [],
     }
     assert api.get(f"/tasks/{task['id']}").json() | {"next_runs": None} == task | {"next_runs": None}
 
@@ -373,6 +374,7 @@ def test_an_after_task_names_its_upstream_and_cycles_get_422_naming_after(api: T
     )
     detail = api.get(f"/tasks/{load['id']}").json()
     assert (detail["next_run"], detail["next_runs"], detail["warnings"]) == (None, [], [])
+    assert api.get(f"/tasks/{upstream['id']}").json()["dependents"] == [load["id"]]
     report = create(
         api, name="report", task_type="http", kind="after", after={"task_id": load["id"], "on": "finished"}
     )

@@ -151,3 +151,14 @@ def test_an_edit_keeps_the_rows_an_upstream_triggered(db_engine: Engine) -> None
     assert len(rows_of(db_engine, dependent)) == 1
     set_inactive(db_engine, dependent, NOW)
     assert rows_of(db_engine, dependent) == []
+
+
+def test_an_after_task_becomes_a_cron_task_and_back_by_an_edit(db_engine: Engine) -> None:
+    upstream = task(db_engine, "extract")
+    dependent = after(db_engine, "load", upstream)
+    cron = edit_task(db_engine, dependent, {"kind": "cron", "cron_expression": "*/5 * * * *"}, NOW)
+    assert (cron.kind.value, cron.after, cron.cron_expression) == ("cron", None, "*/5 * * * *")
+    back = edit_task(
+        db_engine, dependent, {"kind": "after", "after": {"task_id": upstream, "on": "finished"}}, NOW
+    )
+    assert (back.cron_expression, back.after is not None) == (None, True)

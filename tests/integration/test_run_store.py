@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from engine.adapters.run_store import FinishedRun, finish_runs, give_back_runs, renew_leases, start_runs
+from engine.adapters.run_store import (
+    FinishedRun,
+    finish_runs,
+    give_back_runs,
+    renew_leases,
+    start_runs,
+    week_span,
+)
 from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_runs, task_schedule
 from engine.core.leases import RowState, StartAction, decide_start
@@ -195,8 +202,7 @@ def test_the_batch_start_statement_starts_exactly_what_decide_start_starts_from_
             "now": NOW,
             "me": "p1",
             "lease_until": LEASE,
-            "time_from": min(m.scheduled_time for m in messages),
-            "time_to": max(m.scheduled_time for m in messages),
+            **week_span([m.scheduled_time for m in messages]),
         }
         started = {
             int(row.id) for row in connection.execute(bound_query(connection, "start_waiting_rows"), values)
@@ -239,3 +245,43 @@ def test_a_message_with_a_wrong_scheduled_time_still_starts_its_row(db_engine: E
     with db_engine.begin() as connection:
         started, others = start_runs(connection, [wrong], "p1", NOW + timedelta(seconds=2), LEASE)
     assert [run.message.schedule_id for run in started] == [message.schedule_id] and others == []
+
+
+def test_a_run_started_from_a_wrong_time_is_finished_in_its_row_s_week(db_engine: Engine) -> None:
+    """The finish reads only the weeks of its runs' rows, so it takes each row's own time from
+    the start, not the time its message carried: a wrong one would leave the row Running."""
+    (message,) = queued_rows(db_engine, 1)
+    wrong = replace(message, scheduled_time=NOW - timedelta(days=400))
+    with db_engine.begin() as connection:
+        [run], _ = start_runs(connection, [wrong], "p1", NOW + timedelta(seconds=2), LEASE)
+    assert run.scheduled_time == NOW
+    done = FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW + timedelta(seconds=3), 1_000, "succeeded")
+    with db_engine.begin() as connection:
+        assert finish_runs(connection, [done], "p1") == {message.schedule_id}
+        assert connection.execute(select(task_schedule.c.status)).scalar_one() == "Succeeded"
+
+
+def test_one_finish_records_runs_of_rows_weeks_apart(db_engine: Engine) -> None:
+    """A batch whose rows lie in different weeks (partitions) finishes every one of them."""
+    first, second = queued_rows(db_engine, 2)
+    later = NOW + timedelta(days=9)
+    with db_engine.begin() as connection:
+        connection.execute(
+            update(task_schedule).where(task_schedule.c.id == second.schedule_id).values(scheduled_time=later)
+        )
+    second = replace(second, scheduled_time=later)
+    with db_engine.begin() as connection:
+        runs, _ = start_runs(connection, [first, second], "p1", later, later + timedelta(seconds=30))
+    assert sorted(run.scheduled_time for run in runs) == [NOW, later]
+    finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, later, 5, "succeeded") for run in runs]
+    with db_engine.begin() as connection:
+        assert finish_runs(connection, finished, "p1") == {first.schedule_id, second.schedule_id}
+    with db_engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(task_runs)).scalar_one() == 2
+
+
+def test_week_span_covers_whole_weeks_from_the_earliest_to_the_latest_time() -> None:
+    span = week_span([NOW, NOW + timedelta(days=9), NOW + timedelta(hours=1)])
+    assert span["time_from"] <= NOW < span["time_from"] + timedelta(days=7)
+    assert span["time_to"] - timedelta(days=7) <= NOW + timedelta(days=9) < span["time_to"]
+    assert (span["time_to"] - span["time_from"]) % timedelta(days=7) == timedelta(0)

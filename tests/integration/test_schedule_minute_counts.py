@@ -1,4 +1,4 @@
-"""The forecast counts a window from `schedule_minute_counts` (0016), which triggers keep in
+"""The forecast counts a window from `schedule_minute_counts` (0017), which triggers keep in
 the transactions that write the rows: on both dialects, after every kind of write, the counts
 equal the rows counted one by one, and so do the forecast and /scaling/processors. A stale
 count would scale the processors for work that is gone, or not for work that came."""

@@ -41,3 +41,35 @@ def test_filter_by_last_outcome(db_engine: Engine) -> None:
     assert listed("Failed") == ["failing"]
     assert listed("Dead") == ["dead"]
     assert listed(NO_RUN_YET) == ["fresh"]
+
+
+def test_the_last_outcome_is_the_same_within_and_past_the_recent_window(db_engine: Engine) -> None:
+    # Days before NOW of each finished row: the latest is recent, or only older rows exist.
+    history = {
+        "recent": [(40, "Failed"), (1, "Succeeded")],
+        "old": [(40, "Succeeded"), (20, "Dead")],
+        "older": [(60, "Failed")],
+    }
+    ids = {name: add_cron_task(db_engine, NOW, "0 0 1 1 *", name=name).id for name in history}
+    rows = [
+        {"task_id": ids[name], "scheduled_time": NOW - timedelta(days=days), "status": status, "attempt": 1,
+         "finished_at": NOW - timedelta(days=days, seconds=-5)}
+        for name, states in history.items()
+        for days, status in states
+    ]  # fmt: skip
+    with db_engine.begin() as connection:
+        connection.execute(insert(task_schedule), rows)
+
+    def last(
+        now: datetime | None, outcome: str | None = None
+    ) -> dict[str, tuple[str | None, datetime | None]]:
+        page = list_tasks(db_engine, TaskFilter(last_outcome=outcome), now=now)
+        return {task.name: (task.last_run_status, task.last_run_at) for task in page.items}
+
+    expected = {
+        "recent": ("Succeeded", NOW - timedelta(days=1, seconds=-5)),
+        "old": ("Dead", NOW - timedelta(days=20, seconds=-5)),
+        "older": ("Failed", NOW - timedelta(days=60, seconds=-5)),
+    }
+    assert last(NOW) == last(None) == expected
+    assert sorted(last(NOW, "Dead")) == ["old"]

@@ -262,3 +262,12 @@ def test_python_dash_m_simulation_runs_the_example():
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["verdict"] == "pass"
+
+
+def test_the_pipeline_example_runs_its_chain_after_the_upstreams_expected_end():
+    pipeline = ROOT / "simulation" / "examples" / "pipeline.yaml"
+    result = run(str(pipeline), "--start", "2026-12-01T02:00:00Z", "--hours", "2", "--json")
+    assert result.exit_code in (0, 1), result.output
+    document = json.loads(result.stdout)
+    # extract 1 + load 1 + reports 20 + sync (90 s, queued: 80 in 2 h) + billing 2 x 24.
+    assert document["tasks"] == 1 + 1 + 20 + 80 + 48

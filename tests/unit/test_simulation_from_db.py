@@ -23,7 +23,8 @@ SCHEMA = [
     "expected_duration_ms INTEGER, timeout_ms INTEGER, max_attempts INTEGER)",
     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, name TEXT, task_type TEXT, kind TEXT, "
     "cron_expression TEXT, timezone TEXT, run_at TIMESTAMP, payload JSON, active BOOLEAN, "
-    "created_at TIMESTAMP, updated_at TIMESTAMP, overlap_policy TEXT NOT NULL DEFAULT 'allow')",
+    "created_at TIMESTAMP, updated_at TIMESTAMP, overlap_policy TEXT NOT NULL DEFAULT 'allow', "
+    "ordering_key TEXT, after_task_id INTEGER)",
     "CREATE TABLE task_runs (id INTEGER PRIMARY KEY, schedule_id INTEGER, task_id INTEGER, "
     "task_type TEXT, attempt INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, "
     "elapsed_ms INTEGER, outcome TEXT, output_excerpt TEXT)",
@@ -108,6 +109,30 @@ def test_a_task_that_skips_overlapping_fire_times_is_simulated_so(tmp_path):
     engine.dispose()
     [spec] = load_from_database(url, NOW).tasks
     assert spec.overlap is OverlapPolicy.SKIP
+
+
+def test_queue_ordering_keys_and_after_tasks_are_simulated_so(tmp_path):
+    rows = [
+        task(1, "extract", "sync", "cron", "* * * * *", "UTC"),
+        task(2, "load", "report", "after"),
+        task(3, "report", "report", "after"),
+        task(4, "orphan", "report", "after"),
+        task(5, "orphan's follower", "report", "after"),
+    ]
+    url = make_database(tmp_path / "h.db", rows)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE tasks SET overlap_policy = 'queue', ordering_key = 'k' WHERE id = 1"))
+        # The orphan's upstream was deleted (99): the engine never triggers it, nor its follower.
+        for task_id, upstream in ((2, 1), (3, 2), (4, 99), (5, 4)):
+            connection.execute(
+                text("UPDATE tasks SET after_task_id = :upstream WHERE id = :id"),
+                {"upstream": upstream, "id": task_id},
+            )
+    engine.dispose()
+    extract, load, report = load_from_database(url, NOW).tasks
+    assert (extract.overlap, extract.ordering_key) == (OverlapPolicy.QUEUE, "k")
+    assert (load.name, load.after, report.name, report.after) == ("load", 0, "report", 1)
 
 
 def test_a_type_without_any_duration_is_bad_input(tmp_path):

@@ -61,8 +61,7 @@ tasks:
             "tasks[0].count",
         ),
         (
-            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n"
-            "  - {name: a, task_type: r}\n",
+            "task_types:\n  r: {duration: {model: fixed, mean_ms: 1}}\ntasks:\n  - {name: a, task_type: r}\n",
             4,
             "tasks[0]",
         ),
@@ -128,11 +127,40 @@ tasks:
     assert sorted(minutes) == sorted([0, 0, 3, 3] + list(range(6)))
 
 
+def test_queue_keys_and_dependencies_move_and_add_due_times():
+    workload = parse_workload(
+        """
+task_types:
+  slow: {duration: {model: fixed, mean_ms: 150000}}
+  minute: {duration: {model: fixed, mean_ms: 60000}}
+tasks:
+  - {name: queued, task_type: slow, cron: "* * * * *", overlap: queue}
+  - {name: a, task_type: minute, cron: "*/4 * * * *", ordering_key: k}
+  - {name: b, task_type: minute, cron: "*/4 * * * *", ordering_key: k}
+  - {name: load, task_type: minute, after: {task: queued}, count: 2}
+  - {name: report, task_type: slow, after: {task: load, on: finished}}
+"""
+    )
+    assert workload.tasks[3].after == 0 and workload.tasks[4].after == 3
+    window = window_for(datetime(2026, 12, 1, 8, tzinfo=UTC), 0.2)  # 12 minutes
+    arrivals = expand(workload, window, np.random.default_rng(0))
+    names = [arrivals.type_names[i] for i in arrivals.type_ids.tolist()]
+    seconds = sorted(zip(names, (arrivals.scheduled_us // 1_000_000).tolist(), strict=True))
+    queued = [0, 150, 300, 450, 600]  # runs of 150 s fired every minute, one after the other
+    keyed = [0, 60, 240, 300, 480, 540]  # a and b at 0, 4 and 8 minutes, a minute each in turn
+    load = [start + 150 for start in queued if start + 150 < 720] * 2
+    report = [start + 60 for start in load[: len(load) // 2] if start + 60 < 720] * 2
+    assert seconds == sorted([("slow", t) for t in queued + report] + [("minute", t) for t in keyed + load])
+
+
 @pytest.mark.parametrize(
     ("task", "message"),
     [
-        ("{name: a, task_type: r, cron: '* * * * *', overlap: queue}", "'allow' or 'skip'"),
+        ("{name: a, task_type: r, cron: '* * * * *', overlap: sometimes}", "'allow', 'skip' or 'queue'"),
         ("{name: a, task_type: r, run_at: '2026-12-01T09:00:00Z', overlap: skip}", "cron tasks only"),
+        ("{name: a, task_type: r, after: {task: nobody}}", "no task is named 'nobody'"),
+        ("{name: a, task_type: r, after: {task: a}}", "a dependency cycle: a -> a"),
+        ("{name: a, task_type: r, cron: '* * * * *', after: {task: a}}", "exactly one of"),
     ],
 )
 def test_overlap_is_skip_or_allow_for_cron_tasks(task, message):
@@ -178,7 +206,7 @@ TYPES = "task_types:\n  r: {duration: {model: fixed, mean_ms: 450}}\n"
             4,
             "tasks[0].cunt",
             "unknown key 'cunt' (allowed: name, task_type, count, cron, timezone, run_at, "
-            "rate_per_min, overlap)",
+            "rate_per_min, overlap, ordering_key, after)",
         ),
         (TYPES + "taks: []\n", 3, "taks", "unknown key 'taks' (allowed: task_types, tasks)"),
         (

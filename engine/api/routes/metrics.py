@@ -72,6 +72,15 @@ class SnapshotCollector(Collector):
         for kind, count in sorted(snapshot.redriven_by_kind.items()):
             redriven.add_metric([kind], count)
         yield redriven
+        skipped = CounterMetricFamily(
+            "headway_skipped_fire_times",
+            "Fire times a scheduling policy recorded Skipped instead of running, by reason "
+            "(overlap, coalesced, missed; docs/scheduling.md); pruning does not lower it",
+            labels=["reason"],
+        )
+        for reason, count in sorted(snapshot.skipped_by_reason.items()):
+            skipped.add_metric([reason], count)
+        yield skipped
 
 
 class OperationsCollector(Collector):
@@ -130,6 +139,7 @@ def get_metrics(context: ContextDep, now: NowDep) -> Response:
     `headway_task_runs_total{outcome}`, `headway_start_lag_seconds`,
     `headway_required_instances`, `headway_current_instances` (worker slots, as the formula
     counts instances), `headway_live_processors`, `headway_redriven_rows_total{kind}`,
+    `headway_skipped_fire_times_total{reason}`,
     and for alerts and autoscaling `headway_overdue_tasks`, `headway_worker_slots`,
     `headway_scaling_worker_slots`, `headway_scaling_processors`,
     `headway_schedule_coverage_seconds` and `headway_unscheduled_task_age_seconds`."""

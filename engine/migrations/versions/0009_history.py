@@ -9,8 +9,6 @@ Revision ID: 0009_history
 Revises: 0008_reconcile
 """
 
-from alembic import op
-
 from engine.migrations.sql_files import run_sql_file
 
 revision = "0009_history"
@@ -20,9 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # The back-fill runs the named roll-up queries of sql/<dialect>/queries.sql: the one
-    # definition of how a run is counted, shared with the Scheduler's periodic roll-up.
-    from engine.adapters.history_store import roll_up_all
-
+    # The back-fill is SQL of this revision's schema, not the named roll-up queries of today
+    # (those join runs to their week, a column 0011 adds).
     run_sql_file("0009_history.sql")
-    roll_up_all(op.get_bind())
+    run_sql_file("0009_history_backfill.sql")

@@ -1,5 +1,5 @@
 -- The schedule rows counted per UTC minute and task type, kept by the writes that add, remove
--- or move rows. Applied by the Alembic revision 0016_schedule_minute_counts.
+-- or move rows. Applied by the Alembic revision 0017_schedule_minute_counts.
 --
 -- /scaling/processors, /forecast, the capacity plan and the forecast accuracy snapshots count
 -- a window's rows per minute and type, whatever their status. Counting the rows on each read

@@ -2,17 +2,17 @@
 triggers in the transactions that add, remove or move rows: the forecast's count reads a few
 rows per minute instead of every schedule row of its window.
 
-Revision ID: 0016_schedule_minute_counts
-Revises: 0015_task_dependencies
+Revision ID: 0017_schedule_minute_counts
+Revises: 0016_skip_counts
 """
 
 from engine.migrations.sql_files import run_sql_file
 
-revision = "0016_schedule_minute_counts"
-down_revision = "0015_task_dependencies"
+revision = "0017_schedule_minute_counts"
+down_revision = "0016_skip_counts"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_file("0016_schedule_minute_counts.sql")
+    run_sql_file("0017_schedule_minute_counts.sql")

@@ -1,0 +1,68 @@
+"""The forecast's moves for `queue` overlap, ordering keys and dependencies
+(engine.core.forecast_policies), from tables of instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from engine.core.forecast_policies import (
+    PlannedRun,
+    counts_with_policies,
+    dependent_starts,
+    serialised_moves,
+    serialised_starts,
+)
+
+NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return NOON + timedelta(minutes=minutes)
+
+
+def test_serialised_runs_start_at_their_fire_time_or_the_previous_expected_end() -> None:
+    # Seconds: runs of 150 s fired at 0, 60 and 600 s, then at 0, 60 and 120 s.
+    assert serialised_starts([(0, 150), (60, 150), (600, 150)]) == [0, 150, 600]
+    assert serialised_starts([(0, 150), (60, 150), (120, 150)]) == [0, 150, 300]
+
+
+def test_an_ordering_keys_tasks_serialise_together_in_scheduled_order() -> None:
+    report, sync = PlannedRun(1, "report", at(0)), PlannedRun(2, "sync", at(0))
+    late = PlannedRun(1, "report", at(1))
+    compute = {"report": 120_000, "sync": 60_000}
+    # Ties by task id: the report first, then the sync after its 2 minutes, then the report.
+    assert serialised_moves([[late, sync, report]], compute) == {report: at(0), sync: at(2), late: at(3)}
+
+
+def test_a_chain_follows_each_upstream_run_by_the_expected_durations() -> None:
+    a = PlannedRun(1, "extract", at(0))
+    dependents = {1: [(2, "load")], 2: [(3, "report")]}
+    compute = {"extract": 60_000, "load": 30_000}
+    found = dependent_starts({a: at(0)}, dependents, compute, end=at(60))
+    assert [(run.task_id, start) for run, start in found] == [(2, at(1)), (3, at(1.5))]
+    # The window ends before the report would start: only the load is expected.
+    assert [run.task_id for run, _ in dependent_starts({a: at(0)}, dependents, compute, end=at(1.5))] == [2]
+
+
+def test_counts_move_with_queued_runs_and_gain_the_dependents() -> None:
+    queued = [PlannedRun(1, "sync", at(m)) for m in (0, 1, 2)]
+    counts = {(at(0), "sync"): 1, (at(1), "sync"): 1, (at(2), "sync"): 1}
+    compute = {"sync": 150_000, "load": 10_000}
+    moved = counts_with_policies(counts, [queued], [], {}, compute, end=at(3))
+    # 12:00 runs at once, 12:01 waits until 12:02:30, 12:02 until 12:05, beyond the window.
+    assert moved == {(at(0), "sync"): 1, (at(2), "sync"): 1}
+    # A task after the queued one follows each run's expected end, as moved.
+    with_load = counts_with_policies(counts, [queued], queued, {1: [(7, "load")]}, compute, end=at(10))
+    assert with_load == {
+        (at(0), "sync"): 1,
+        (at(2), "sync"): 1,
+        (at(5), "sync"): 1,
+        (at(2), "load"): 1,  # 12:00 + 150 s
+        (at(5), "load"): 1,  # 12:02:30 + 150 s
+        (at(7), "load"): 1,  # 12:05 + 150 s, 12:07:30
+    }
+
+
+def test_without_policies_or_dependents_the_counts_stay() -> None:
+    counts = {(at(0), "sync"): 3}
+    assert counts_with_policies(counts, [], [], {}, {"sync": 1_000}, end=at(60)) == counts
