@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, bindparam, event, text
 
 from engine.adapters.database import store_scaling_parameters
+from engine.adapters.forecast_policy_store import load_serialised_runs
 from engine.adapters.forecast_store import (
     load_compute_ms_by_type,
     load_scheduled_runs,
@@ -104,9 +105,10 @@ def test_the_summary_is_a_range_of_the_time_index(db_engine: Engine) -> None:
         assert "COVERING INDEX task_schedule_by_time" in plan, plan
 
 
-def test_the_skip_tasks_fire_times_are_a_range_of_the_policy_index(pg_engine: Engine) -> None:
-    # /scaling/processors reads them on every request: where PostgreSQL could not use the
-    # partial index of policy rows, the read went through every task (20 ms at 100,000).
+@pytest.mark.parametrize("read", [load_skip_task_fire_times, load_serialised_runs])
+def test_the_policy_rows_reads_are_ranges_of_the_policy_index(pg_engine: Engine, read: Any) -> None:
+    # /scaling/processors makes both on every request: where PostgreSQL could not use the
+    # partial index of policy rows, each went through every task (20 ms at 100,000).
     seed_random_schedule(pg_engine, random.Random(10), NOW - timedelta(hours=12), 24 * 60)
     sent: list[tuple[str, Any]] = []
 
@@ -117,7 +119,7 @@ def test_the_skip_tasks_fire_times_are_a_range_of_the_policy_index(pg_engine: En
         connection.execute(text("ANALYZE"))
         connection.execute(text("SET enable_seqscan = off"))  # see the test above
         event.listen(connection, "before_cursor_execute", capture)
-        load_skip_task_fire_times(connection, NOW, NOW + timedelta(hours=3))
+        read(connection, NOW, NOW + timedelta(hours=3))
         event.remove(connection, "before_cursor_execute", capture)
         [(statement, parameters)] = sent
         plan = "\n".join(
