@@ -54,14 +54,6 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver prepares a statement it sees five times, and PostgreSQL then plans it
-        # once for any parameters (a generic plan). The hot writes name the weeks they touch
-        # (scheduled_time bounds, 0011): planned for the actual values, only those weeks are
-        # read and prepared for writing. Generic, every week was, and the time bounds, of
-        # unknown width, made the planner read the whole span through the time index and test
-        # each row against the batch: the start and finish of a 10,000-task burst cost 2 to 3
-        # times the CPU. Planning a statement each time costs far less than either.
-        #
         # No JIT compilation: Headway's statements read and write a few thousand rows, yet
         # PostgreSQL compiles a plan whose estimated cost passes jit_above_cost, and estimates
         # grow with the tables (a range from a watermark is a third of task_runs). At 5 M
@@ -70,7 +62,6 @@ def _configure_postgresql(engine: Engine) -> None:
         # setting, so PGOPTIONS and the server's own settings still apply otherwise.
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET jit = off")
-            cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
 
 
@@ -143,6 +134,19 @@ def update_unlocked(
         statement = update(table).where(*(column == locked.c[column.name] for column in key))
     result = connection.execute(statement.values(**values))
     return int(result.rowcount)
+
+
+def plan_for_values(connection: Connection) -> None:
+    """Have PostgreSQL plan this transaction's statements for their values (SET LOCAL).
+
+    The driver prepares a statement it sees five times, and PostgreSQL then plans it once
+    for any parameters (a generic plan): right for the loops' small reads, which then cost
+    no planning. The processor's batch start names the weeks it touches (scheduled_time
+    bounds, 0011); planned generic, every week was read, and bounds of unknown width made the
+    planner read the whole span through the time index and test each row against the batch:
+    the start of a 10,000-task burst cost 2 to 3 times the CPU."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def is_postgresql(engine: Engine | Connection) -> bool:

@@ -23,10 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.database import id_in, plan_for_values, update_unlocked
 from engine.adapters.dependency_store import add_dependent_rows
 from engine.adapters.sql_queries import bound_query, instant_text
-from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks, utc_instant
+from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks
 from engine.core.dependencies import UpstreamOutcome
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start
@@ -53,6 +53,7 @@ def start_runs(
     The common case, a row waiting for exactly this attempt, is started by one statement for
     the whole batch (`start_waiting_rows`); only what it leaves (duplicates, take-overs, stale
     copies) is read and decided one by one."""
+    plan_for_values(connection)
     started, messages = _start_waiting_rows(connection, messages, processor_id, now, lease_until)
     if not messages:
         return started, []
@@ -168,7 +169,7 @@ def _started_run(
         payload=_json(row.payload),
         config=dict(settings.config),
     )
-    return StartedRun(message, context, settings.handler, now, utc_instant(row.scheduled_time))
+    return StartedRun(message, context, settings.handler, now)
 
 
 def _start_waiting_rows(
@@ -253,11 +254,7 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
         return set()
     dialect = connection.dialect.name
     rows = [_run_row(f, dialect) for f in finished]
-    values = {
-        "me": processor_id,
-        "rows": json.dumps(rows),
-        **week_span([f.run.scheduled_time for f in finished]),
-    }
+    values = {"me": processor_id, "rows": json.dumps(rows)}
     changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
     recorded = [row for row in rows if row[0] in changed]
     # PostgreSQL's finish_runs inserts them too (a data-modifying CTE); SQLite has none.

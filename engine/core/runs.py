@@ -55,14 +55,10 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class StartedRun:
-    """A run begun at `started_at`. `scheduled_time` is the row's own, as the start read it
-    (the week its outcome is written to), whatever time the message carried."""
-
     message: TaskMessage
     context: TaskContext
     handler: str
     started_at: datetime
-    scheduled_time: datetime
 
 
 # The messages a start could not start, each with what to do with it instead.

@@ -316,8 +316,7 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their scheduled time and their task's id, type, payload and overrides
--- (timeout_s, max_attempts). The ids are also given as an array
+-- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -354,9 +353,9 @@ WITH m AS (
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
     FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
-    RETURNING t.id, t.task_id, t.scheduled_time
+    RETURNING t.id, t.task_id
 )
-SELECT s.id, s.task_id, s.scheduled_time, k.task_type, k.payload, k.timeout_s, k.max_attempts
+SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
 FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
@@ -379,15 +378,10 @@ RETURNING t.id;
 -- attempt under :me takes its new status and gets its task_runs row, in one statement (on
 -- SQLite, record_runs adds those rows). Returns the ids changed. :rows is [[schedule_id,
 -- attempt, status, finished_at, error, next_attempt_at, task_id, task_type, started_at,
--- elapsed_ms, outcome, output_excerpt], ...]; [:time_from, :time_to) are the whole weeks that
--- hold the rows' scheduled times, as their starts read them (StartedRun.scheduled_time).
--- As in start_waiting_rows, the rows are found and locked by their whole key (id = ANY for
--- the planner, and the week bounds, so that only the weeks holding them are read) and tested
--- once locked. With the tests in the scan, the planner read every Running row through the
--- partial index task_schedule_running_lease and compared each with the whole batch: O(rows
--- running x batch), most of a finish's CPU during a burst. Locked in id order, as a start
--- locks them. One statement rather than an update and an insert: two cost about a sixth of
--- the rows finished per second (A/B of the finish write, 3,000 rows in batches of 100).
+-- elapsed_ms, outcome, output_excerpt], ...]. The ids also go as an array (= ANY), for the
+-- planner, as in start_waiting_rows. One statement rather than an update and an insert:
+-- two cost about a sixth of the rows finished per second (A/B of the finish write, 3,000
+-- rows in batches of 100).
 WITH m AS MATERIALIZED (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,
            CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,
@@ -395,20 +389,11 @@ WITH m AS MATERIALIZED (
            e->>7 AS task_type, CAST(e->>8 AS TIMESTAMPTZ) AS started_at, CAST(e->>9 AS INT) AS elapsed_ms,
            e->>10 AS outcome, e->>11 AS output_excerpt
     FROM json_array_elements(CAST(:rows AS JSON)) AS e
-), locked AS MATERIALIZED (
-    SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.claimed_by
-    FROM task_schedule t
-    WHERE t.id = ANY(ARRAY(SELECT id FROM m))
-      AND t.scheduled_time >= :time_from AND t.scheduled_time < :time_to
-    ORDER BY t.id FOR UPDATE OF t
-), mine AS (
-    SELECT l.id, l.scheduled_time FROM locked l JOIN m ON m.id = l.id
-    WHERE l.status = 'Running' AND l.row_attempt = m.attempt AND l.claimed_by = :me
 ), changed AS (
     UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at, last_error = m.error,
            next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
-    FROM mine JOIN m ON m.id = mine.id
-    WHERE t.id = mine.id AND t.scheduled_time = mine.scheduled_time
+    FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id
+      AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
     RETURNING t.id, t.scheduled_time
 ), recorded AS (
     INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,

@@ -269,7 +269,7 @@ class FakeRunStore:
             )
             if row.start_lag_ms is None:
                 row.start_lag_ms = max(0, int((now - row.scheduled_time).total_seconds() * 1000))
-            started.append(StartedRun(message, self._context(row), "job", now, row.scheduled_time))
+            started.append(StartedRun(message, self._context(row), "job", now))
         return started, others
 
     def finish_runs(self, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
