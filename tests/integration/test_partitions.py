@@ -48,10 +48,9 @@ def old_database() -> Iterator[Engine]:
 
 
 # The columns of task_schedule before the later revisions (0012_task_policies,
-# 0013_schedule_task_type) added theirs.
-COLUMNS_0010 = [
-    column for column in task_schedule.c if column.name not in {"skip_reason", "policy_claim", "task_type"}
-]
+# 0013_schedule_task_type, 0015_task_dependencies) added theirs.
+LATER_COLUMNS = {"skip_reason", "policy_claim", "task_type", "upstream_schedule_id"}
+COLUMNS_0010 = [column for column in task_schedule.c if column.name not in LATER_COLUMNS]
 
 
 def test_the_migration_converts_a_database_with_data_in_place(old_database: Engine) -> None:
