@@ -7,12 +7,10 @@ Three loads of `tasks` tasks. "spread": as bench_api.py seeds them, each active 
 pending row somewhere in the next 3 hours (about 500 a minute) and three in four with a
 finished row, then vacuumed. "dense, fresh": then every active task once more within the
 next 20 minutes, so the endpoint's window (5 minutes back, 15 ahead by default) holds about
-80,000 rows, the worst case for its one count, read just after they were inserted: the
-table's visibility map does not cover them yet, so the index-only scan visits each row's
-page. "dense, vacuumed": the same rows after a VACUUM, as autovacuum leaves them long before
-they are due when the Scheduler writes them hours ahead (its horizon is at least the
-forecast's 3 hours; the tests' server runs with autovacuum off, so the script vacuums). The
-client runs on the same machine and shares its cores.
+80,000 rows, read just after they were inserted. "dense, vacuumed": the same rows after a
+VACUUM. The endpoint reads the window's per-minute counts (schedule_minute_counts, 0017), so
+the three loads should cost about the same; before 0017 it counted the rows, and the dense
+window was the worst case. The client runs on the same machine and shares its cores.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ moved, with their runs, to the default partition first, in the same transaction:
 whole week for them instead would keep millions of finished rows for one dead letter. The
 default partition's rows are pruned in batches later, like SQLite's (history_store).
 
+Neither is seen by the count triggers of 0017 (rows leave or enter a partition by name, or
+with the partition), so the week's counts are made again from its rows under the same lock
+(`engine.adapters.schedule_counts.recount_minutes`).
+
 Both run under a brief `ACCESS EXCLUSIVE` lock of the two tables (PostgreSQL's lock for
 adding or detaching a partition), taken with a lock timeout so the processes' writes never
 queue behind it for long; a timeout is tried again at the next step. Everything read under
@@ -34,6 +38,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import Connection
 
+from engine.adapters.schedule_counts import recount_minutes
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import task_runs, task_schedule
 from engine.core.partitions import (
@@ -109,6 +114,9 @@ def ensure_partitions(
         _lock(connection)
         for time_range in missing:
             create_partition_pair(connection, time_range)
+            # The default partition's rows of the week were deleted from it by name, which
+            # no count trigger sees, and inserted again through task_schedule, which one does.
+            recount_minutes(connection, time_range.start, time_range.end)
         log.info(
             "created history partitions for the weeks from %s",
             ", ".join(f"{r.start:%Y-%m-%d}" for r in missing),
@@ -160,6 +168,8 @@ def drop_old_partitions(engine: Engine, cutoff: datetime) -> DroppedRows:
                 ).scalar_one()
             )
             _detach_week(connection, week, cutoff, watermark)
+            # The detached rows left task_schedule with no count trigger seeing them go.
+            recount_minutes(connection, week.start, week.end)
     removed = _drop_detached(engine)
     if removed.weeks:
         log.info(

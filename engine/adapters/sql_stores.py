@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from engine.adapters import distribution_store, reconcile_store, run_store, schedule_store
+from engine.adapters import distribution_store, reconcile_store, run_store, schedule_counts, schedule_store
 from engine.adapters.database import describe_database_error, is_outage
 from engine.adapters.policy_claims import claim_policy_rows
 from engine.core.messages import TaskMessage
@@ -58,6 +58,11 @@ class SqlScheduleStore:
             by_policy = [task.id for task in pending if task.claimed_by_policy]
             schedule_store.mark_policy_rows(connection, by_policy)
             schedule_store.mark_materialised(connection, rows.marks)
+        if added or not only_unmaterialised:
+            # After the commit, in a transaction of its own: the counts this pass appended
+            # (and any task edit's since) become one row per minute and type again.
+            with transaction(self._engine) as connection:
+                schedule_counts.merge_counts(connection)
         return len(pending), added
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS, required_instances
+from engine.core.scaling import DEFAULT_BUFFER, DEFAULT_CAPACITY_MS, effective_capacity_ms, instances_at
 from engine.core.types import ScheduledRun
 
 MINUTE = timedelta(minutes=1)
@@ -82,6 +82,7 @@ def forecast_from_counts(
     `{(10:00, "report"): 2}` with `report` at 4,500 ms gives 9,000 ms and 1 instance at 10:00.
     """
     first, end = forecast_window(start, hours)
+    effective_ms = effective_capacity_ms(capacity_ms, buffer)
     tasks: Counter[datetime] = Counter()
     compute: Counter[datetime] = Counter()
     for (instant, task_type), count in counts.items():
@@ -100,7 +101,7 @@ def forecast_from_counts(
                 minute=minute,
                 task_count=tasks[minute],
                 total_compute_ms=total,
-                required_instances=required_instances(total, capacity_ms, buffer),
+                required_instances=instances_at(total, effective_ms),
             )
         )
         minute += MINUTE

@@ -59,3 +59,20 @@ def required_instances(
         raise ValueError(f"total_compute_ms must not be negative, got {total_compute_ms}")
     ratio = Fraction(total_compute_ms) / effective_capacity_ms(capacity_ms, buffer)
     return -(-ratio.numerator // ratio.denominator)
+
+
+def instances_at(total_compute_ms: int | float, effective_ms: Fraction) -> int:
+    """`required_instances` against an effective capacity computed once
+    (`effective_capacity_ms`): a series of minutes shares one capacity, and parsing the
+    buffer again for each minute cost more than the forecast's read. Whole ms are divided
+    in integers.
+
+    >>> instances_at(27_001, effective_capacity_ms())  # ceil(27_001 / 9_000)
+    4
+    """
+    if total_compute_ms < 0:
+        raise ValueError(f"total_compute_ms must not be negative, got {total_compute_ms}")
+    if isinstance(total_compute_ms, int):
+        return -(-(total_compute_ms * effective_ms.denominator) // effective_ms.numerator)
+    ratio = Fraction(total_compute_ms) / effective_ms
+    return -(-ratio.numerator // ratio.denominator)

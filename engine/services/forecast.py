@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from engine.adapters.database import load_scaling_parameters, read_connection
 from engine.adapters.forecast_policy_store import load_dependency_plan, load_serialised_runs
@@ -45,13 +46,25 @@ def forecast(
     `queue` task's and an ordering key's runs move to their expected starts, one after the
     other, and the runs `after` tasks are expected to get are added at their upstream's
     expected end (`engine.core.forecast_policies`)."""
-    first, end = forecast_window(now, hours)
     with read_connection(engine) as connection:
-        counts = count_runs_per_minute_and_type(connection, first, end)
-        compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
-        skip_tasks = load_skip_task_fire_times(connection, first, end)
-        serialised = load_serialised_runs(connection, first, end)
-        dependents, upstream_runs = load_dependency_plan(connection, first, end)
+        return forecast_on(connection, now, hours, capacity_ms, buffer, compute_ms_by_type)
+
+
+def forecast_on(
+    connection: Connection,
+    now: datetime,
+    hours: float,
+    capacity_ms: int,
+    buffer: float,
+    compute_ms_by_type: Mapping[str, int] | None = None,
+) -> list[ForecastMinute]:
+    """`forecast`, read through a connection the caller holds (with its other reads)."""
+    first, end = forecast_window(now, hours)
+    counts = count_runs_per_minute_and_type(connection, first, end)
+    compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
+    skip_tasks = load_skip_task_fire_times(connection, first, end)
+    serialised = load_serialised_runs(connection, first, end)
+    dependents, upstream_runs = load_dependency_plan(connection, first, end)
     planned = counts_with_policies(
         counts_without_skipped(counts, skip_tasks, compute),
         serialised,

@@ -7,9 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from engine.adapters.database import load_scaling_parameters, read_connection
 from engine.core.forecast import MINUTE
 from engine.core.processor_target import ProcessorTarget, processor_target, target_window
-from engine.services.forecast import forecast, stored_scaling_parameters
+from engine.services.forecast import forecast_on
 
 
 def processors_target(
@@ -19,7 +20,8 @@ def processors_target(
     capacity and buffer) of the minutes from `cooldown_minutes` before the current one to
     `lead_minutes` after it, in processors of `concurrency` worker slots."""
     window = target_window(now, lead_minutes, cooldown_minutes)
-    parameters = stored_scaling_parameters(engine)
     hours = window.minutes * MINUTE.total_seconds() / 3600
-    series = forecast(engine, window.first, hours, parameters.capacity_ms, parameters.buffer)
+    with read_connection(engine) as connection:  # one connection: autoscalers ask often
+        parameters = load_scaling_parameters(connection)
+        series = forecast_on(connection, window.first, hours, parameters.capacity_ms, parameters.buffer)
     return processor_target(series, window, concurrency)

@@ -6,15 +6,13 @@
 
 -- name: count_runs_per_minute_and_type
 -- Schedule rows with :window_start <= scheduled_time < :window_end, whatever their status,
--- counted per UTC minute and task type: the row's own task_type (0013), read from the
--- covering task_schedule_by_time.
-SELECT substr(s.scheduled_time, 1, 17) || '00.000000' AS minute,
-       s.task_type,
-       COUNT(*) AS run_count
-FROM task_schedule s
-WHERE s.scheduled_time >= :window_start
-  AND s.scheduled_time < :window_end
-GROUP BY 1, 2;
+-- counted per UTC minute and task type; both bounds whole UTC minutes. Read from the counts
+-- the triggers of 0017 keep in the statements that write the rows, one row per minute and
+-- type. tests/integration/test_schedule_minute_counts.py checks it against the rows.
+SELECT minute, task_type, run_count
+FROM schedule_minute_counts
+WHERE minute >= :window_start
+  AND minute < :window_end;
 
 -- name: summarize_scheduled_minutes
 -- The scheduled_tasks_summary view (0001_views.sql) for the minutes in

@@ -220,3 +220,29 @@ def index_names(connection: Any, index: str) -> set[str]:
         {"index": index},
     ).scalars()
     return {index, *children}
+
+
+def kept_counts(engine: Engine) -> dict[tuple[datetime, str], int]:
+    """Every minute and type of `schedule_minute_counts` (0017) with its count, as the reads
+    add them up (PostgreSQL keeps several signed rows until they are merged)."""
+    from engine.adapters.tables import UTCDateTime
+
+    query = text(
+        "SELECT minute, task_type, SUM(run_count) AS run_count FROM schedule_minute_counts "
+        "GROUP BY minute, task_type HAVING SUM(run_count) <> 0"
+    ).columns(minute=UTCDateTime())
+    with engine.connect() as connection:
+        return {(row.minute, row.task_type): int(row.run_count) for row in connection.execute(query)}
+
+
+def counted_rows(engine: Engine) -> dict[tuple[datetime, str], int]:
+    """Every schedule row counted per UTC minute and its task's type, one by one in Python."""
+    query = select(task_schedule.c.scheduled_time, tasks.c.task_type).join(
+        tasks, tasks.c.id == task_schedule.c.task_id
+    )
+    counts: dict[tuple[datetime, str], int] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            key = (row.scheduled_time.replace(second=0, microsecond=0), row.task_type)
+            counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -21,6 +21,7 @@ from engine.adapters.tables import task_run_rollups, task_runs, task_schedule
 from engine.core.partitions import range_containing, ranges_to_create
 from engine.core.retention import is_prunable
 from tests.conftest import PG_ADMIN_URL, fresh_pg_database, require_server
+from tests.integration.helpers import counted_rows, kept_counts
 from tests.integration.test_history import raw_average, seed_history, view_rows
 
 pytestmark = pytest.mark.integration
@@ -202,5 +203,6 @@ def test_pruning_drops_old_weeks_whole_and_keeps_what_is_not_history(pg_engine: 
     assert {p.name for p in stats.partitions} >= {"task_schedule_default", "task_runs_default"}
     assert sum(p.rows for p in stats.partitions if p.table == "task_schedule") == len(kept)
     assert {t.name: t.rows for t in stats.tables}["task_schedule"] == len(kept)
+    assert kept_counts(pg_engine) == counted_rows(pg_engine)  # the forecast's counts (0017)
     assert all(t.size_bytes for t in stats.tables if t.name in ("task_schedule", "task_runs"))
     assert stats.prunable.schedule_rows == 0

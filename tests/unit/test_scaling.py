@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.core.scaling import buffer_ppm, effective_capacity_ms, required_instances
+from engine.core.scaling import buffer_ppm, effective_capacity_ms, instances_at, required_instances
 
 
 @pytest.mark.parametrize(
@@ -59,3 +59,15 @@ def test_rejects_non_positive_capacity() -> None:
 def test_buffer_is_kept_in_exact_parts_per_million() -> None:
     assert buffer_ppm(0.10) == 100_000
     assert buffer_ppm(0.333333) == 333_333
+
+
+@given(
+    st.one_of(st.integers(min_value=0, max_value=10**12), st.floats(min_value=0, max_value=1e12)),
+    st.integers(min_value=1, max_value=10**7),
+    st.integers(min_value=0, max_value=999_999),
+)
+def test_a_capacity_computed_once_gives_the_formulas_instances(total: float, capacity: int, ppm: int) -> None:
+    buffer = ppm / 1_000_000
+    assert instances_at(total, effective_capacity_ms(capacity, buffer)) == required_instances(
+        total, capacity, buffer
+    )
