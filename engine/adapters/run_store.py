@@ -29,7 +29,7 @@ from engine.adapters.sql_queries import bound_query, instant_text
 from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks
 from engine.core.dependencies import UpstreamOutcome
 from engine.core.execution import TaskContext
-from engine.core.leases import RowState, StartAction, StartDecision, decide_start
+from engine.core.leases import RowState, StartAction, StartDecision, decide_start, start_lag_ms
 from engine.core.messages import TaskMessage
 from engine.core.partitions import range_containing
 from engine.core.runs import FinishedRun, Heartbeat, NotStarted, StartedRun
@@ -114,7 +114,7 @@ def _start_decided(
             decision.expected_status.value if decision.expected_status else "",
             states_attempt(decision, message),
             message.attempt,
-            _lag_ms(rows[message.schedule_id].scheduled_time, now),
+            start_lag_ms(rows[message.schedule_id].scheduled_time, now),
         )
         for message, decision in to_start
     ]
@@ -217,9 +217,6 @@ def states_attempt(decision: StartDecision, message: TaskMessage) -> int:
     taking over a `Running` row."""
     return message.attempt if decision.expected_status is ScheduleStatus.RUNNING else message.attempt - 1
 
-
-def _lag_ms(scheduled_time: datetime, now: datetime) -> int:
-    return max(0, int((now - scheduled_time).total_seconds() * 1000))
 
 
 def _json(value: Any) -> dict[str, Any]:

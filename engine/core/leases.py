@@ -17,6 +17,13 @@ from engine.core.types import ScheduleStatus
 MIN_DEFER_MS = 1_000
 MAX_DEFER_MS = 60_000
 DEFER_MARGIN_MS = 500
+# start_lag_ms is an INT column: a start more than 24.8 days late records this.
+MAX_LAG_MS = 2**31 - 1
+
+
+def start_lag_ms(scheduled_time: datetime, started_at: datetime) -> int:
+    """Milliseconds from the scheduled time to the start: 0 if early, at most MAX_LAG_MS."""
+    return min(MAX_LAG_MS, max(0, int((started_at - scheduled_time).total_seconds() * 1000)))
 
 
 def lease_until(now: datetime, lease_s: float) -> datetime:

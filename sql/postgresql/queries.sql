@@ -332,6 +332,8 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- statistics lagging the burst, read the span through the time index and test each row
 -- against the batch. The update finds each row by its whole key and names no span: with
 -- one, the planner looked rows up by scheduled_time alone, which a burst's rows share.
+-- A lag past the INT column's range (a start 24.8 days late) is recorded as its largest
+-- value, engine.core.leases.MAX_LAG_MS, rather than failing the batch.
 -- tests/integration/test_run_store.py checks it agrees with decide_start state by state.
 WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
@@ -349,8 +351,8 @@ WITH m AS (
 ), started AS (
     UPDATE task_schedule t SET status = 'Running', attempt = w.attempt, started_at = :now,
            finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
-           start_lag_ms = COALESCE(t.start_lag_ms,
-               GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000))::INT)
+           start_lag_ms = COALESCE(t.start_lag_ms, LEAST(2147483647,
+               GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000)))::INT)
     FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
     RETURNING t.id, t.task_id

@@ -263,9 +263,9 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + e
 UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
        finished_at = NULL, claimed_by = :me, lease_expires_at = :lease_until, next_attempt_at = NULL,
        start_lag_ms = COALESCE(task_schedule.start_lag_ms,
-           MAX(0, ((strftime('%s', :now) - strftime('%s', task_schedule.scheduled_time)) * 1000000
+           MIN(2147483647, MAX(0, ((strftime('%s', :now) - strftime('%s', task_schedule.scheduled_time)) * 1000000
                    + CAST(substr(:now, 21) AS INTEGER) - CAST(substr(task_schedule.scheduled_time, 21) AS INTEGER))
-                  / 1000))
+                  / 1000)))
 FROM (
     SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt
     FROM json_each(:messages)

@@ -20,7 +20,7 @@ from engine.adapters.run_store import (
 )
 from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_runs, task_schedule
-from engine.core.leases import RowState, StartAction, decide_start
+from engine.core.leases import MAX_LAG_MS, RowState, StartAction, decide_start, start_lag_ms
 from engine.core.messages import TaskMessage
 from engine.core.types import ScheduleStatus
 from engine.processes.scheduler import run_pass
@@ -271,3 +271,19 @@ def test_week_span_covers_whole_weeks_from_the_earliest_to_the_latest_time() -> 
     assert span["time_from"] <= NOW < span["time_from"] + timedelta(days=7)
     assert span["time_to"] - timedelta(days=7) <= NOW + timedelta(days=9) < span["time_to"]
     assert (span["time_to"] - span["time_from"]) % timedelta(days=7) == timedelta(0)
+
+
+def test_a_start_weeks_late_records_the_largest_lag_the_column_holds(db_engine: Engine) -> None:
+    """start_lag_ms is an INT: a retry pending for 30 days must not fail its whole batch."""
+    batch, decided = queued_rows(db_engine, 2)
+    decided = replace(decided, scheduled_time=NOW - timedelta(days=400))  # left to the decided path
+    much_later = NOW + timedelta(days=30)
+    with db_engine.begin() as connection:
+        lease = much_later + timedelta(seconds=30)
+        started, _ = start_runs(connection, [batch, decided], "p1", much_later, lease)
+    assert len(started) == 2
+    with db_engine.connect() as connection:
+        lags = set(connection.execute(select(task_schedule.c.start_lag_ms)).scalars())
+    assert lags == {MAX_LAG_MS}
+    assert start_lag_ms(NOW, NOW + timedelta(days=30)) == MAX_LAG_MS
+    assert start_lag_ms(NOW, NOW - timedelta(seconds=1)) == 0

@@ -27,8 +27,10 @@ def test_task_schedule_has_exactly_the_expected_indexes(db_engine: Engine) -> No
     # Later revisions' own indexes (0007_console: the waiting rows; 0008_reconcile: the
     # reconciliation's deadlines; 0009_history: the prunable rows and each task's next due
     # row; 0010_dead_letter_discard: the discarded dead letters; 0012_task_policies: the rows
-    # claimed by policy) are checked by their own tests.
+    # claimed by policy; 0015_task_dependencies: the rows an upstream run triggered) are
+    # checked by their own tests.
     later = {
+        "task_schedule_upstream",
         "task_schedule_policy_due",
         "task_schedule_policy_active",
         "task_schedule_skipped",

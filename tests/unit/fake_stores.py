@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.core.execution import TaskContext
-from engine.core.leases import RowState, StartAction, decide_start
+from engine.core.leases import RowState, StartAction, decide_start, start_lag_ms
 from engine.core.messages import TaskMessage
 from engine.core.reconcile import RowSnapshot, StuckKind, attempt_after_redrive
 from engine.core.runs import Claim, FinishedRun, Heartbeat, NotStarted, PendingTask, SchedulePlan, StartedRun
@@ -268,7 +268,7 @@ class FakeRunStore:
                 None,
             )
             if row.start_lag_ms is None:
-                row.start_lag_ms = max(0, int((now - row.scheduled_time).total_seconds() * 1000))
+                row.start_lag_ms = start_lag_ms(row.scheduled_time, now)
             started.append(StartedRun(message, self._context(row), "job", now))
         return started, others
 
