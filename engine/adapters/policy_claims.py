@@ -48,10 +48,12 @@ ORDERING_LOCK_CLASS = 0x48574F4B
 
 
 def in_flight(table: FromClause = task_schedule) -> ColumnElement[bool]:
-    """A policy row whose run has not ended: the predicate of task_schedule_policy_active."""
+    """A policy row whose run has not ended: the predicate of task_schedule_policy_active.
+    The policy tests here name the column bare, as the partial indexes' predicates do:
+    written `policy_claim IS true`, they kept PostgreSQL off those indexes."""
     c = table.c
     return and_(
-        c.policy_claim.is_(True),
+        c.policy_claim,
         or_(
             c.status.in_([QUEUED, ScheduleStatus.RUNNING.value]),
             and_(c.status == ScheduleStatus.FAILED.value, c.next_attempt_at.is_not(None)),
@@ -115,7 +117,7 @@ def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int)
         .join(tasks, tasks.c.id == s.task_id)
         .where(
             s.status == SCHEDULED,
-            s.policy_claim.is_(True),
+            s.policy_claim,
             s.scheduled_time <= now,
             tasks.c.ordering_key.is_(None),  # decided by claim_keyed_rows
             ~blocked,
@@ -153,7 +155,7 @@ def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[
             .join(task_schedule, s.task_id == tasks.c.id)
             .where(
                 s.status == SCHEDULED,
-                s.policy_claim.is_(True),
+                s.policy_claim,
                 s.scheduled_time <= now,
                 tasks.c.ordering_key.is_not(None),
             )
@@ -175,7 +177,7 @@ def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[
         first = connection.execute(
             select(s.id, s.scheduled_time)
             .join(tasks, tasks.c.id == s.task_id)
-            .where(of_key, s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time <= now)
+            .where(of_key, s.status == SCHEDULED, s.policy_claim, s.scheduled_time <= now)
             .order_by(s.scheduled_time, s.id)
             .limit(1)
         ).first()
@@ -241,7 +243,7 @@ def next_policy_due_time(connection: Connection, now: datetime) -> datetime | No
     claim; any left `Scheduled` wait for an earlier run to end, and the poll finds them."""
     value: datetime | None = connection.execute(
         select(func.min(s.scheduled_time)).where(
-            s.status == SCHEDULED, s.policy_claim.is_(True), s.scheduled_time > now
+            s.status == SCHEDULED, s.policy_claim, s.scheduled_time > now
         )
     ).scalar()
     return value
