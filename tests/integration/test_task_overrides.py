@@ -7,12 +7,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from engine.adapters.handlers import HandlerSettings, load_handlers
 from engine.adapters.memory_broker import MemoryBroker
 from engine.adapters.run_store import start_runs
-from engine.adapters.tables import task_runs, task_schedule
+from engine.adapters.tables import task_runs, task_schedule, task_types
 from engine.core.messages import TaskMessage
 from engine.core.outbound import parse_allowlist
 from engine.processes.distributor import Distributor, DistributorConfig
@@ -51,6 +51,13 @@ def test_a_started_run_carries_the_tasks_overrides_or_its_types_values(db_engine
 
 def test_the_processor_times_out_and_gives_up_by_the_tasks_own_limits(db_engine: Engine) -> None:
     now = datetime.now(UTC)
+    # The lenient task's retry an hour away: due within the wait, it started and was given
+    # back at the stop, leaving the row Queued.
+    with db_engine.begin() as connection:
+        http = task_types.c.name == "http"
+        config = connection.execute(select(task_types.c.config).where(http)).scalar_one()
+        slow_retries = {**(config or {}), "retry_base_ms": 3_600_000}
+        connection.execute(update(task_types).where(http).values(config=slow_retries))
     with running_sink() as sink:
         # The type allows 30 s and 3 attempts; this task 1 s and one attempt.
         strict = immediate(db_engine, now, f"{sink.url}/slow?ms=3000", timeout_s=1, max_attempts=1)
