@@ -22,14 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from engine.adapters.tables import scaling_parameters
+from engine.adapters.tables import scaling_parameters, task_runs, task_schedule
 from engine.core.scaling import buffer_ppm
 from engine.core.types import ScalingParameters
 from engine.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Tables PostgreSQL partitions by week of scheduled_time, part of their primary key (0011).
-PARTITIONED_BY_TIME = frozenset({"task_schedule", "task_runs"})
+PARTITIONED_BY_TIME = frozenset({task_schedule.name, task_runs.name})
 READ_ONLY_OPTION = "headway_read_only"
 
 

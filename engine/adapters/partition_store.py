@@ -52,7 +52,7 @@ from engine.core.partitions import (
 
 log = logging.getLogger("headway.partitions")
 
-SCHEDULE, RUNS = "task_schedule", "task_runs"
+SCHEDULE, RUNS = task_schedule.name, task_runs.name
 # How long a partition change waits for the lock before giving up until the next step.
 PARTITION_LOCK_TIMEOUT = "2s"
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")

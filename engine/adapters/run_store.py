@@ -218,7 +218,6 @@ def states_attempt(decision: StartDecision, message: TaskMessage) -> int:
     return message.attempt if decision.expected_status is ScheduleStatus.RUNNING else message.attempt - 1
 
 
-
 def _json(value: Any) -> dict[str, Any]:
     if isinstance(value, str):  # SQLite hands JSON back as text when read through a join
         value = json.loads(value)
