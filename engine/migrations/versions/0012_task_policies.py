@@ -7,9 +7,8 @@ Revises: 0011_partitioned_history
 """
 
 from alembic import op
-from sqlalchemy import text
 
-from engine.migrations.sql_files import run_sql_file
+from engine.migrations.sql_files import rewrite_sqlite_table_sql, run_sql_file
 
 revision = "0012_task_policies"
 down_revision = "0011_partitioned_history"
@@ -26,18 +25,5 @@ def upgrade() -> None:
     run_sql_file("0012_task_policies.sql")
     connection = op.get_bind()
     if connection.dialect.name == "sqlite":
-        # SQLite's documented way to change a constraint that no stored row breaks
-        # (sqlite.org/lang_altertable.html, "making other kinds of table schema changes"):
-        # rewrite the table's CREATE statement, then bump schema_version so every connection
-        # reads it again. Widening the status CHECK leaves every existing row valid.
-        version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
-        connection.exec_driver_sql("PRAGMA writable_schema = ON")
-        connection.execute(
-            text(
-                "UPDATE sqlite_master SET sql = replace(sql, :old, :new) "
-                "WHERE type = 'table' AND name = 'task_schedule'"
-            ),
-            {"old": _OLD_STATUS_CHECK, "new": _NEW_STATUS_CHECK},
-        )
-        connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-        connection.exec_driver_sql("PRAGMA writable_schema = OFF")
+        # Widening the status CHECK leaves every existing row valid.
+        rewrite_sqlite_table_sql("task_schedule", _OLD_STATUS_CHECK, _NEW_STATUS_CHECK)

@@ -7,9 +7,8 @@ Revises: 0014_ordering_keys
 """
 
 from alembic import op
-from sqlalchemy import text
 
-from engine.migrations.sql_files import run_sql_file
+from engine.migrations.sql_files import rewrite_sqlite_table_sql, run_sql_file
 
 revision = "0015_task_dependencies"
 down_revision = "0014_ordering_keys"
@@ -29,16 +28,5 @@ def upgrade() -> None:
     run_sql_file("0015_task_dependencies.sql")
     connection = op.get_bind()
     if connection.dialect.name == "sqlite":
-        # As in 0012_task_policies: rewrite the table's CREATE statement (no stored row breaks
-        # the wider CHECK: no task is of kind 'after' yet), then bump schema_version.
-        version = connection.exec_driver_sql("PRAGMA schema_version").scalar_one()
-        connection.exec_driver_sql("PRAGMA writable_schema = ON")
-        connection.execute(
-            text(
-                "UPDATE sqlite_master SET sql = replace(sql, :old, :new) "
-                "WHERE type = 'table' AND name = 'tasks'"
-            ),
-            {"old": _OLD_KIND_CHECK, "new": _NEW_KIND_CHECK},
-        )
-        connection.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
-        connection.exec_driver_sql("PRAGMA writable_schema = OFF")
+        # No stored row breaks the wider CHECK: no task is of kind 'after' yet.
+        rewrite_sqlite_table_sql("tasks", _OLD_KIND_CHECK, _NEW_KIND_CHECK)
