@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,4 +166,18 @@ def grid_rows(page: Page, index: int = 0) -> list[dict[str, str]]:
                 [...tr.querySelectorAll('td')].map((td, i) => [headers[i], td.textContent])));
         }"""
     )
+    return rows
+
+
+def grid_rows_when(
+    page: Page, ready: Callable[[list[dict[str, str]]], bool], index: int = 0, timeout_s: float = 10.0
+) -> list[dict[str, str]]:
+    """`grid_rows`, read again until `ready` holds for them or `timeout_s` has passed (then the
+    last reading, for the caller's assertion to show). The grid fills its table while it lays
+    out its columns: a cell read at once after a rerun can still be empty."""
+    deadline = time.monotonic() + timeout_s
+    rows = grid_rows(page, index)
+    while not ready(rows) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        rows = grid_rows(page, index)
     return rows
