@@ -9,6 +9,10 @@ Each run is expected to last its type's compute (the average of a year of runs, 
 - an `after` task runs once per run of its upstream, at that run's expected end (its start,
   moved as above, plus its type's compute), and so on down a chain (`dependent_starts`).
 
+The chain itself is walked by `chain_runs`, which the simulator shares: there a run's attempts
+are drawn (a run may fail, be retried after the engine's backoff, and fail for good), so an
+upstream's end is its last attempt's, and `on: success` dependents follow succeeded runs only.
+
 Like the `skip` forecast (`engine.core.policies.counts_without_skipped`), the serialisation
 counts from the first fire time in the window: a run already going is not looked at.
 """
@@ -16,11 +20,16 @@ counts from the first fire time in the window: a run already going is not looked
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from heapq import heappop, heappush
+from itertools import count
 
+from engine.core.dependencies import DependencyTrigger, triggers
 from engine.core.forecast import floor_minute
+from engine.core.retry import DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, compute_backoff_ms
+from engine.core.types import ScheduleStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,83 @@ def serialised_moves(
     return starts
 
 
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """A run's attempts as expected: their run times (the first attempt's first) and whether
+    the last one succeeded. The forecast's runs are one attempt of the type's compute."""
+
+    run_times_us: tuple[int, ...]
+    succeeded: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRun:
+    """A run placed by `chain_runs`: its task, expected start, the index in the result of the
+    run it follows (None for a scheduled run) and, for a run with dependents, its attempts."""
+
+    task: int
+    start_us: int
+    upstream: int | None = None
+    attempts: Attempts | None = None
+
+
+def final_end_us(start_us: int, attempts: Attempts, base_ms: int, max_ms: int) -> int:
+    """When a run's last attempt ends, each retry starting as soon as its backoff
+    (`compute_backoff_ms`) after the attempt before is over. Example: a start at 0, attempts of
+    2 s and 3 s and a 1 s base end at 2 + 1 + 3 = 6 s (in microseconds)."""
+    backoffs_ms = sum(compute_backoff_ms(k, base_ms, max_ms) for k in range(1, len(attempts.run_times_us)))
+    return start_us + sum(attempts.run_times_us) + backoffs_ms * 1_000
+
+
+def chain_runs(
+    scheduled: Iterable[tuple[int, int]],
+    dependents: Mapping[int, Sequence[tuple[int, DependencyTrigger]]],
+    attempts_of: Callable[[int], Attempts],
+    end_us: int,
+    keys: Mapping[int, tuple[str, int]] | None = None,
+    backoff_ms: tuple[int, int] = (DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS),
+) -> list[ChainedRun]:
+    """Every run before `end_us` of the tasks in a dependency chain or under an ordering key, in
+    due order (ties by task): the `scheduled` runs ((due, task) pairs) and the runs they set off.
+
+    A task under a key (`keys[task]`: the key and how long a run holds it) starts at its due time
+    or when the key's previous run is expected to end, whichever is later (`serialised_starts`,
+    with the runs that chains add joining in due order). A run whose task has dependents
+    (`dependents[task]`: (task, trigger) pairs, one per copy) gets its attempts from
+    `attempts_of(task)`; it ends after them and the backoffs between them
+    (`final_end_us`), and each dependent whose trigger its final outcome meets (a last attempt
+    that failed is a dead letter: `engine.core.dependencies.triggers`) is due at that end.
+    Runs due or moved to `end_us` or later leave. Example: A scheduled at 0 with one 60 s attempt,
+    B after A on success: A at 0, B at 60 s; had A's only attempt failed, A alone."""
+    keys = keys or {}
+    order = count()
+    due: list[tuple[int, int, int, int | None, int]] = []  # due, task, order, upstream, depth
+    for due_us, task in scheduled:
+        heappush(due, (due_us, task, next(order), None, 0))
+    key_free: dict[str, int] = {}
+    placed: list[ChainedRun] = []
+    while due:
+        start, task, _, upstream, depth = heappop(due)
+        if task in keys:
+            key, hold_us = keys[task]
+            start = max(start, key_free.get(key, start))
+            key_free[key] = start + hold_us
+        if start >= end_us:
+            continue
+        followers = dependents.get(task, ())
+        # A chain is no longer than the dependencies (no cycle is ever stored; the bound only
+        # keeps a corrupt graph from looping).
+        attempts = attempts_of(task) if followers and depth <= len(dependents) else None
+        if attempts is not None:
+            ends = final_end_us(start, attempts, *backoff_ms)
+            outcome = ScheduleStatus.SUCCEEDED if attempts.succeeded else ScheduleStatus.DEAD
+            for follower, on in followers:
+                if ends < end_us and triggers(on, outcome, retry_pending=False):
+                    heappush(due, (ends, follower, next(order), len(placed), depth + 1))
+        placed.append(ChainedRun(task, start, upstream, attempts))
+    return placed
+
+
 def dependent_starts(
     upstream_starts: Mapping[PlannedRun, datetime],
     dependents: Mapping[int, Sequence[tuple[int, str]]],
@@ -79,24 +165,32 @@ def dependent_starts(
 ) -> list[tuple[PlannedRun, datetime]]:
     """The runs `after` tasks are expected to get before `end`: for each upstream run (its
     expected start), each dependent (`dependents[upstream task id]`: (task id, type) pairs)
-    starts at the upstream's expected end, then its own dependents after it, down the chain.
-    The planned run of a dependent carries its expected start as its fire time.
+    starts at the upstream's expected end, then its own dependents after it, down the chain
+    (`chain_runs`, every run one successful attempt of its type's compute). The planned run of
+    a dependent carries its expected start as its fire time.
 
     Example: A (type of 60 s) starting 12:00, B after A (30 s), C after B: B at 12:01, C at
     12:01:30."""
-    found: list[tuple[PlannedRun, datetime]] = []
-    waiting = [(run, start, 0) for run, start in upstream_starts.items()]
-    while waiting:
-        run, start, depth = waiting.pop()
-        ends = start + _duration(run.task_type, compute_ms_by_type)
-        # A chain is no longer than the dependencies (no cycle is ever stored; the bound
-        # only keeps a corrupt graph from looping).
-        if ends >= end or depth > len(dependents):
-            continue
-        for task_id, task_type in dependents.get(run.task_id, ()):
-            follower = PlannedRun(task_id, task_type, ends)
-            found.append((follower, ends))
-            waiting.append((follower, ends, depth + 1))
+    if not upstream_starts:
+        return []
+    unit = timedelta(microseconds=1)
+    origin = min(upstream_starts.values())
+    types = {run.task_id: run.task_type for run in upstream_starts}
+    types.update((task_id, task_type) for follows in dependents.values() for task_id, task_type in follows)
+    chained = chain_runs(
+        [((start - origin) // unit, run.task_id) for run, start in upstream_starts.items()],
+        {
+            task_id: [(follower, DependencyTrigger.FINISHED) for follower, _ in follows]
+            for task_id, follows in dependents.items()
+        },
+        lambda task_id: Attempts((_duration(types[task_id], compute_ms_by_type) // unit,)),
+        (end - origin) // unit,
+    )
+    found = []
+    for run in chained:
+        if run.upstream is not None:
+            start = origin + run.start_us * unit
+            found.append((PlannedRun(run.task, types[run.task], start), start))
     return sorted(found, key=lambda pair: (pair[1], pair[0].task_id))
 
 

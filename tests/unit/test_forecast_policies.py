@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from engine.core.dependencies import DependencyTrigger
 from engine.core.forecast_policies import (
+    Attempts,
     PlannedRun,
+    chain_runs,
     counts_with_policies,
     dependent_starts,
+    final_end_us,
     serialised_moves,
     serialised_starts,
 )
 
 NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+S = 1_000_000
+SUCCESS, FINISHED = DependencyTrigger.SUCCESS, DependencyTrigger.FINISHED
 
 
 def at(minutes: float) -> datetime:
@@ -66,3 +72,40 @@ def test_counts_move_with_queued_runs_and_gain_the_dependents() -> None:
 def test_without_policies_or_dependents_the_counts_stay() -> None:
     counts = {(at(0), "sync"): 3}
     assert counts_with_policies(counts, [], [], {}, {"sync": 1_000}, end=at(60)) == counts
+
+
+def test_a_run_ends_after_its_attempts_and_the_backoffs_between_them() -> None:
+    # Attempts of 2, 3 and 1 s with a 1 s base: 2 + 1 + 3 + 2 + 1 = 9 s after the start.
+    assert final_end_us(5 * S, Attempts((2 * S, 3 * S, 1 * S), False), 1_000, 300_000) == 14 * S
+    assert final_end_us(5 * S, Attempts((2 * S,)), 1_000, 300_000) == 7 * S
+
+
+def test_a_run_that_failed_for_good_sets_off_only_the_finished_dependents() -> None:
+    # Task 1 at 0 fails twice (60 s each, 1 s backoff): its end is 121 s.
+    failed = Attempts((60 * S, 60 * S), succeeded=False)
+    dependents = {1: [(2, SUCCESS), (3, FINISHED)]}
+    runs = chain_runs([(0, 1)], dependents, lambda task: failed, 3_600 * S, backoff_ms=(1_000, 300_000))
+    assert [(run.task, run.start_us, run.upstream) for run in runs] == [(1, 0, None), (3, 121 * S, 0)]
+    assert runs[0].attempts == failed and runs[1].attempts is None  # task 3 has no dependents
+    succeeded = chain_runs([(0, 1)], dependents, lambda task: Attempts((60 * S,)), 3_600 * S)
+    assert [(run.task, run.start_us) for run in succeeded] == [(1, 0), (2, 60 * S), (3, 60 * S)]
+
+
+def test_a_chain_follows_final_ends_and_stops_at_the_window_end() -> None:
+    # 1 -> 2 -> 3, each 60 s and succeeding: 2 at 60 s, 3 at 120 s; a window of 100 s keeps 2 only.
+    dependents = {1: [(2, SUCCESS)], 2: [(3, FINISHED)]}
+    ones = chain_runs([(0, 1)], dependents, lambda task: Attempts((60 * S,)), 3_600 * S)
+    placed = [(run.task, run.start_us, run.upstream) for run in ones]
+    assert placed == [(1, 0, None), (2, 60 * S, 0), (3, 120 * S, 1)]
+    short = chain_runs([(0, 1)], dependents, lambda task: Attempts((60 * S,)), 100 * S)
+    assert [run.task for run in short] == [1, 2]
+
+
+def test_a_dependent_under_an_ordering_key_waits_for_the_keys_runs_and_holds_them() -> None:
+    # Task 1 (key k, 60 s) at 0 and 90 s; task 2 after it, also under k (60 s), due at 60 s:
+    # 2 runs 60-120 s, so 1's second run waits until 120 s, and sets off 2 again at 180 s.
+    keys = {1: ("k", 60 * S), 2: ("k", 60 * S)}
+    runs = chain_runs(
+        [(0, 1), (90 * S, 1)], {1: [(2, SUCCESS)]}, lambda task: Attempts((60 * S,)), 3_600 * S, keys
+    )
+    assert [(run.task, run.start_us) for run in runs] == [(1, 0), (2, 60 * S), (1, 120 * S), (2, 180 * S)]
