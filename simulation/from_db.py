@@ -3,8 +3,8 @@
 Types with runs in the year before `now` use the `empirical` model over those elapsed times;
 the others use `fixed` at `expected_duration_ms`. Active `immediate` tasks that never ran are
 due at the window start (they are waiting now); `once` tasks are due at `run_at` (naive
-timestamps are UTC); `after` tasks follow their upstream's runs (left out, with their own
-dependents, when the upstream is not active). Overlap policies and ordering keys are read as a
+timestamps are UTC); `after` tasks follow their upstream's runs as `after_on` asks (left out,
+with their own dependents, when the upstream is not active). Overlap policies and ordering keys are read as a
 workload file gives them. Problems are `WorkloadError`s naming the task and field, exit 2.
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, text
 from engine.adapters.database import read_connection
 from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import OverlapPolicy
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
@@ -33,7 +34,7 @@ HISTORY = timedelta(days=365)
 _TYPES = text("SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name")
 _TASKS = text(
     "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at, t.overlap_policy, "
-    "t.ordering_key, t.after_task_id "
+    "t.ordering_key, t.after_task_id, t.after_on "
     "FROM tasks t WHERE t.active AND (t.kind <> 'immediate' OR NOT EXISTS "
     "(SELECT 1 FROM task_runs r WHERE r.task_id = t.id)) ORDER BY t.id"
 )
@@ -137,7 +138,7 @@ def load_from_database(url: str, now: datetime) -> Workload:
         elif row.kind == "immediate":
             spec = TaskSpec(row.name, row.task_type, run_at=now)
         elif row.kind == "after":
-            spec = TaskSpec(row.name, row.task_type)
+            spec = TaskSpec(row.name, row.task_type, on=DependencyTrigger(row.after_on))
             upstreams[len(specs)] = int(row.after_task_id)
         else:
             raise WorkloadError(source, 0, f"{where}.kind", f"unknown kind {row.kind!r}")

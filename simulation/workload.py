@@ -11,10 +11,10 @@ A task has exactly one of `cron` (with optional `timezone`, and `overlap: skip` 
 whose fire times are skipped while its previous run goes on, or `overlap: queue` for one whose
 runs wait for each other), `run_at` (ISO instant; naive means UTC), `rate_per_min` (immediate
 tasks arriving as a Poisson process) or `after: {task: NAME, on: success|finished}` (a run
-after each run of the task named, at its expected end). `ordering_key` makes the tasks sharing
-it run one after the other. `count` stands for that many identical tasks. Line numbers come
-from the composed YAML node tree, so an error points at the line of the offending key (or of
-the mapping missing it).
+after each run of the task named that succeeds, or that ends for good, at its last attempt's
+expected end: `simulation.chains`). `ordering_key` makes the tasks sharing it run one after the
+other. `count` stands for that many identical tasks. Line numbers come from the composed YAML
+node tree, so an error points at the line of the offending key (or of the mapping missing it).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pydantic import (
 )
 
 from engine.core.cron import CronError, CronSchedule, parse_schedule
-from engine.core.dependencies import dependency_cycle
+from engine.core.dependencies import DependencyTrigger, dependency_cycle
 from engine.core.policies import OverlapPolicy
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
@@ -73,8 +73,9 @@ class TaskSpec:
     # Tasks sharing a key run one after the other, in due order.
     ordering_key: str | None = None
     # The index in `Workload.tasks` of the task it runs after (each of whose runs it follows at
-    # the run's expected end); then it has no schedule of its own.
+    # the run's expected end, if the run's outcome meets `on`); then it has no schedule of its own.
     after: int | None = None
+    on: DependencyTrigger = DependencyTrigger.SUCCESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,6 @@ class _TaskType(BaseModel):
 class _After(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task: str
-    # The simulator expects runs to succeed after their retries: both follow every run.
     on: Literal["success", "finished"] = "success"
 
     @model_validator(mode="before")
@@ -348,6 +348,7 @@ def _task(
         task.rate_per_min,
         overlap,
         task.ordering_key,
+        on=DependencyTrigger(task.after.on) if task.after is not None else DependencyTrigger.SUCCESS,
     )
 
 

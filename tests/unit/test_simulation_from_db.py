@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from engine.core.dependencies import DependencyTrigger
 from engine.core.policies import OverlapPolicy
 from simulation.cli import simulate
 from simulation.durations import DurationKind
@@ -24,7 +25,7 @@ SCHEMA = [
     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, name TEXT, task_type TEXT, kind TEXT, "
     "cron_expression TEXT, timezone TEXT, run_at TIMESTAMP, payload JSON, active BOOLEAN, "
     "created_at TIMESTAMP, updated_at TIMESTAMP, overlap_policy TEXT NOT NULL DEFAULT 'allow', "
-    "ordering_key TEXT, after_task_id INTEGER)",
+    "ordering_key TEXT, after_task_id INTEGER, after_on TEXT)",
     "CREATE TABLE task_runs (id INTEGER PRIMARY KEY, schedule_id INTEGER, task_id INTEGER, "
     "task_type TEXT, attempt INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, "
     "elapsed_ms INTEGER, outcome TEXT, output_excerpt TEXT)",
@@ -124,15 +125,17 @@ def test_queue_ordering_keys_and_after_tasks_are_simulated_so(tmp_path):
     with engine.begin() as connection:
         connection.execute(text("UPDATE tasks SET overlap_policy = 'queue', ordering_key = 'k' WHERE id = 1"))
         # The orphan's upstream was deleted (99): the engine never triggers it, nor its follower.
-        for task_id, upstream in ((2, 1), (3, 2), (4, 99), (5, 4)):
+        links = ((2, 1, "success"), (3, 2, "finished"), (4, 99, "success"), (5, 4, "success"))
+        for task_id, upstream, on in links:
             connection.execute(
-                text("UPDATE tasks SET after_task_id = :upstream WHERE id = :id"),
-                {"upstream": upstream, "id": task_id},
+                text("UPDATE tasks SET after_task_id = :upstream, after_on = :on WHERE id = :id"),
+                {"upstream": upstream, "on": on, "id": task_id},
             )
     engine.dispose()
     extract, load, report = load_from_database(url, NOW).tasks
     assert (extract.overlap, extract.ordering_key) == (OverlapPolicy.QUEUE, "k")
     assert (load.name, load.after, report.name, report.after) == ("load", 0, "report", 1)
+    assert (load.on, report.on) == (DependencyTrigger.SUCCESS, DependencyTrigger.FINISHED)
 
 
 def test_a_type_without_any_duration_is_bad_input(tmp_path):
