@@ -8,10 +8,14 @@ mean duration), and are repeated `count` times; `run_at` tasks fall in or out of
 construction). Ties keep workload order, so `count` copies of a cron task are due in a row.
 
 As the forecast does (`engine.core.forecast_policies`), with each type's mean duration: an
-`overlap: queue` task's runs, and the runs of the tasks sharing an `ordering_key`, are due one
-after the other (`serialised_starts`); an `after` task is due at each of its upstream's runs'
-expected end (upstream due time + the upstream type's mean), down a chain, after the upstream's
-runs were moved. An `after` task's own ordering key is not applied.
+`overlap: queue` task's runs are due one after the other (`serialised_starts`). The runs of the
+tasks sharing an `ordering_key` (an `after` task's too) follow each other the same way, and an
+`after` task is due at the end of each of its upstream's runs whose outcome it waits for, down
+a chain (`simulation.chains`): an upstream run ends after its last attempt, as drawn.
+
+Then durations, and the attempts of types that can fail (`simulation.attempts`), are drawn per
+type in due order, except for the upstream runs whose attempts were drawn to place their
+dependents.
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
-from engine.core.forecast_policies import serialised_starts
+from engine.core.forecast_policies import Attempts, serialised_starts
 from engine.core.policies import OverlapPolicy, starts_under_skip
 from simulation.attempts import Retries, draw_attempts
-from simulation.limits import MAX_HOURS, MAX_TASKS, LimitExceeded, ScenarioError
+from simulation.chains import place_chains
+from simulation.defaults import ENGINE_DEFAULTS
+from simulation.limits import MAX_HOURS, ScenarioError, check_size
 from simulation.workload import Workload
 
 US_PER_S = 1_000_000
@@ -91,60 +97,14 @@ def _offsets_us(instants: list[datetime], window: Window) -> np.ndarray:
     return np.array([(t - start) // timedelta(microseconds=1) for t in instants], dtype=np.int64)
 
 
-def _check_size(held: int, adding: int, index: int, name: str) -> int:
-    if held + adding > MAX_TASKS:
-        raise LimitExceeded(
-            f"tasks[{index}] ({name}): {adding:,} tasks in the window, {held + adding:,} so far; "
-            f"a run holds at most {MAX_TASKS:,}: shorten --hours or lower count / rate_per_min"
-        )
-    return held + adding
-
-
-def _serialise_keys(
-    workload: Workload, dues: dict[int, np.ndarray], mean_us: dict[str, int], window: Window
-) -> None:
-    """Move the due times of the tasks sharing an ordering key so that their runs follow each
-    other in due order (ties in workload order), each lasting its type's mean; runs moved past
-    the window's end leave it."""
-    keys: dict[str, list[int]] = {}
-    for index, task in enumerate(workload.tasks):
-        if task.ordering_key is not None and index in dues:
-            keys.setdefault(task.ordering_key, []).append(index)
-    for indexes in keys.values():
-        runs = sorted((int(due), index) for index in indexes for due in dues[index].tolist())
-        starts = serialised_starts([(due, mean_us[workload.tasks[index].task_type]) for due, index in runs])
-        moved: dict[int, list[int]] = {index: [] for index in indexes}
-        for (_, index), start in zip(runs, starts, strict=True):
-            if start < window.length_us:
-                moved[index].append(start)
-        for index, starts_of_task in moved.items():
-            dues[index] = np.array(starts_of_task, dtype=np.int64)
-
-
-def _follow_upstreams(
-    workload: Workload, dues: dict[int, np.ndarray], mean_us: dict[str, int], window: Window, held: int
-) -> int:
-    """Give each `after` task (and `count` copies) a due time at each of its upstream's runs'
-    expected end, once the upstream's are known (the chain has no cycle: refused when parsed).
-    Returns the tasks held so far."""
-    waiting = [index for index, task in enumerate(workload.tasks) if task.after is not None]
-    while waiting:
-        ready = [index for index in waiting if workload.tasks[index].after in dues]
-        assert ready, "a dependency cycle"
-        for index in ready:
-            task = workload.tasks[index]
-            assert task.after is not None
-            upstream = workload.tasks[task.after]
-            ends = dues[task.after] + mean_us[upstream.task_type]
-            ends = np.sort(ends[ends < window.length_us])
-            held = _check_size(held, len(ends) * task.count, index, task.name)
-            dues[index] = np.repeat(ends, task.count)
-            waiting.remove(index)
-    return held
-
-
-def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arrivals:
-    """Every task due in the window, with durations drawn from its type's model.
+def expand(
+    workload: Workload,
+    window: Window,
+    rng: np.random.Generator,
+    backoff_ms: tuple[int, int] = (ENGINE_DEFAULTS.retry_base_ms, ENGINE_DEFAULTS.retry_max_ms),
+) -> Arrivals:
+    """Every task due in the window, with durations (and attempts) drawn from its type's model;
+    `backoff_ms` is the engine's retry backoff (base, max), which delays an upstream's end.
 
     Example: `0 * * * *` with `count: 1000` over 3 hours gives 3,000 tasks, due in three
     blocks of 1,000 at offsets 0, 3,600 s and 7,200 s when the window starts on the hour.
@@ -176,22 +136,21 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
                 pairs = [(offset, mean_us[task.task_type]) for offset in offsets.tolist()]
                 offsets = np.array(serialised_starts(pairs), dtype=np.int64)
                 offsets = offsets[offsets < window.length_us]
-            held = _check_size(held, len(offsets) * task.count, index, task.name)
+            held = check_size(held, len(offsets) * task.count, index, task.name)
             due = np.repeat(offsets, task.count)
         elif task.run_at is not None:
             inside = window.start <= task.run_at.astimezone(UTC) < window.end
-            held = _check_size(held, task.count if inside else 0, index, task.name)
+            held = check_size(held, task.count if inside else 0, index, task.name)
             due = np.repeat(_offsets_us([task.run_at], window), task.count if inside else 0)
         else:
             assert task.rate_per_min is not None
             expected = task.rate_per_min * task.count * window.minutes
-            _check_size(held, math.ceil(expected), index, task.name)
+            check_size(held, math.ceil(expected), index, task.name)
             total = int(rng.poisson(expected))
-            held = _check_size(held, total, index, task.name)
+            held = check_size(held, total, index, task.name)
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         dues[index] = due
-    _serialise_keys(workload, dues, mean_us, window)
-    held = _follow_upstreams(workload, dues, mean_us, window, held)
+    drawn = place_chains(workload, dues, window.length_us, rng, backoff_ms, held)
     times = [dues[index] for index in range(len(workload.tasks))]
     types = [
         np.full(len(due), type_index[task.task_type], dtype=np.int32)
@@ -206,11 +165,46 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
     order = np.argsort(scheduled, kind="stable")
     scheduled, type_ids = scheduled[order], type_ids[order]
     immediate = np.concatenate(kinds)[order] if kinds else np.zeros(0, dtype=bool)
-    durations = np.zeros(len(scheduled), dtype=np.int64)
+    known = _drawn_positions(drawn, [len(due) for due in times], order)
+    durations, retries = _draw_durations(workload, type_names, type_ids, known, rng)
+    return Arrivals(
+        scheduled, type_ids, durations, type_names, retries, immediate if immediate.any() else None
+    )
+
+
+def _drawn_positions(
+    drawn: dict[int, list[Attempts | None]], sizes: list[int], order: np.ndarray
+) -> dict[int, Attempts]:
+    """The attempts drawn while placing chains, by position in the sorted arrivals."""
+    if not any(attempts is not None for runs in drawn.values() for attempts in runs):
+        return {}
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    return {
+        int(rank[offsets[index] + k]): attempts
+        for index, runs in drawn.items()
+        for k, attempts in enumerate(runs)
+        if attempts is not None
+    }
+
+
+def _draw_durations(
+    workload: Workload,
+    type_names: tuple[str, ...],
+    type_ids: np.ndarray,
+    known: dict[int, Attempts],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, Retries]:
+    """Each task's first attempt's run time and its retries: drawn per type in due order, but
+    for the tasks whose attempts are `known` (by position) already."""
+    durations = np.zeros(len(type_ids), dtype=np.int64)
     extra: dict[int, tuple[int, ...]] = {}
-    failed = 0
+    failed: list[int] = []
+    unknown = np.ones(len(type_ids), dtype=bool)
+    unknown[list(known)] = False
     for index, name in enumerate(type_names):
-        mask = type_ids == index
+        mask = (type_ids == index) & unknown
         durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
         attempts = workload.attempts.get(name)
         if attempts is not None and attempts.can_fail:
@@ -222,12 +216,11 @@ def expand(workload: Workload, window: Window, rng: np.random.Generator) -> Arri
             for position, runs in zip(positions.tolist(), later, strict=True):
                 if runs:
                     extra[position] = tuple(runs)
-            failed += int(failed_last.sum())
-    return Arrivals(
-        scheduled,
-        type_ids,
-        durations,
-        type_names,
-        Retries(extra, failed),
-        immediate if immediate.any() else None,
-    )
+            failed.extend(positions[failed_last].tolist())
+    for position, drawn in known.items():
+        durations[position] = drawn.run_times_us[0]
+        if len(drawn.run_times_us) > 1:
+            extra[position] = drawn.run_times_us[1:]
+        if not drawn.succeeded:
+            failed.append(position)
+    return durations, Retries(extra, frozenset(failed))

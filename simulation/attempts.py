@@ -50,14 +50,19 @@ class AttemptModel:
 @dataclass(frozen=True, slots=True, eq=False)
 class Retries:
     """The attempts after the first: `extra_us[task]` lists the run times of attempts 2, 3, ...
-    of that task (absent: it ran once). `failed` counts tasks whose last attempt failed."""
+    of that task (absent: it ran once). `failed_last` holds the tasks whose last attempt failed
+    (dead letters), `failed` counts them."""
 
     extra_us: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    failed: int = 0
+    failed_last: frozenset[int] = frozenset()
 
     @property
     def attempts(self) -> int:
         return sum(len(runs) for runs in self.extra_us.values())
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_last)
 
 
 def draw_attempts(

@@ -43,3 +43,14 @@ def check_within(field: str, value: float, high: float, unit: str, positive: boo
         low = "(0" if positive else "[0"
         raise ScenarioError(field, f"must be in {low}, {high:,.0f}] {unit}, got {value}")
     return value
+
+
+def check_size(held: int, adding: int, index: int, name: str) -> int:
+    """The tasks held once task `index` (`name`) adds `adding` to `held`; LimitExceeded, naming
+    the task, beyond `MAX_TASKS`."""
+    if held + adding > MAX_TASKS:
+        raise LimitExceeded(
+            f"tasks[{index}] ({name}): {adding:,} tasks in the window, {held + adding:,} so far; "
+            f"a run holds at most {MAX_TASKS:,}: shorten --hours or lower count / rate_per_min"
+        )
+    return held + adding

@@ -265,7 +265,8 @@ def simulate(
     replications = []
     delays = []
     for seed in replication_seeds(scenario.seed, scenario.replications):
-        arrivals = expand(workload, scenario.window, np.random.default_rng(seed))
+        backoff_ms = (scenario.dispatch.retry_base_ms, scenario.dispatch.retry_max_ms)
+        arrivals = expand(workload, scenario.window, np.random.default_rng(seed), backoff_ms)
         plan, required = capacity_plan(workload, arrivals, scenario)
         if progress is not None:
             progress.add_total(len(arrivals))

@@ -271,3 +271,30 @@ def test_the_pipeline_example_runs_its_chain_after_the_upstreams_expected_end():
     document = json.loads(result.stdout)
     # extract 1 + load 1 + reports 20 + sync (90 s, queued: 80 in 2 h) + billing 2 x 24.
     assert document["tasks"] == 1 + 1 + 20 + 80 + 48
+
+
+FAILING_UPSTREAM = """\
+task_types:
+  extract: {duration: {model: fixed, mean_ms: 60000}, failure_probability: 1, max_attempts: 2}
+  load: {duration: {model: fixed, mean_ms: 30000}}
+tasks:
+  - {name: extract, task_type: extract, cron: "*/10 * * * *"}
+  - {name: load, task_type: load, after: {task: extract, on: success}, count: 5}
+  - {name: report, task_type: load, after: {task: extract, on: finished}, count: 2}
+"""
+
+
+def test_after_tasks_follow_their_upstreams_outcome_and_retries(tmp_path):
+    path = tmp_path / "chain.yaml"
+    path.write_text(FAILING_UPSTREAM)
+    result = run(str(path), "--start", START, "--hours", "1", "--json")
+    assert result.exit_code in (0, 1), result.output
+    # Six extracts, each dead after two attempts: no load, two reports after each.
+    assert json.loads(result.stdout)["tasks"] == 6 + 12
+    # With a 10-minute backoff the last extract (08:50) ends at 09:02, past the window.
+    slow = run(
+        str(path), "--start", START, "--hours", "1", "--json",
+        "--retry-base-ms", "600000", "--retry-max-ms", "600000",
+    )
+    assert slow.exit_code in (0, 1), slow.output
+    assert json.loads(slow.stdout)["tasks"] == 6 + 10
