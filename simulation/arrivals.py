@@ -116,7 +116,7 @@ def expand(
     # "until one second before the end" give exactly the fire times in [start, end).
     after = window.start - timedelta(seconds=1)
     until = window.end - timedelta(seconds=1)
-    mean_us = {name: round(model.mean_ms * 1_000) for name, model in workload.types.items()}
+    mean_us = {name: model.mean_us for name, model in workload.types.items()}
     dues: dict[int, np.ndarray] = {}
     held = 0
     for index, task in enumerate(workload.tasks):

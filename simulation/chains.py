@@ -70,7 +70,7 @@ def place_chains(
     aligned with each task's due times, the attempts drawn for its runs (None: drawn later with
     the rest of its type)."""
     tasks = workload.tasks
-    mean_us = {name: round(model.mean_ms * 1_000) for name, model in workload.types.items()}
+    mean_us = {name: model.mean_us for name, model in workload.types.items()}
     dependents = _dependents(tasks)
     keys = {
         index: (task.ordering_key, mean_us[task.task_type])

@@ -51,6 +51,11 @@ class DurationModel:
     samples_ms: tuple[int, ...] = ()
 
     @property
+    def mean_us(self) -> int:
+        """The mean in whole microseconds: what the simulator expects a run to last."""
+        return round(self.mean_ms * US_PER_MS)
+
+    @property
     def sd_ms(self) -> float:
         """Standard deviation: 0 fixed, the mean for exponential, from sigma for lognormal."""
         if self.kind is DurationKind.FIXED:
@@ -69,7 +74,7 @@ class DurationModel:
     def sample_us(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """`n` durations in whole microseconds (int64, never negative)."""
         if self.kind is DurationKind.FIXED:
-            return np.full(n, round(self.mean_ms * US_PER_MS), dtype=np.int64)
+            return np.full(n, self.mean_us, dtype=np.int64)
         if self.kind is DurationKind.EXPONENTIAL:
             values = rng.exponential(self.mean_ms * US_PER_MS, n)
         elif self.kind is DurationKind.LOGNORMAL:
