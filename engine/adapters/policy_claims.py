@@ -11,8 +11,9 @@ serialises distributors.
 
 Only a distributor moves a policy row from `Scheduled` to `Queued`, under the lock, so at
 most one run of an `overlap: skip|queue` task is ever in flight. Tasks sharing an
-`ordering_key` are decided together, under an advisory lock of the key (`claim_keyed_rows`):
-at most one run of the key is in flight, and the key's rows start in scheduled order.
+`ordering_key` are decided together, under an advisory lock of the key (`claim_keyed_rows`,
+`decide_key_claims`): at most one run of the key is in flight, the key's rows start in
+scheduled order, and its tasks' overlap and misfire policies apply before the key picks.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from engine.adapters.skip_counts import add_skip_count
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
 from engine.core.policies import (
+    ClaimDecision,
     DueRow,
+    MisfirePolicy,
     OverlapPolicy,
     SkipReason,
     TaskPolicies,
     decide_claims,
-    pick_next_in_order,
+    decide_key_claims,
 )
 from engine.core.types import ScheduleStatus
 
@@ -73,9 +76,19 @@ def claim_policy_rows(
         # task_schedule_policy_due instead of the two joins below, planned across every week.
         return [], 0
     by_key = claim_keyed_rows(connection, now, limit)
-    locked = _lock_tasks_with_due_rows(connection, now, limit)
+    by_task = _decide_tasks(connection, _lock_tasks_with_due_rows(connection, now, limit), now)
+    to_skip: dict[SkipReason, list[int]] = defaultdict(list)
+    for schedule_id, reason in by_key.skip + by_task.skip:
+        to_skip[reason].append(schedule_id)
+    # The keyed and the other skips together, one reason after another (see `_skip`).
+    skipped = sum(_skip(connection, ids, reason, now) for reason, ids in sorted(to_skip.items()))
+    return _claim(connection, by_key.claim + by_task.claim, now, claimer, lease_until), skipped
+
+
+def _decide_tasks(connection: Connection, locked: dict[int, TaskPolicies], now: datetime) -> ClaimDecision:
+    """`decide_claims` for each task without a key whose row the caller locked."""
     if not locked:
-        return _claim(connection, by_key, now, claimer, lease_until), 0
+        return ClaimDecision()
     due: dict[int, list[DueRow]] = defaultdict(list)
     for row in connection.execute(
         select(s.id, s.task_id, s.scheduled_time).where(
@@ -88,15 +101,13 @@ def claim_policy_rows(
             select(s.task_id).distinct().where(id_in(s.task_id, list(locked), connection), in_flight())
         ).scalars()
     )
-    to_claim: list[int] = []
-    to_skip: dict[SkipReason, list[int]] = defaultdict(list)
+    claim: list[int] = []
+    skip: list[tuple[int, SkipReason]] = []
     for task_id, rows in due.items():
         decision = decide_claims(locked[task_id], rows, task_id in busy, now)
-        to_claim += decision.claim
-        for schedule_id, reason in decision.skip:
-            to_skip[reason].append(schedule_id)
-    skipped = sum(_skip(connection, ids, reason, now) for reason, ids in sorted(to_skip.items()))
-    return _claim(connection, by_key + to_claim, now, claimer, lease_until), skipped
+        claim += decision.claim
+        skip += decision.skip
+    return ClaimDecision(tuple(claim), tuple(skip))
 
 
 def _policy_rows_due(connection: Connection, now: datetime) -> bool:
@@ -142,12 +153,12 @@ def _lock_tasks_with_due_rows(connection: Connection, now: datetime, limit: int)
     }
 
 
-def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[int]:
-    """For up to `limit` ordering keys with due rows: the row of each key to claim now
-    (`engine.core.policies.pick_next_in_order`). Each key is decided under a transaction-
-    scoped advisory lock of the key, tried without waiting (a key another distributor holds
-    is decided on a later loop); the in-flight check is a statement of its own, after the
-    lock, so it sees every claim of the key committed before."""
+def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> ClaimDecision:
+    """For up to `limit` ordering keys with due rows: the row of each key to claim now and the
+    rows to record Skipped (`engine.core.policies.decide_key_claims`). Each key is decided
+    under a transaction-scoped advisory lock of the key, tried without waiting (a key another
+    distributor holds is decided on a later loop); the reads of the key come after the lock,
+    so they see every decision of the key committed before."""
     keys = list(
         connection.execute(
             select(tasks.c.ordering_key)
@@ -162,30 +173,63 @@ def claim_keyed_rows(connection: Connection, now: datetime, limit: int) -> list[
             .limit(limit)
         ).scalars()
     )
-    chosen = []
+    claim: list[int] = []
+    skip: list[tuple[int, SkipReason]] = []
     for key in keys:
         if connection.dialect.name == "postgresql" and not connection.execute(
             select(func.pg_try_advisory_xact_lock(ORDERING_LOCK_CLASS, func.hashtext(key)))
         ).scalar_one():
             continue
-        of_key = tasks.c.ordering_key == key
-        busy = connection.execute(
-            select(s.id).join(tasks, tasks.c.id == s.task_id).where(of_key, in_flight()).limit(1)
-        ).first()
-        if busy is not None:
-            continue
+        decision = _decide_key(connection, key, now)
+        claim += decision.claim
+        skip += decision.skip
+    return ClaimDecision(tuple(claim), tuple(skip))
+
+
+def _decide_key(connection: Connection, key: str, now: datetime) -> ClaimDecision:
+    """The decision for one key, whose lock the caller holds. Every due row of the key's tasks
+    with a policy that drops rows (overlap `skip`, misfire other than `run_all`) is read; of
+    the others, which only wait in order, the earliest due row alone (none while the key is
+    busy), so a long backlog of such rows costs one row."""
+    of_key = tasks.c.ordering_key == key
+    due_now = and_(s.status == SCHEDULED, s.policy_claim, s.scheduled_time <= now)
+    busy = set(
+        connection.execute(
+            select(s.task_id).distinct().join(tasks, tasks.c.id == s.task_id).where(of_key, in_flight())
+        ).scalars()
+    )
+    drops_rows = or_(
+        tasks.c.overlap_policy == OverlapPolicy.SKIP.value,
+        tasks.c.misfire_policy != MisfirePolicy.RUN_ALL.value,
+    )
+    due: dict[int, list[DueRow]] = defaultdict(list)
+    policies: dict[int, TaskPolicies] = {}
+    for row in connection.execute(
+        select(
+            s.id,
+            s.task_id,
+            s.scheduled_time,
+            tasks.c.overlap_policy,
+            tasks.c.misfire_policy,
+            tasks.c.misfire_grace_s,
+        )
+        .join(tasks, tasks.c.id == s.task_id)
+        .where(of_key, due_now, drops_rows)
+    ):
+        task_id = int(row.task_id)
+        policies[task_id] = TaskPolicies.of(row.overlap_policy, row.misfire_policy, row.misfire_grace_s)
+        due[task_id].append(DueRow(int(row.id), row.scheduled_time))
+    if not busy:
         first = connection.execute(
-            select(s.id, s.scheduled_time)
+            select(s.id, s.task_id, s.scheduled_time)
             .join(tasks, tasks.c.id == s.task_id)
-            .where(of_key, s.status == SCHEDULED, s.policy_claim, s.scheduled_time <= now)
+            .where(of_key, due_now, ~drops_rows)
             .order_by(s.scheduled_time, s.id)
             .limit(1)
         ).first()
-        due = [DueRow(int(first.id), first.scheduled_time)] if first is not None else []
-        picked = pick_next_in_order(due, in_flight=False)
-        if picked is not None:
-            chosen.append(picked)
-    return chosen
+        if first is not None:
+            due[int(first.task_id)].append(DueRow(int(first.id), first.scheduled_time))
+    return decide_key_claims(due, policies, busy, now)
 
 
 def _skip(connection: Connection, schedule_ids: Sequence[int], reason: SkipReason, now: datetime) -> int:

@@ -10,12 +10,13 @@ APScheduler and Airflow.
 The defaults (`allow`, `run_all`) are Headway's behaviour without policies: every fire time
 runs, however late and however many runs of the task are in flight. Rows of a task with other
 policies are claimed by `decide_claims`, one task at a time under the task's lock, so the
-decision holds across any number of distributors.
+decision holds across any number of distributors; the rows of the tasks sharing an ordering
+key are decided together by `decide_key_claims`, under the key's lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -105,17 +106,7 @@ def decide_claims(
     Example: `skip` and `run_latest` with a 60 s grace at 12:10, due rows at 12:00, 12:05 and
     12:10, nothing in flight: 12:10 is claimed, 12:00 and 12:05 are Skipped "coalesced".
     """
-    rows = sorted(due, key=lambda row: (row.scheduled_time, row.schedule_id))
-    skip: list[tuple[int, SkipReason]] = []
-    candidates = rows
-    if policies.misfire is MisfirePolicy.RUN_LATEST and any(
-        is_missed(row.scheduled_time, now, policies.misfire_grace_s) for row in rows
-    ):
-        candidates = rows[-1:]
-        skip += [(row.schedule_id, SkipReason.COALESCED) for row in rows[:-1]]
-    elif policies.misfire is MisfirePolicy.SKIP_MISSED:
-        candidates = [row for row in rows if not is_missed(row.scheduled_time, now, policies.misfire_grace_s)]
-        skip += [(row.schedule_id, SkipReason.MISSED) for row in rows if row not in candidates]
+    candidates, skip = _misfire_candidates(policies, due, now)
     if policies.overlap is OverlapPolicy.ALLOW:
         return ClaimDecision(tuple(row.schedule_id for row in candidates), tuple(skip))
     first, rest = ([], candidates) if in_flight else (candidates[:1], candidates[1:])
@@ -124,15 +115,57 @@ def decide_claims(
     return ClaimDecision(tuple(row.schedule_id for row in first), tuple(skip))
 
 
-def ordering_problem(ordering_key: str | None, overlap: OverlapPolicy, misfire: MisfirePolicy) -> str | None:
-    """Why `ordering_key` cannot go with these policies, or None. A keyed task already waits
-    for every earlier run of its key; its own overlap and misfire decisions are not built
-    on top of that, so asking for both is refused rather than half honoured."""
-    if ordering_key is None:
-        return None
-    if overlap is not OverlapPolicy.ALLOW or misfire is not MisfirePolicy.RUN_ALL:
-        return "ordering_key does not combine with overlap_policy or misfire_policy other than the defaults"
-    return None
+def _misfire_candidates(
+    policies: TaskPolicies, due: Sequence[DueRow], now: datetime
+) -> tuple[list[DueRow], list[tuple[int, SkipReason]]]:
+    """The misfire step of `decide_claims`: the candidates, oldest first, and the rows it skips."""
+    rows = sorted(due, key=lambda row: (row.scheduled_time, row.schedule_id))
+    grace = policies.misfire_grace_s
+    missed = [row for row in rows if is_missed(row.scheduled_time, now, grace)]
+    if policies.misfire is MisfirePolicy.RUN_LATEST and missed:
+        return rows[-1:], [(row.schedule_id, SkipReason.COALESCED) for row in rows[:-1]]
+    if policies.misfire is MisfirePolicy.SKIP_MISSED:
+        kept = [row for row in rows if row not in missed]
+        return kept, [(row.schedule_id, SkipReason.MISSED) for row in missed]
+    return rows, []
+
+
+def decide_key_claims(
+    due: Mapping[int, Sequence[DueRow]],
+    policies: Mapping[int, TaskPolicies],
+    in_flight: Collection[int],
+    now: datetime,
+) -> ClaimDecision:
+    """What to do at `now` with the due rows of the tasks sharing one ordering key (`due`, by
+    task id), given the tasks of the key with a run `in_flight` (Queued, Running, or Failed
+    with a retry pending) and each task's `policies` (a task absent has the defaults).
+
+    Each task's misfire policy first chooses its candidates, as in `decide_claims`; a row that
+    waited its turn in the key past the grace is missed like one found late after an outage.
+    Then its overlap policy: `skip` keeps its earliest candidate, to wait its turn, while no
+    run of the task is in flight, and none while one is; the others are Skipped "overlap", so
+    at most one run of the task is pending in the key. `queue` and `allow` keep every
+    candidate waiting in order: the key already runs them one at a time. Last, if nothing of
+    the key is in flight, the key claims its earliest candidate (`pick_next_in_order`).
+
+    Of the tasks with the defaults only the key's earliest due row can matter, so a caller
+    may give that one alone. Example at 12:10, nothing in flight: task 1 (`skip`,
+    `run_latest`, 60 s grace) due at 12:00, 12:05 and 12:10 (ids 1, 2, 3), task 2 (defaults)
+    due at 12:07 (id 4): 1 and 2 are Skipped "coalesced", 4 is claimed, 3 waits its turn.
+    """
+    skip: list[tuple[int, SkipReason]] = []
+    waiting: list[DueRow] = []
+    for task_id, rows in sorted(due.items()):
+        task_policies = policies.get(task_id, TaskPolicies())
+        candidates, missed = _misfire_candidates(task_policies, rows, now)
+        skip += missed
+        if task_policies.overlap is OverlapPolicy.SKIP:
+            kept = [] if task_id in in_flight else candidates[:1]
+            skip += [(row.schedule_id, SkipReason.OVERLAP) for row in candidates[len(kept) :]]
+            candidates = kept
+        waiting += candidates
+    picked = pick_next_in_order(waiting, in_flight=bool(in_flight))
+    return ClaimDecision(() if picked is None else (picked,), tuple(skip))
 
 
 def pick_next_in_order(due: Sequence[DueRow], in_flight: bool) -> int | None:

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.core.cron import CronError, parse_schedule
 from engine.core.dependencies import DependencyTrigger
-from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem, ordering_problem
+from engine.core.policies import MisfirePolicy, OverlapPolicy, combination_problem
 from engine.core.types import TaskKind
 
 MAX_NAME_LENGTH = 200
@@ -242,14 +242,9 @@ class TaskInput(BaseModel):
 
     @field_validator("ordering_key")
     @classmethod
-    def _ordering_fits_policies(cls, value: str | None, info: ValidationInfo) -> str | None:
-        overlap, misfire = info.data.get("overlap_policy"), info.data.get("misfire_policy")
+    def _ordering_key_not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise PydanticCustomError("blank", "ordering_key must not be blank")
-        if overlap is not None and misfire is not None:
-            problem = ordering_problem(value, overlap, misfire)
-            if problem is not None:
-                raise PydanticCustomError("policy_combination", "{reason}", {"reason": problem})
         return value
 
     @field_validator("after")

@@ -101,7 +101,6 @@ def problems(response: Any) -> list[tuple[list[Any], str]]:
         ({"max_attempts": 0}, "max_attempts", "greater than or equal to 1"),
         ({"ordering_key": ""}, "ordering_key", "at least 1"),
         ({"ordering_key": "  "}, "ordering_key", "blank"),
-        ({"ordering_key": "k", "overlap_policy": "skip"}, "ordering_key", "does not combine"),
         ({"max_attempts": 1_001}, "max_attempts", "less than or equal to 1000"),
         # Dependencies (engine.core.dependencies): an after task names an existing upstream.
         (AFTER, "after", "needs after"),

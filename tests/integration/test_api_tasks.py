@@ -364,6 +364,27 @@ def test_scheduling_policies_are_created_returned_and_replaced(api: TestClient) 
     }
 
 
+def test_an_ordering_key_combines_with_overlap_and_misfire_policies(api: TestClient) -> None:
+    policies = {
+        "ordering_key": "nightly",
+        "overlap_policy": "skip",
+        "misfire_policy": "run_latest",
+        "misfire_grace_s": 120,
+    }
+    task = create(api, **cron_body(**policies))
+    assert {key: task[key] for key in policies} == policies
+    assert {key: api.get(f"/tasks/{task['id']}").json()[key] for key in policies} == policies
+    replaced = api.put(
+        f"/tasks/{task['id']}", json=cron_body(ordering_key="nightly", misfire_policy="skip_missed")
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert {key: replaced.json()[key] for key in policies} == policies | {
+        "overlap_policy": "allow",
+        "misfire_policy": "skip_missed",
+        "misfire_grace_s": None,
+    }
+
+
 def test_an_after_task_names_its_upstream_and_cycles_get_422_naming_after(api: TestClient) -> None:
     upstream = create(api, **cron_body(name="extract"))
     load = create(api, name="load", task_type="http", kind="after", after={"task_id": upstream["id"]})

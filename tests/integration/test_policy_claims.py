@@ -4,12 +4,14 @@ what waits; and the Skipped rows left out of the forecast."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
+from engine.adapters.skip_counts import skip_totals
 from engine.adapters.sql_stores import SqlDistributionStore
 from engine.adapters.tables import forecast_snapshots, task_schedule, task_types
 from engine.processes.scheduler import run_pass
@@ -213,3 +215,99 @@ def test_forecast_snapshots_leave_out_the_fire_times_a_skip_task_will_skip(db_en
         hour + timedelta(minutes=2): 0,
         hour + timedelta(minutes=3): 1,
     }
+
+
+def keyed_once(engine: Engine, name: str, run_at: datetime) -> int:
+    """A once task of ordering key "k"."""
+    spec = {"name": name, "task_type": "http", "kind": "once", "run_at": run_at, "ordering_key": "k"}
+    task = create_task(engine, TaskInput.model_validate(spec), T0 - timedelta(hours=1))
+    run_pass(engine, T0 - timedelta(hours=1))
+    return task.id
+
+
+def skipped_totals(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return skip_totals(connection)
+
+
+def test_a_keyed_run_latest_task_runs_its_latest_missed_fire_time_once_in_order(db_engine: Engine) -> None:
+    latest = every_minute(db_engine, misfire_policy="run_latest", misfire_grace_s=90, ordering_key="k")
+    other = keyed_once(db_engine, "other", T0 + timedelta(minutes=5))
+    # No distributor ran from T0 to T0+10min: the keyed task's missed fire times are coalesced
+    # first, then the key starts its earliest row left, the other task's.
+    assert claim(db_engine, T0 + timedelta(minutes=10)) == [5]
+    rows = rows_by_time(db_engine, latest)
+    assert {m: rows[m] for m in range(11)} == dict.fromkeys(range(10), ("Skipped", "coalesced")) | {
+        10: ("Scheduled", None)
+    }
+    assert claim(db_engine, T0 + timedelta(minutes=10, seconds=10)) == []  # the key is busy
+    finish(db_engine, other)
+    assert claim(db_engine, T0 + timedelta(minutes=10, seconds=20)) == [10]
+    assert rows_by_time(db_engine, latest)[10] == ("Queued", None)
+    assert skipped_totals(db_engine)["coalesced"] == 10
+
+
+def test_a_keyed_skip_task_skips_fire_times_due_while_its_run_is_pending(db_engine: Engine) -> None:
+    skip = every_minute(db_engine, overlap_policy="skip", ordering_key="k")
+    first = keyed_once(db_engine, "first", T0 + timedelta(seconds=30))
+    second = keyed_once(db_engine, "second", T0 + timedelta(minutes=1, seconds=30))
+    assert claim(db_engine, T0) == [0]
+    # Its run in flight: the next fire time is skipped; the other task waits for the key.
+    assert claim(db_engine, T0 + timedelta(minutes=1)) == []
+    finish(db_engine, skip)
+    assert claim(db_engine, T0 + timedelta(minutes=1, seconds=10)) == [0]  # "first", at 00:30
+    # 2 waits its turn behind "first" and "second"; 3, due while 2 waits, is skipped.
+    assert claim(db_engine, T0 + timedelta(minutes=3)) == []
+    finish(db_engine, first)
+    assert claim(db_engine, T0 + timedelta(minutes=3, seconds=10)) == [1]  # "second", at 01:30
+    finish(db_engine, second)
+    assert claim(db_engine, T0 + timedelta(minutes=3, seconds=20)) == [2]
+    rows = rows_by_time(db_engine, skip)
+    assert {m: rows[m] for m in range(4)} == {
+        0: ("Succeeded", None),
+        1: ("Skipped", "overlap"),
+        2: ("Queued", None),
+        3: ("Skipped", "overlap"),
+    }
+    assert skipped_totals(db_engine)["overlap"] == 2
+
+
+def test_distributors_racing_for_a_keyed_policy_task_decide_each_row_once(pg_engine: Engine) -> None:
+    latest = every_minute(pg_engine, misfire_policy="run_latest", misfire_grace_s=90, ordering_key="k")
+    skip = every_minute(pg_engine, overlap_policy="skip", ordering_key="k", name="skip")
+    stores = [SqlDistributionStore(pg_engine) for _ in range(4)]
+    claimed: list[int] = []
+
+    def race(now: datetime) -> None:
+        barrier = threading.Barrier(len(stores))
+
+        def one(i: int) -> None:
+            barrier.wait()
+            result = stores[i].claim(now, 100, f"d{i}", now + LEASE, [])
+            claimed.extend(message.schedule_id for message in result.messages)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+    for minute in range(10, 14):
+        for _ in range(3):  # a few loops each minute, every distributor at once
+            race(T0 + timedelta(minutes=minute, seconds=5))
+        finish(pg_engine, latest)
+        finish(pg_engine, skip)
+    # One run of the key at a time, so one claim a minute; the rest are decided once each.
+    assert len(claimed) == len(set(claimed)) == 4
+    rows = {("latest", m): row for m, row in rows_by_time(pg_engine, latest).items()}
+    rows |= {("skip", m): row for m, row in rows_by_time(pg_engine, skip).items()}
+    ran = sorted(key for key, (status, _) in rows.items() if status == "Succeeded")
+    skipped = [reason for status, reason in rows.values() if status == "Skipped"]
+    assert len(ran) == 4
+    assert ("latest", 10) in ran  # the latest of the outage's fire times
+    assert skipped_totals(pg_engine) == {
+        "overlap": skipped.count("overlap"),
+        "coalesced": skipped.count("coalesced"),
+        "missed": 0,
+    }
+    assert skipped.count("coalesced") >= 10

@@ -16,8 +16,8 @@ from engine.core.policies import (
     combination_problem,
     counts_without_skipped,
     decide_claims,
+    decide_key_claims,
     is_missed,
-    ordering_problem,
     pick_next_in_order,
     skipped_under_skip,
     starts_under_skip,
@@ -132,13 +132,101 @@ def test_the_next_row_of_an_ordering_key_is_the_earliest_due_once_nothing_is_in_
     assert pick_next_in_order([], in_flight=False) is None
 
 
-def test_an_ordering_key_goes_with_the_default_policies_only() -> None:
-    assert ordering_problem("k", ALLOW, RUN_ALL) is None
-    assert ordering_problem(None, SKIP, RUN_LATEST) is None
-    assert ordering_problem("k", QUEUE, RUN_ALL) is not None
-    assert ordering_problem("k", ALLOW, SKIP_MISSED) is not None
+def by_task(**minutes_by_task: tuple[float, ...]) -> dict[int, list[DueRow]]:
+    """Due rows of key tasks named t1, t2, ...: ids 10 * task + 1, 10 * task + 2, ..., at
+    that many minutes before NOW."""
+    due: dict[int, list[DueRow]] = {}
+    for name, minutes in minutes_by_task.items():
+        task = int(name[1:])
+        ids = range(10 * task + 1, 10 * task + 1 + len(minutes))
+        due[task] = [DueRow(i, NOW - timedelta(minutes=m)) for i, m in zip(ids, minutes, strict=True)]
+    return due
 
 
+@pytest.mark.parametrize(
+    ("policies", "due", "in_flight", "expected"),
+    [
+        # The defaults: the key's earliest due row, nothing while the key is busy.
+        ({}, by_task(t1=(5, 0), t2=(7,)), (), ClaimDecision((21,))),
+        ({}, by_task(t1=(5, 0), t2=(7,)), (3,), ClaimDecision()),
+        # run_latest: the missed rows are coalesced first, then the key picks in order.
+        (
+            {1: TaskPolicies(SKIP, RUN_LATEST, 60)},
+            by_task(t1=(10, 5, 0), t2=(3,)),
+            (),
+            ClaimDecision((21,), ((11, SkipReason.COALESCED), (12, SkipReason.COALESCED))),
+        ),
+        # ...even while the key is busy: the rows waiting their turn are decided meanwhile.
+        (
+            {1: TaskPolicies(ALLOW, RUN_LATEST, 60)},
+            by_task(t1=(10, 5, 0), t2=(3,)),
+            (2,),
+            ClaimDecision((), ((11, SkipReason.COALESCED), (12, SkipReason.COALESCED))),
+        ),
+        # skip_missed: a row that waited in the key past the grace is dropped.
+        (
+            {1: TaskPolicies(ALLOW, SKIP_MISSED, 60)},
+            by_task(t1=(10, 0.5), t2=(3,)),
+            (),
+            ClaimDecision((21,), ((11, SkipReason.MISSED),)),
+        ),
+        # skip: a run of the task in flight skips its rows; the key's other task still waits.
+        (
+            {1: TaskPolicies(SKIP, RUN_ALL, 60)},
+            by_task(t1=(0,), t2=(0.5,)),
+            (1,),
+            ClaimDecision((), ((11, SkipReason.OVERLAP),)),
+        ),
+        # skip: one row of the task waits its turn; the later ones are skipped.
+        (
+            {1: TaskPolicies(SKIP, RUN_ALL, 60)},
+            by_task(t1=(0.5, 0), t2=(0.6,)),
+            (),
+            ClaimDecision((21,), ((12, SkipReason.OVERLAP),)),
+        ),
+        (
+            {1: TaskPolicies(SKIP, RUN_ALL, 60)},
+            by_task(t1=(0.5, 0), t2=(0.6,)),
+            (2,),
+            ClaimDecision((), ((12, SkipReason.OVERLAP),)),
+        ),
+        # queue is what the key does already: every row waits, in order.
+        ({1: TaskPolicies(QUEUE, RUN_ALL, 60)}, by_task(t1=(0.5, 0), t2=(0.6,)), (1,), ClaimDecision()),
+        ({1: TaskPolicies(QUEUE, RUN_ALL, 60)}, by_task(t1=(0.5, 0), t2=(0.4,)), (), ClaimDecision((11,))),
+    ],
+)
+def test_decide_key_claims(
+    policies: dict[int, TaskPolicies],
+    due: dict[int, list[DueRow]],
+    in_flight: tuple[int, ...],
+    expected: ClaimDecision,
+) -> None:
+    assert decide_key_claims(due, policies, in_flight, NOW) == expected
+    # Nor does the key's decision depend on the order the rows were read in.
+    reversed_due = {task: list(reversed(rows)) for task, rows in reversed(due.items())}
+    assert decide_key_claims(reversed_due, policies, in_flight, NOW) == expected
+
+
+def test_the_docstring_example_of_a_keys_decision() -> None:
+    at = NOW.replace(minute=0)
+    due = {
+        1: [DueRow(i, at + timedelta(minutes=m)) for i, m in ((1, 0), (2, 5), (3, 10))],
+        2: [DueRow(4, at + timedelta(minutes=7))],
+    }
+    decision = decide_key_claims(due, {1: TaskPolicies(SKIP, RUN_LATEST, 60)}, (), NOW)
+    assert decision == ClaimDecision((4,), ((1, SkipReason.COALESCED), (2, SkipReason.COALESCED)))
+
+
+def test_a_key_claims_at_most_one_row_and_decides_each_row_once() -> None:
+    due = by_task(t1=(30, 20, 1, 0.5, 0), t2=(25, 0.2), t3=(12,))
+    for overlap in OverlapPolicy:
+        for misfire in MisfirePolicy:
+            for in_flight in ((), (1,), (3,)):
+                policies = {1: TaskPolicies(overlap, misfire, 120), 2: TaskPolicies(SKIP, misfire, 120)}
+                decision = decide_key_claims(due, policies, in_flight, NOW)
+                decided = list(decision.claim) + [row_id for row_id, _ in decision.skip]
+                assert len(decided) == len(set(decided))
+                assert len(decision.claim) <= (0 if in_flight else 1)
 def test_a_skip_task_runs_the_fire_times_after_its_previous_runs_expected_end() -> None:
     assert starts_under_skip([0, 60, 120, 180, 240], 150) == [0, 180]
     assert starts_under_skip([120, 0, 60], 60) == [0, 60, 120]  # runs that just fit
