@@ -2,14 +2,16 @@
 and its sampled duration. Time is integer microseconds since the window start.
 
 Cron fire times come from `engine.core.cron.fire_times`, once per distinct (expression, zone),
-thinned for `overlap: skip` tasks (`engine.core.policies.starts_under_skip`, with the type's
-mean duration), and are repeated `count` times; `run_at` tasks fall in or out of the window;
-`rate_per_min` tasks are a Poisson process (uniform times given a Poisson total, the textbook
-construction). Ties keep workload order, so `count` copies of a cron task are due in a row.
+thinned for `overlap: skip` tasks without an ordering key
+(`engine.core.policies.starts_under_skip`, with the type's mean duration), and are repeated
+`count` times; `run_at` tasks fall in or out of the window; `rate_per_min` tasks are a Poisson
+process (uniform times given a Poisson total, the textbook construction). Ties keep workload
+order, so `count` copies of a cron task are due in a row.
 
 As the forecast does (`engine.core.forecast_policies`), with each type's mean duration: an
 `overlap: queue` task's runs are due one after the other (`serialised_starts`). The runs of the
-tasks sharing an `ordering_key` (an `after` task's too) follow each other the same way, and an
+tasks sharing an `ordering_key` (an `after` task's too) follow each other the same way (a keyed
+`skip` task's fire times due while its previous run holds or waits for the key left out), and an
 `after` task is due at the end of each of its upstream's runs whose outcome it waits for, down
 a chain (`simulation.chains`): an upstream run ends after its last attempt, as drawn.
 
@@ -126,7 +128,9 @@ def expand(
             if task.schedule not in fires:
                 fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
             offsets = fires[task.schedule]
-            if task.overlap is OverlapPolicy.SKIP:
+            if task.ordering_key is not None:
+                pass  # its runs wait, and a skip task's skip, in its key: simulation.chains
+            elif task.overlap is OverlapPolicy.SKIP:
                 # Each copy skips the fire times before its previous run's expected end.
                 offsets = np.array(
                     starts_under_skip(offsets.tolist(), mean_us[task.task_type]), dtype=np.int64

@@ -3,11 +3,12 @@ attempts drawn for an upstream whose type can fail.
 
 The walk is the forecast's (`engine.core.forecast_policies.chain_runs`), in due order: the runs
 of the tasks sharing an `ordering_key` follow each other, each holding the key for its type's
-mean (an `after` task's runs too, as they become due); a run of an upstream task ends when its
-last attempt is expected to end, given its attempts' run times and the engine's backoff between
-them (queueing for a processor is not counted), and each dependent whose `on` its outcome meets
-(`success`: its last attempt succeeded; `finished`: either) is due then, down a chain. Runs due
-or moved at or past the window's end leave it.
+mean (an `after` task's runs too, as they become due), and a keyed `overlap: skip` task's due
+time at which its previous run still holds or waits for the key is skipped; a run of an
+upstream task ends when its last attempt is expected to end, given its attempts' run times and
+the engine's backoff between them (queueing for a processor is not counted), and each dependent
+whose `on` its outcome meets (`success`: its last attempt succeeded; `finished`: either) is due
+then, down a chain. Runs due or moved at or past the window's end leave it.
 
 An upstream run's attempts decide its dependents, so they are drawn while the chain is walked,
 for that run alone (first duration, then `simulation.attempts.draw_attempts`); the caller keeps
@@ -27,6 +28,7 @@ import numpy as np
 
 from engine.core.dependencies import DependencyTrigger
 from engine.core.forecast_policies import Attempts, chain_runs
+from engine.core.policies import OverlapPolicy
 from simulation.attempts import draw_attempts
 from simulation.limits import check_size
 from simulation.workload import TaskSpec, Workload
@@ -77,6 +79,11 @@ def place_chains(
         for index, task in enumerate(tasks)
         if task.ordering_key is not None
     }
+    skip_copies = {
+        index: task.count
+        for index, task in enumerate(tasks)
+        if task.ordering_key is not None and task.overlap is OverlapPolicy.SKIP
+    }
     if not dependents and not keys:
         return {}
     _check_chain_sizes(tasks, dues, held)
@@ -98,6 +105,7 @@ def place_chains(
         window_us,
         keys,
         backoff_ms,
+        skip_copies,
     )
     placed: dict[int, list[tuple[int, Attempts | None]]] = {index: [] for index in walked}
     placed.update((index, []) for index, task in enumerate(tasks) if task.after is not None)

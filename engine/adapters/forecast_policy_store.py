@@ -16,10 +16,13 @@ from engine.core.policies import OverlapPolicy
 from engine.core.types import ScheduleStatus, TaskKind
 
 
-def load_serialised_runs(connection: Connection, start: datetime, end: datetime) -> list[list[PlannedRun]]:
+def load_serialised_runs(
+    connection: Connection, start: datetime, end: datetime
+) -> tuple[list[list[PlannedRun]], set[int]]:
     """The `Scheduled` runs in [start, end) that serialise: one group per `queue` task and one
-    per ordering key. A range of the partial index of policy rows (task_schedule_policy_due):
-    tasks without policies cost nothing here."""
+    per ordering key; and the keyed tasks with `overlap: skip`, whose runs may be skipped in
+    their key (`engine.core.forecast_policies.starts_in_key`). A range of the partial index of
+    policy rows (task_schedule_policy_due): tasks without policies cost nothing here."""
     s = task_schedule.c
     query = (
         select(s.task_id, s.task_type, s.scheduled_time, tasks.c.overlap_policy, tasks.c.ordering_key)
@@ -33,10 +36,13 @@ def load_serialised_runs(connection: Connection, start: datetime, end: datetime)
         )
     )
     groups: dict[object, list[PlannedRun]] = defaultdict(list)
+    skip_tasks: set[int] = set()
     for row in connection.execute(query):
         group = ("key", row.ordering_key) if row.ordering_key is not None else ("task", int(row.task_id))
         groups[group].append(PlannedRun(int(row.task_id), row.task_type, row.scheduled_time))
-    return list(groups.values())
+        if row.ordering_key is not None and row.overlap_policy == OverlapPolicy.SKIP.value:
+            skip_tasks.add(int(row.task_id))
+    return list(groups.values()), skip_tasks
 
 
 def load_dependency_plan(

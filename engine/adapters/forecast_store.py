@@ -53,8 +53,8 @@ def count_runs_per_minute_and_type(
 def load_skip_task_fire_times(
     connection: Connection, start: datetime, end: datetime
 ) -> dict[tuple[int, str], list[datetime]]:
-    """The `Scheduled` fire times in [start, end) of tasks with `overlap_policy: skip`, per
-    (task id, task type): the rows a forecast may expect to be skipped. A range of the
+    """The `Scheduled` fire times in [start, end) of tasks with `overlap_policy: skip` and no
+    ordering key, per (task id, task type): the rows a forecast may expect to be skipped. A range of the
     partial index of policy rows (task_schedule_policy_due), so tasks without policies cost
     nothing here."""
     s = task_schedule.c
@@ -69,6 +69,7 @@ def load_skip_task_fire_times(
             s.scheduled_time >= start,
             s.scheduled_time < end,
             tasks.c.overlap_policy == OverlapPolicy.SKIP.value,
+            tasks.c.ordering_key.is_(None),  # a keyed task's skips: load_serialised_runs
         )
     )
     found: dict[tuple[int, str], list[datetime]] = {}

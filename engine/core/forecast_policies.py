@@ -5,7 +5,9 @@ Each run is expected to last its type's compute (the average of a year of runs, 
 `expected_duration_ms`), and to succeed:
 - a `queue` task's runs serialise: a fire time before its previous run's expected end starts
   at that end (`serialised_starts`);
-- the tasks of an ordering key serialise the same way, all together, in scheduled order;
+- the tasks of an ordering key serialise the same way, all together, in scheduled order, a
+  keyed `overlap: skip` task's fire times due while its previous run is expected to hold or
+  wait for the key left out (`starts_in_key`);
 - an `after` task runs once per run of its upstream, at that run's expected end (its start,
   moved as above, plus its type's compute), and so on down a chain (`dependent_starts`).
 
@@ -20,7 +22,7 @@ counts from the first fire time in the window: a run already going is not looked
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from heapq import heappop, heappush
@@ -46,12 +48,31 @@ def serialised_starts(runs: Sequence[tuple[int, int]]) -> list[int]:
     duration) pairs in one unit, e.g. microseconds, sorted by fire time): each at its fire
     time or at the previous run's expected end, whichever is later. Example: fire times 0, 60
     and 120 s with runs of 150 s start at 0, 150 and 300 s."""
-    starts: list[int] = []
+    starts = starts_in_key([(fire_time, duration, None) for fire_time, duration in runs])
+    return [start for start in starts if start is not None]
+
+
+def starts_in_key(runs: Sequence[tuple[int, int, int | None]]) -> list[int | None]:
+    """`serialised_starts` for the runs of an ordering key ((fire time, expected duration,
+    skip task) triples, sorted by fire time), where the third item names the task of a run
+    whose task has `overlap: skip` (None for the others). As the engine skips such a task's
+    fire time while its earlier run is in flight or waits its turn in the key
+    (`engine.core.policies.decide_key_claims`), a run of a skip task whose fire time is before
+    the expected end of that task's previous run is expected Skipped (None) and holds nothing.
+    Example: task 1 (skip) at 0 and 60 s, task 2 at 10 s, runs of 100 s: task 1 starts at 0,
+    task 2 at 100 s, task 1's 60 s is skipped (its run at 0 ends at 100 s)."""
+    starts: list[int | None] = []
     previous_end: int | None = None
-    for fire_time, duration in runs:
+    task_end: dict[int, int] = {}
+    for fire_time, duration, skip_task in runs:
+        if skip_task is not None and fire_time < task_end.get(skip_task, fire_time):
+            starts.append(None)
+            continue
         start = fire_time if previous_end is None else max(fire_time, previous_end)
         starts.append(start)
         previous_end = start + duration
+        if skip_task is not None:
+            task_end[skip_task] = previous_end
     return starts
 
 
@@ -60,23 +81,33 @@ def _duration(task_type: str, compute_ms_by_type: Mapping[str, int]) -> timedelt
 
 
 def serialised_moves(
-    groups: Iterable[Sequence[PlannedRun]], compute_ms_by_type: Mapping[str, int]
-) -> dict[PlannedRun, datetime]:
+    groups: Iterable[Sequence[PlannedRun]],
+    compute_ms_by_type: Mapping[str, int],
+    skip_tasks: Collection[int] = (),
+) -> dict[PlannedRun, datetime | None]:
     """The expected start of each run of each group whose runs serialise (a `queue` task's
-    runs; an ordering key's runs), by `serialised_starts` in scheduled order (ties by task)."""
-    starts: dict[PlannedRun, datetime] = {}
+    runs; an ordering key's runs), by `starts_in_key` in scheduled order (ties by task): None
+    for a run of a task of `skip_tasks` (`overlap: skip` tasks under a key) expected Skipped."""
+    starts: dict[PlannedRun, datetime | None] = {}
     unit = timedelta(microseconds=1)
     for group in groups:
         ordered = sorted(group, key=lambda run: (run.fire_time, run.task_id))
         if not ordered:
             continue
         origin = ordered[0].fire_time
-        pairs = [
-            ((run.fire_time - origin) // unit, _duration(run.task_type, compute_ms_by_type) // unit)
+        triples = [
+            (
+                (run.fire_time - origin) // unit,
+                _duration(run.task_type, compute_ms_by_type) // unit,
+                run.task_id if run.task_id in skip_tasks else None,
+            )
             for run in ordered
         ]
-        offsets = serialised_starts(pairs)
-        starts.update((run, origin + offset * unit) for run, offset in zip(ordered, offsets, strict=True))
+        offsets = starts_in_key(triples)
+        starts.update(
+            (run, None if offset is None else origin + offset * unit)
+            for run, offset in zip(ordered, offsets, strict=True)
+        )
     return starts
 
 
@@ -115,6 +146,7 @@ def chain_runs(
     end_us: int,
     keys: Mapping[int, tuple[str, int]] | None = None,
     backoff_ms: tuple[int, int] = (DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS),
+    skip_copies: Mapping[int, int] | None = None,
 ) -> list[ChainedRun]:
     """Every run before `end_us` of the tasks in a dependency chain or under an ordering key, in
     due order (ties by task): the `scheduled` runs ((due, task) pairs) and the runs they set off.
@@ -127,8 +159,14 @@ def chain_runs(
     (`final_end_us`), and each dependent whose trigger its final outcome meets (a last attempt
     that failed is a dead letter: `engine.core.dependencies.triggers`) is due at that end.
     Runs due or moved to `end_us` or later leave. Example: A scheduled at 0 with one 60 s attempt,
-    B after A on success: A at 0, B at 60 s; had A's only attempt failed, A alone."""
+    B after A on success: A at 0, B at 60 s; had A's only attempt failed, A alone.
+
+    A keyed task of `skip_copies` (`overlap: skip`: task -> its identical copies, each due at
+    each of the task's due times) skips a due time at which every copy's previous run still
+    holds or waits for the key, as `starts_in_key` does for one copy."""
     keys = keys or {}
+    skip_copies = skip_copies or {}
+    pending: dict[int, list[int]] = {}  # per skip task, a heap of its copies' expected ends
     order = count()
     due: list[tuple[int, int, int, int | None, int]] = []  # due, task, order, upstream, depth
     for due_us, task in scheduled:
@@ -139,8 +177,15 @@ def chain_runs(
         start, task, _, upstream, depth = heappop(due)
         if task in keys:
             key, hold_us = keys[task]
+            copies = pending.setdefault(task, []) if task in skip_copies else None
+            if copies is not None and len(copies) >= skip_copies[task]:
+                if copies[0] > start:
+                    continue  # every copy's earlier run is pending: this due time is skipped
+                heappop(copies)
             start = max(start, key_free.get(key, start))
             key_free[key] = start + hold_us
+            if copies is not None:
+                heappush(copies, start + hold_us)
         if start >= end_us:
             continue
         followers = dependents.get(task, ())
@@ -201,24 +246,30 @@ def counts_with_policies(
     dependents: Mapping[int, Sequence[tuple[int, str]]],
     compute_ms_by_type: Mapping[str, int],
     end: datetime,
+    skip_tasks: Collection[int] = (),
 ) -> dict[tuple[datetime, str], int]:
     """Per-(minute, type) counts with each serialised run moved from its fire time's minute to
     its expected start's (`serialised_moves`; `serialised`: the `queue` tasks' runs, one group
-    per task, and the ordering keys' runs, one group per key), and the runs `after` tasks are
-    expected to get added (`dependent_starts`, from the upstreams' runs in the window,
-    `upstream_runs`, moved first if they serialise). Runs moved to or after `end` leave the
-    window. Example: a queue task of 150 s at 12:00, 12:01, 12:02: counts of 1 at 12:00, 12:01,
-    12:02 become 1 at 12:00, 1 at 12:02 and none at 12:01 (12:05 is beyond an `end` of 12:03).
+    per task, and the ordering keys' runs, one group per key, in which the runs of `skip_tasks`
+    expected Skipped leave), and the runs `after` tasks are expected to get added
+    (`dependent_starts`, from the upstreams' runs in the window, `upstream_runs`, moved first if
+    they serialise). Runs moved to or after `end` leave the window. Example: a queue task of
+    150 s at 12:00, 12:01, 12:02: counts of 1 at 12:00, 12:01, 12:02 become 1 at 12:00, 1 at
+    12:02 and none at 12:01 (12:05 is beyond an `end` of 12:03).
     """
     moved: Counter[tuple[datetime, str]] = Counter(counts)
-    starts = serialised_moves(serialised, compute_ms_by_type)
+    starts = serialised_moves(serialised, compute_ms_by_type, skip_tasks)
     for run, start in starts.items():
         before = (floor_minute(run.fire_time), run.task_type)
-        if moved[before] > 0 and floor_minute(start) != before[0]:
+        if moved[before] > 0 and (start is None or floor_minute(start) != before[0]):
             moved[before] -= 1
-            if start < end:
+            if start is not None and start < end:
                 moved[(floor_minute(start), run.task_type)] += 1
-    upstream_starts = {run: starts.get(run, run.fire_time) for run in upstream_runs}
+    upstream_starts = {
+        run: start
+        for run in upstream_runs
+        if (start := starts.get(run, run.fire_time)) is not None  # a skipped run triggers nothing
+    }
     for run, start in dependent_starts(upstream_starts, dependents, compute_ms_by_type, end):
         moved[(floor_minute(start), run.task_type)] += 1
     return {key: count for key, count in moved.items() if count > 0}

@@ -63,7 +63,7 @@ def forecast_on(
     counts = count_runs_per_minute_and_type(connection, first, end)
     compute = load_compute_ms_by_type(connection) if compute_ms_by_type is None else compute_ms_by_type
     skip_tasks = load_skip_task_fire_times(connection, first, end)
-    serialised = load_serialised_runs(connection, first, end)
+    serialised, keyed_skip_tasks = load_serialised_runs(connection, first, end)
     dependents, upstream_runs = load_dependency_plan(connection, first, end)
     planned = counts_with_policies(
         counts_without_skipped(counts, skip_tasks, compute),
@@ -72,6 +72,7 @@ def forecast_on(
         dependents,
         compute,
         end,
+        keyed_skip_tasks,
     )
     return forecast_from_counts(planned, compute, first, hours, capacity_ms, buffer)
 

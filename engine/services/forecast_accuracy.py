@@ -85,7 +85,7 @@ def _with_policies(
     current minute, so without such runs in [first, minute] the counts stay as read, and with
     them the minutes from `first` are read to find what moves into `minute`."""
     end = minute + MINUTE
-    serialised = load_serialised_runs(connection, first, end)
+    serialised, keyed_skip_tasks = load_serialised_runs(connection, first, end)
     dependents, upstream_runs = load_dependency_plan(connection, first, end)
     if not serialised and not upstream_runs:
         return dict(counts)
@@ -94,7 +94,9 @@ def _with_policies(
         load_skip_task_fire_times(connection, first, end),
         compute,
     )
-    moved = counts_with_policies(window, serialised, upstream_runs, dependents, compute, end)
+    moved = counts_with_policies(
+        window, serialised, upstream_runs, dependents, compute, end, keyed_skip_tasks
+    )
     return {key: count for key, count in moved.items() if floor_minute(key[0]) == minute}
 
 

@@ -57,6 +57,18 @@ def test_an_ordering_keys_tasks_serialise_together(db_engine: Engine) -> None:
     assert counts(db_engine, 10) == [1, 1, 0, 0, 1, 1, 0, 0, 1, 1]
 
 
+def test_a_keyed_skip_task_leaves_out_the_fire_times_its_pending_run_would_skip(db_engine: Engine) -> None:
+    add_type(db_engine, "minute", 60_000)
+    add_type(db_engine, "two", 120_000)
+    skip = {"overlap_policy": "skip", "ordering_key": "k"}
+    add_cron_task(db_engine, CREATED, "* * * * *", task_type="minute", name="sync", **skip)
+    add_cron_task(db_engine, CREATED, "*/5 * * * *", task_type="two", name="report", ordering_key="k")
+    run_pass(db_engine, CREATED, forecast_hours=0.25)
+    # sync 0-1, report 1-3, sync's 1 waits until 3 (its 2 and 3 skipped), its 4 at 4; then sync
+    # 5-6, report 6-8, sync's 6 waits until 8 (7 and 8 skipped), its 9 at 9.
+    assert counts(db_engine, 10) == [1, 1, 0, 1, 1, 1, 1, 0, 1, 1]
+
+
 def test_a_chain_of_after_tasks_adds_its_runs_after_the_upstreams_expected_end(db_engine: Engine) -> None:
     add_type(db_engine, "two", 120_000)
     add_type(db_engine, "one", 60_000)

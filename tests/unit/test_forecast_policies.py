@@ -15,6 +15,7 @@ from engine.core.forecast_policies import (
     final_end_us,
     serialised_moves,
     serialised_starts,
+    starts_in_key,
 )
 
 NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -38,6 +39,39 @@ def test_an_ordering_keys_tasks_serialise_together_in_scheduled_order() -> None:
     compute = {"report": 120_000, "sync": 60_000}
     # Ties by task id: the report first, then the sync after its 2 minutes, then the report.
     assert serialised_moves([[late, sync, report]], compute) == {report: at(0), sync: at(2), late: at(3)}
+
+
+def test_a_keyed_skip_tasks_fire_times_due_while_its_run_holds_or_waits_for_the_key_are_skipped() -> None:
+    # Seconds, runs of 100 s: task 1 (skip) at 0, 60 and 150, task 2 at 10.
+    assert starts_in_key([(0, 100, 1), (10, 100, None), (60, 100, 1), (150, 100, 1)]) == [0, 100, None, 200]
+    # Waiting its turn counts: task 2 holds the key until 100, task 1's 20 waits, its 60 is skipped.
+    assert starts_in_key([(0, 100, None), (20, 100, 1), (60, 100, 1)]) == [0, 100, None]
+    # Without a skip task, the key only serialises.
+    assert starts_in_key([(0, 100, None), (20, 100, None)]) == [0, 100]
+
+
+def test_the_forecast_leaves_out_a_keyed_skip_tasks_expected_skips() -> None:
+    skip = [PlannedRun(1, "sync", at(m)) for m in range(5)]
+    other = PlannedRun(2, "report", at(0.5))
+    compute = {"sync": 60_000, "report": 120_000}
+    starts = serialised_moves([[*skip, other]], compute, skip_tasks={1})
+    # sync 12:00-12:01, report 12:01-12:03; sync's 12:01 waits for it (12:03-12:04), so 12:02
+    # (12:01 waits) and 12:03 (12:01 runs) are skipped, and 12:04 runs at once.
+    assert starts == {
+        skip[0]: at(0),
+        other: at(1),
+        skip[1]: at(3),
+        skip[2]: None,
+        skip[3]: None,
+        skip[4]: at(4),
+    }
+    counts = {(at(m), "sync"): 1 for m in range(5)} | {(at(0), "report"): 1}
+    assert counts_with_policies(counts, [[*skip, other]], [], {}, compute, at(10), skip_tasks={1}) == {
+        (at(0), "sync"): 1,
+        (at(1), "report"): 1,
+        (at(3), "sync"): 1,
+        (at(4), "sync"): 1,
+    }
 
 
 def test_a_chain_follows_each_upstream_run_by_the_expected_durations() -> None:

@@ -162,3 +162,24 @@ tasks:
     fast = simulate(workload, replace(scenario, engine=Engine.FAST))
     reference = simulate(workload, replace(scenario, engine=Engine.SIMPY))
     assert fast.summary == reference.summary
+
+
+def test_a_keyed_skip_task_skips_the_fire_times_due_while_its_run_holds_or_waits_for_the_key():
+    workload = parse_workload(
+        """
+task_types:
+  sync: {duration: {model: fixed, mean_ms: 60000}}
+  report: {duration: {model: fixed, mean_ms: 150000}}
+tasks:
+  - {name: sync, task_type: sync, cron: "* * * * *", overlap: skip, ordering_key: k, count: 2}
+  - {name: report, task_type: report, run_at: "2026-12-01T08:00:30Z", ordering_key: k}
+"""
+    )
+    arrivals = expand(workload, window_for(START, 0.1), np.random.default_rng(0), BACKOFF_MS)
+    names = [arrivals.type_names[type_id] for type_id in arrivals.type_ids.tolist()]
+    starts = [(name, due // S) for name, due in zip(names, arrivals.scheduled_us.tolist(), strict=True)]
+    # The two copies' syncs of 0:00 run at 0 and 60 s, the report from 120 s to 270 s. At 1:00
+    # the first copy's run has ended: its fire time waits for the key until 270 s; the second's
+    # is running: skipped. At 2:00 the second's has ended: its fire time waits until 330 s.
+    # Every later fire time of the window finds each copy's run waiting or running: skipped.
+    assert starts == [("sync", 0), ("sync", 60), ("report", 120), ("sync", 270), ("sync", 330)]
