@@ -67,10 +67,11 @@ def in_flight(table: FromClause = task_schedule) -> ColumnElement[bool]:
 def claim_policy_rows(
     connection: Connection, now: datetime, limit: int, claimer: str, lease_until: datetime
 ) -> tuple[list[TaskMessage], int]:
-    """Decide the due rows of up to `limit` policy tasks at `now`: claim those to run as
-    `claim_due_rows` does (`Queued` under `claimer` until `lease_until`), record the others
-    `Skipped` with their reason at `now`. Returns the messages to publish and how many rows
-    were skipped. A `queue` task whose earlier run is in flight is not looked at."""
+    """Decide the due rows of up to `limit` ordering keys and `limit` other policy tasks at
+    `now`: claim those to run as `claim_due_rows` does (`Queued` under `claimer` until
+    `lease_until`), record the others `Skipped` with their reason at `now`. Returns the
+    messages to publish and how many rows were skipped. A `queue` task whose earlier run is in
+    flight is not looked at."""
     if not _policy_rows_due(connection, now):
         # The common loop, with no policy row due: one probe of the partial index
         # task_schedule_policy_due instead of the two joins below, planned across every week.
