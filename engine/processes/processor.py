@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -39,6 +38,7 @@ from engine.processes.consumer import Consumer
 from engine.processes.coordinator import Coordinator
 from engine.processes.db_writes import Writes
 from engine.processes.heartbeat import HeartbeatThread
+from engine.processes.inbox import Inbox
 from engine.processes.workers import TaskResult, Workers
 
 log = logging.getLogger("headway.processor")
@@ -100,7 +100,7 @@ class Processor:
         self._clock = clock
         self._monotonic = monotonic
         # Deliveries from the consumer and results from the workers, for the coordinator.
-        self._inbox: queue.SimpleQueue[Delivery | TaskResult] = queue.SimpleQueue()
+        self._inbox: Inbox[Delivery | TaskResult] = Inbox()
         self._workers = Workers(handlers, config.concurrency, self._inbox.put, monotonic)
         self._coordinator = Coordinator(
             store, Writes(monotonic), config, self._workers.submit, clock, self._stop_deadline
@@ -205,16 +205,9 @@ class Processor:
     def _drain(self, timeout_s: float) -> tuple[list[Delivery], list[TaskResult]]:
         deliveries: list[Delivery] = []
         results: list[TaskResult] = []
-        try:
-            item = self._inbox.get(timeout=timeout_s)
-        except queue.Empty:
-            return deliveries, results
-        while True:
+        for item in self._inbox.take_all(timeout_s):
             (results if isinstance(item, TaskResult) else deliveries).append(item)  # type: ignore[arg-type]
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return deliveries, results
+        return deliveries, results
 
     def _requeue_arrivals(self, consumer: Consumer) -> None:
         """After the grace: give back whatever still arrives until the consumer has ended
