@@ -90,8 +90,12 @@ def sweep_expired_claims(connection: Connection, now: datetime) -> int:
     the database) between claiming and the broker's confirmation, and no processor has
     started them. Their message may have gone out; if so, the processor that gets it starts
     the row from `Scheduled` or drops it as a duplicate (see `engine.core.leases`). A row
-    someone holds right now is left to the next sweep."""
-    return int(connection.execute(bound_query(connection, "sweep_expired_claims"), {"now": now}).rowcount)
+    someone holds right now is left to the next sweep. A read tells first whether there is any
+    (`expired_claims_exist`): on PostgreSQL it plans in a fraction of the update's time."""
+    values = {"now": now}
+    if not connection.execute(bound_query(connection, "expired_claims_exist"), values).scalar():
+        return 0
+    return int(connection.execute(bound_query(connection, "sweep_expired_claims"), values).rowcount)
 
 
 def next_due_time(connection: Connection, now: datetime) -> datetime | None:

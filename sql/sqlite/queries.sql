@@ -366,6 +366,14 @@ UPDATE task_schedule
 SET status = 'Scheduled', claimed_by = NULL, lease_expires_at = NULL, queued_at = NULL
 WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'Queued' AND claimed_by = :claimer;
 
+-- name: expired_claims_exist
+-- Whether sweep_expired_claims has anything to do at :now (a read before the update, as on
+-- PostgreSQL, where it saves planning the update every loop).
+SELECT EXISTS (
+    SELECT 1 FROM task_schedule
+    WHERE status = 'Queued' AND lease_expires_at IS NOT NULL AND lease_expires_at <= :now
+);
+
 -- name: sweep_expired_claims
 -- Queued rows whose distributor lease ran out by :now go back to Scheduled, unclaimed.
 UPDATE task_schedule
