@@ -72,5 +72,8 @@ def instant_text(value: datetime | None, dialect: str) -> str | None:
     the same with `+00:00`)."""
     if value is None:
         return None
-    text_form = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return text_form if dialect == "sqlite" else f"{text_form}+00:00"
+    # isoformat rather than strftime, half the cost: a finish batch formats two or three a row.
+    in_utc = value.astimezone(UTC)
+    if dialect == "sqlite":
+        return in_utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return in_utc.isoformat(" ", "microseconds")
