@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Engine, Integer, Text, TextClause, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Engine, Integer, Text, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime, forecast_snapshot_minutes, forecast_snapshots
 from engine.core.forecast_accuracy import Work
 
@@ -75,17 +75,10 @@ def load_snapshots(
     return snapshots
 
 
-def _windowed(connection: Connection, name: str) -> TextClause:
-    """Query `name` with its :window_start and :window_end bound as UTC instants."""
-    return text(named_query(connection.dialect.name, name)).bindparams(
-        bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
-    )
-
-
 def load_actual(connection: Connection, start: datetime, end: datetime) -> dict[datetime, dict[str, Work]]:
     """Per minute in [start, end) and type: the schedule rows due then that ran, and the
     compute all their attempts used."""
-    query = _windowed(connection, "sum_runs_per_minute_and_type").columns(
+    query = bound_query(connection, "sum_runs_per_minute_and_type").columns(
         minute=UTCDateTime(),
         task_type=Text(),
         due_count=BigInteger(),
@@ -113,7 +106,7 @@ class TaskUsage:
 
 def load_task_usage(connection: Connection, start: datetime, end: datetime) -> list[TaskUsage]:
     """Per task with rows due in [start, end): rows due, rows run, attempts, compute used."""
-    query = _windowed(connection, "sum_runs_per_task").columns(
+    query = bound_query(connection, "sum_runs_per_task").columns(
         task_id=BigInteger(),
         name=Text(),
         task_type=Text(),

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, TextClause, bindparam, func, select, text
+from sqlalchemy import BigInteger, Text, func, select
 from sqlalchemy.engine import Connection, Row
 
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import (
     UTCDateTime,
     average_elapsed_time_per_task_type,
@@ -43,7 +43,7 @@ def count_runs_per_minute_and_type(
     (UTC minute, task type): what `forecast_from_counts` takes. Both bounds must be whole UTC
     minutes: the counts are kept per minute (`schedule_minute_counts`, 0017)."""
     _require_whole_minutes(start, end)
-    query = _windowed(connection, "count_runs_per_minute_and_type").columns(
+    query = bound_query(connection, "count_runs_per_minute_and_type").columns(
         minute=UTCDateTime(), task_type=Text(), run_count=BigInteger()
     )
     rows = connection.execute(query, {"window_start": start, "window_end": end})
@@ -83,7 +83,7 @@ def summarize_scheduled_minutes(connection: Connection, start: datetime, end: da
     both bounds must be whole UTC minutes. Columns: scheduled_time, task_count,
     total_compute_ms, required_instances."""
     _require_whole_minutes(start, end)
-    query = _windowed(connection, "summarize_scheduled_minutes").columns(
+    query = bound_query(connection, "summarize_scheduled_minutes").columns(
         scheduled_time=UTCDateTime(),
         task_count=BigInteger(),
         total_compute_ms=BigInteger(),
@@ -96,13 +96,6 @@ def _require_whole_minutes(start: datetime, end: datetime) -> None:
     for bound in (start, end):
         if floor_minute(bound) != bound:
             raise ValueError(f"window bounds must be whole minutes, got {bound}")
-
-
-def _windowed(connection: Connection, name: str) -> TextClause:
-    """Query `name` with its :window_start and :window_end bound as UTC instants."""
-    return text(named_query(connection.dialect.name, name)).bindparams(
-        bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
-    )
 
 
 def load_compute_ms_by_type(connection: Connection) -> dict[str, int]:

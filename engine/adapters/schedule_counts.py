@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from engine.adapters.database import is_postgresql
-from engine.adapters.sql_queries import named_query
-from engine.adapters.tables import UTCDateTime
+from engine.adapters.sql_queries import bound_query
 from engine.core.forecast import floor_minute
 
 # The advisory lock merges and recounts take ("HWMC"): two merges at once would each wait for
@@ -38,7 +37,7 @@ def merge_counts(connection: Connection) -> bool:
         return True
     if not connection.execute(select(func.pg_try_advisory_xact_lock(MERGE_LOCK))).scalar_one():
         return False
-    connection.execute(text(named_query("postgresql", "merge_schedule_minute_counts")))
+    connection.execute(bound_query(connection, "merge_schedule_minute_counts"))
     return True
 
 
@@ -50,7 +49,5 @@ def recount_minutes(connection: Connection, start: datetime, end: datetime) -> N
         if floor_minute(bound) != bound:
             raise ValueError(f"recount bounds must be whole minutes, got {bound}")
     connection.execute(select(func.pg_advisory_xact_lock(MERGE_LOCK)))
-    query = text(named_query("postgresql", "recount_schedule_minutes")).bindparams(
-        bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
-    )
+    query = bound_query(connection, "recount_schedule_minutes")
     connection.execute(query, {"window_start": start, "window_end": end})

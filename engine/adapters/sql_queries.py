@@ -56,6 +56,10 @@ _INSTANTS = (
     "next_attempt_at",
     "time_from",
     "time_to",
+    "window_start",
+    "window_end",
+    "late_before",
+    "started_after",
 )
 
 

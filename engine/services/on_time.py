@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, Text, TextClause, bindparam, text
+from sqlalchemy import BigInteger, Connection, Engine, Integer, Text
 
 from engine.adapters.database import read_connection
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.forecast import floor_minute
 from engine.core.on_time import (
@@ -33,11 +33,6 @@ class OnTimeReport:
     verdict: OnTimeVerdict
 
 
-def _query(dialect: str, name: str, *instants: str) -> TextClause:
-    binds = [bindparam(instant, type_=UTCDateTime()) for instant in instants]
-    return text(named_query(dialect, name)).bindparams(*binds)
-
-
 def waiting_by_type(engine: Engine, now: datetime, target_ms: int = TARGET_MS) -> list[WaitingType]:
     """Rows due by `now` that no processor has started (Scheduled or Queued), per type: the
     queue depth, in the database's words."""
@@ -47,7 +42,7 @@ def waiting_by_type(engine: Engine, now: datetime, target_ms: int = TARGET_MS) -
 
 def _waiting(connection: Connection, now: datetime, target_ms: int) -> list[WaitingType]:
     rows = connection.execute(
-        _query(connection.dialect.name, "summarize_waiting_rows_by_type", "now", "late_before").columns(
+        bound_query(connection, "summarize_waiting_rows_by_type").columns(
             task_type=Text(), due_count=BigInteger(), late_count=BigInteger(), oldest=UTCDateTime()
         ),
         {"now": now, "late_before": now - timedelta(milliseconds=target_ms)},
@@ -68,11 +63,8 @@ def on_time_report(
     start = floor_minute(now) - timedelta(hours=hours)
     window = {"window_start": start, "window_end": now, "target_ms": target_ms}
     with read_connection(engine) as connection:
-        dialect = connection.dialect.name
         rows = connection.execute(
-            _query(
-                dialect, "summarize_start_lags_per_minute_and_bucket", "window_start", "window_end"
-            ).columns(
+            bound_query(connection, "summarize_start_lags_per_minute_and_bucket").columns(
                 minute=UTCDateTime(),
                 bucket_ms=Integer(),
                 run_count=BigInteger(),

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Engine, Integer, Text, bindparam, text
+from sqlalchemy import BigInteger, Engine, Integer, Text
 
 from engine.adapters.database import read_connection
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime
 from engine.core.attempt_stats import AttemptGroup, AttemptSummary, summarize_attempts
 
@@ -22,10 +22,7 @@ def attempt_summary(engine: Engine, start: datetime, end: datetime) -> AttemptSu
     and outcome (None: not finished)."""
     with read_connection(engine) as connection:
         query = (
-            text(named_query(connection.dialect.name, "summarize_attempts_per_hour_type_and_bucket"))
-            .bindparams(
-                bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
-            )
+            bound_query(connection, "summarize_attempts_per_hour_type_and_bucket")
             .columns(
                 hour=UTCDateTime(),
                 task_type=Text(),

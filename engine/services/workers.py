@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Engine, Text, bindparam, func, select, text
+from sqlalchemy import BigInteger, Engine, Text, func, select
 
 from engine.adapters.database import read_connection
-from engine.adapters.sql_queries import named_query
+from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime, processor_heartbeats, task_types, tasks
 from engine.services.forecast import LIVE_PROCESSOR_WINDOW
 
@@ -58,8 +58,7 @@ def live_processors(engine: Engine, now: datetime) -> list[LiveProcessor]:
             (connection.execute(select(func.max(tasks.c.timeout_s))).scalar() or 0) * 1000,
         )
         running_query = (
-            text(named_query(connection.dialect.name, "count_running_rows_per_processor"))
-            .bindparams(bindparam("started_after", type_=UTCDateTime()))
+            bound_query(connection, "count_running_rows_per_processor")
             .columns(processor_id=Text(), running_count=BigInteger())
         )
         since = now - timedelta(milliseconds=int(longest_ms)) - RUNNING_MARGIN
@@ -86,10 +85,7 @@ def throughput_per_minute(engine: Engine, start: datetime, end: datetime) -> lis
     ascending; minutes without any are absent."""
     with read_connection(engine) as connection:
         query = (
-            text(named_query(connection.dialect.name, "count_finished_runs_per_minute"))
-            .bindparams(
-                bindparam("window_start", type_=UTCDateTime()), bindparam("window_end", type_=UTCDateTime())
-            )
+            bound_query(connection, "count_finished_runs_per_minute")
             .columns(minute=UTCDateTime(), succeeded_count=BigInteger(), failed_count=BigInteger())
         )
         rows = connection.execute(query, {"window_start": start, "window_end": end})
