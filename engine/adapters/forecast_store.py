@@ -19,7 +19,7 @@ from engine.adapters.tables import (
     tasks,
 )
 from engine.core.durations import compute_ms_per_type
-from engine.core.forecast import floor_minute
+from engine.core.forecast import require_whole_minutes
 from engine.core.policies import OverlapPolicy
 from engine.core.types import ScheduledRun, ScheduleStatus, TaskKind
 
@@ -42,7 +42,7 @@ def count_runs_per_minute_and_type(
     """Schedule rows with start <= scheduled_time < end, whatever their status, counted per
     (UTC minute, task type): what `forecast_from_counts` takes. Both bounds must be whole UTC
     minutes: the counts are kept per minute (`schedule_minute_counts`, 0017)."""
-    _require_whole_minutes(start, end)
+    require_whole_minutes(start, end)
     query = bound_query(connection, "count_runs_per_minute_and_type").columns(
         minute=UTCDateTime(), task_type=Text(), run_count=BigInteger()
     )
@@ -82,7 +82,7 @@ def summarize_scheduled_minutes(connection: Connection, start: datetime, end: da
     """The `scheduled_tasks_summary` view's rows for the minutes in [start, end), ascending;
     both bounds must be whole UTC minutes. Columns: scheduled_time, task_count,
     total_compute_ms, required_instances."""
-    _require_whole_minutes(start, end)
+    require_whole_minutes(start, end)
     query = bound_query(connection, "summarize_scheduled_minutes").columns(
         scheduled_time=UTCDateTime(),
         task_count=BigInteger(),
@@ -90,12 +90,6 @@ def summarize_scheduled_minutes(connection: Connection, start: datetime, end: da
         required_instances=BigInteger(),
     )
     return list(connection.execute(query, {"window_start": start, "window_end": end}))
-
-
-def _require_whole_minutes(start: datetime, end: datetime) -> None:
-    for bound in (start, end):
-        if floor_minute(bound) != bound:
-            raise ValueError(f"window bounds must be whole minutes, got {bound}")
 
 
 def load_compute_ms_by_type(connection: Connection) -> dict[str, int]:

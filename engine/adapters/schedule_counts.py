@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from engine.adapters.database import is_postgresql
 from engine.adapters.sql_queries import bound_query
-from engine.core.forecast import floor_minute
+from engine.core.forecast import require_whole_minutes
 
 # The advisory lock merges and recounts take ("HWMC"): two merges at once would each wait for
 # the other's deletions, and a merge during a recount would add its sums to the recount's.
@@ -45,9 +45,7 @@ def recount_minutes(connection: Connection, start: datetime, end: datetime) -> N
     """Count the rows of the whole minutes [start, end) again, in the caller's transaction,
     which must hold task_schedule's ACCESS EXCLUSIVE lock (no row may change meanwhile).
     Waits for a merge in progress."""
-    for bound in (start, end):
-        if floor_minute(bound) != bound:
-            raise ValueError(f"recount bounds must be whole minutes, got {bound}")
+    require_whole_minutes(start, end)
     connection.execute(select(func.pg_advisory_xact_lock(MERGE_LOCK)))
     query = bound_query(connection, "recount_schedule_minutes")
     connection.execute(query, {"window_start": start, "window_end": end})

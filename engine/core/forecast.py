@@ -28,6 +28,13 @@ def floor_minute(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def require_whole_minutes(*bounds: datetime) -> None:
+    """Raise ValueError unless every bound is a whole UTC minute (reads of per-minute counts)."""
+    for bound in bounds:
+        if floor_minute(bound) != bound:
+            raise ValueError(f"window bounds must be whole minutes, got {bound}")
+
+
 def ceil_minute(instant: datetime) -> datetime:
     """The first UTC minute boundary at or after an instant: 10:04:00.1 -> 10:05:00,
     10:04:00 -> 10:04:00."""

@@ -55,10 +55,7 @@ def required_instances(
         raise TypeError(f"total_compute_ms must be a number, got {type(total_compute_ms).__name__}")
     if total_compute_ms != total_compute_ms or total_compute_ms in (float("inf"), float("-inf")):
         raise ValueError(f"total_compute_ms must be finite, got {total_compute_ms}")
-    if total_compute_ms < 0:
-        raise ValueError(f"total_compute_ms must not be negative, got {total_compute_ms}")
-    ratio = Fraction(total_compute_ms) / effective_capacity_ms(capacity_ms, buffer)
-    return -(-ratio.numerator // ratio.denominator)
+    return instances_at(total_compute_ms, effective_capacity_ms(capacity_ms, buffer))
 
 
 def instances_at(total_compute_ms: int | float, effective_ms: Fraction) -> int:
