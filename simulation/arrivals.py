@@ -9,15 +9,19 @@ process (uniform times given a Poisson total, the textbook construction). Ties k
 order, so `count` copies of a cron task are due in a row.
 
 As the forecast does (`engine.core.forecast_policies`), with each type's mean duration: an
-`overlap: queue` task's runs are due one after the other (`serialised_starts`). The runs of the
-tasks sharing an `ordering_key` (an `after` task's too) follow each other the same way (a keyed
-`skip` task's fire times due while its previous run holds or waits for the key left out), and an
-`after` task is due at the end of each of its upstream's runs whose outcome it waits for, down
-a chain (`simulation.chains`): an upstream run ends after its last attempt, as drawn.
+`overlap: queue` task's runs are due one after the other (`simulation.chains.place_queue`). The
+runs of the tasks sharing an `ordering_key` (an `after` task's too) follow each other the same
+way, each holding the key until its last attempt ends (a keyed `skip` task's fire times due
+while its previous run holds or waits for the key left out), and an `after` task is due at the
+end of each of its upstream's runs whose outcome it waits for, down a chain
+(`simulation.chains`): a run ends after its last attempt, as drawn. A `queue` or keyed task's
+fire time that waited past the grace of its `run_latest` or `skip_missed` policy is coalesced
+or missed, as the engine decides it (`engine.core.policies.decide_claims`).
 
-Then durations, and the attempts of types that can fail (`simulation.attempts`), are drawn per
-type in due order, except for the upstream runs whose attempts were drawn to place their
-dependents.
+Fire times a policy skips are kept apart (`Arrivals.skips`, with the reason): they never run.
+Then durations, and the attempts of types that can fail (`simulation.attempts`, with each
+task's own `timeout_s` and `max_attempts`), are drawn per type in due order, except for the
+runs whose attempts were drawn to place their dependents or hold their key.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
-from engine.core.forecast_policies import Attempts, serialised_starts
-from engine.core.policies import OverlapPolicy, starts_under_skip
-from simulation.attempts import Retries, draw_attempts
-from simulation.chains import place_chains
+from engine.core.forecast_policies import Attempts
+from engine.core.policies import OverlapPolicy, SkipReason, starts_under_skip
+from simulation.attempts import AttemptModel, Retries, draw_attempts
+from simulation.chains import place_chains, place_queue
 from simulation.defaults import ENGINE_DEFAULTS
 from simulation.limits import MAX_HOURS, ScenarioError, check_size
 from simulation.workload import Workload
@@ -78,6 +82,24 @@ def window_for(start: datetime, hours: float) -> Window:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Skips:
+    """Fire times a policy decides not to run, sorted: `due_us`, and `reasons`, the index of
+    each one's reason in `tuple(SkipReason)` (overlap, coalesced, missed)."""
+
+    due_us: np.ndarray
+    reasons: np.ndarray
+
+    @classmethod
+    def none(cls) -> Skips:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
+
+    def counts(self) -> dict[str, int]:
+        """Skipped fire times by reason, every reason present: `{"overlap": 2, ...}`."""
+        found = np.bincount(self.reasons, minlength=len(SkipReason))
+        return {reason.value: int(n) for reason, n in zip(SkipReason, found, strict=True)}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Arrivals:
     """Tasks due in a window, sorted by `scheduled_us` (stable in workload order)."""
 
@@ -89,6 +111,8 @@ class Arrivals:
     # Immediate tasks (`rate_per_min`): created while the distributor sleeps, so they wait for
     # its next poll; scheduled ones it knows ahead (None: none are immediate).
     immediate: np.ndarray | None = None
+    # Fire times expected Skipped (not run, so not in the arrays above).
+    skips: Skips = field(default_factory=Skips.none)
 
     def __len__(self) -> int:
         return len(self.scheduled_us)
@@ -120,6 +144,7 @@ def expand(
     until = window.end - timedelta(seconds=1)
     mean_us = {name: model.mean_us for name, model in workload.types.items()}
     dues: dict[int, np.ndarray] = {}
+    skipped: list[tuple[np.ndarray, SkipReason]] = []  # fire times expected Skipped, by reason
     held = 0
     for index, task in enumerate(workload.tasks):
         if task.after is not None:
@@ -132,14 +157,15 @@ def expand(
                 pass  # its runs wait, and a skip task's skip, in its key: simulation.chains
             elif task.overlap is OverlapPolicy.SKIP:
                 # Each copy skips the fire times before its previous run's expected end.
-                offsets = np.array(
-                    starts_under_skip(offsets.tolist(), mean_us[task.task_type]), dtype=np.int64
-                )
+                kept = starts_under_skip(offsets.tolist(), mean_us[task.task_type])
+                gone = np.setdiff1d(offsets, np.array(kept, dtype=np.int64))
+                skipped.append((np.repeat(gone, task.count), SkipReason.OVERLAP))
+                offsets = np.array(kept, dtype=np.int64)
             elif task.overlap is OverlapPolicy.QUEUE:
-                # Each copy starts a fire time at its previous run's expected end, if later.
-                pairs = [(offset, mean_us[task.task_type]) for offset in offsets.tolist()]
-                offsets = np.array(serialised_starts(pairs), dtype=np.int64)
-                offsets = offsets[offsets < window.length_us]
+                # Each copy starts a fire time at its previous run's expected end, if later,
+                # unless its misfire policy skips it for having waited past the grace.
+                offsets, missed = place_queue(task, offsets, mean_us[task.task_type], window.length_us)
+                skipped += [(np.repeat(np.int64(due), task.count), reason) for due, reason in missed]
             held = check_size(held, len(offsets) * task.count, index, task.name)
             due = np.repeat(offsets, task.count)
         elif task.run_at is not None:
@@ -154,7 +180,8 @@ def expand(
             held = check_size(held, total, index, task.name)
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         dues[index] = due
-    drawn = place_chains(workload, dues, window.length_us, rng, backoff_ms, held)
+    drawn, skipped_in_keys = place_chains(workload, dues, window.length_us, rng, backoff_ms, held)
+    skipped += [(np.array([due], dtype=np.int64), reason) for due, reason in skipped_in_keys]
     times = [dues[index] for index in range(len(workload.tasks))]
     types = [
         np.full(len(due), type_index[task.task_type], dtype=np.int32)
@@ -169,11 +196,31 @@ def expand(
     order = np.argsort(scheduled, kind="stable")
     scheduled, type_ids = scheduled[order], type_ids[order]
     immediate = np.concatenate(kinds)[order] if kinds else np.zeros(0, dtype=bool)
+    owners = [np.full(len(due), index, dtype=np.int32) for index, due in enumerate(times)]
+    task_ids = np.concatenate(owners)[order] if owners else np.zeros(0, dtype=np.int32)
     known = _drawn_positions(drawn, [len(due) for due in times], order)
-    durations, retries = _draw_durations(workload, type_names, type_ids, known, rng)
+    durations, retries = _draw_durations(workload, type_names, type_ids, task_ids, known, rng)
     return Arrivals(
-        scheduled, type_ids, durations, type_names, retries, immediate if immediate.any() else None
+        scheduled,
+        type_ids,
+        durations,
+        type_names,
+        retries,
+        immediate if immediate.any() else None,
+        _skips(skipped),
     )
+
+
+def _skips(skipped: list[tuple[np.ndarray, SkipReason]]) -> Skips:
+    if not skipped:
+        return Skips.none()
+    reasons = tuple(SkipReason)
+    due = np.concatenate([times for times, _ in skipped])
+    codes = np.concatenate(
+        [np.full(len(times), reasons.index(reason), dtype=np.int8) for times, reason in skipped]
+    )
+    order = np.argsort(due, kind="stable")
+    return Skips(due[order], codes[order])
 
 
 def _drawn_positions(
@@ -197,22 +244,25 @@ def _draw_durations(
     workload: Workload,
     type_names: tuple[str, ...],
     type_ids: np.ndarray,
+    task_ids: np.ndarray,
     known: dict[int, Attempts],
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, Retries]:
-    """Each task's first attempt's run time and its retries: drawn per type in due order, but
-    for the tasks whose attempts are `known` (by position) already."""
+    """Each task's first attempt's run time and its retries: drawn per type in due order, the
+    attempts per attempt model in that type (the type's, or a task's with its own `timeout_s`
+    or `max_attempts`), but for the tasks whose attempts are `known` (by position) already."""
     durations = np.zeros(len(type_ids), dtype=np.int64)
     extra: dict[int, tuple[int, ...]] = {}
     failed: list[int] = []
     unknown = np.ones(len(type_ids), dtype=bool)
     unknown[list(known)] = False
+    models = [workload.attempts_of(index) for index in range(len(workload.tasks))]
     for index, name in enumerate(type_names):
         mask = (type_ids == index) & unknown
         durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
-        attempts = workload.attempts.get(name)
-        if attempts is not None and attempts.can_fail:
-            positions = np.flatnonzero(mask)
+        for attempts, positions in _by_model(models, task_ids, np.flatnonzero(mask)):
+            if attempts is None or not attempts.can_fail:
+                continue
             first, later, failed_last = draw_attempts(
                 rng, workload.types[name], attempts, durations[positions]
             )
@@ -228,3 +278,15 @@ def _draw_durations(
         if not drawn.succeeded:
             failed.append(position)
     return durations, Retries(extra, frozenset(failed))
+
+
+def _by_model(
+    models: list[AttemptModel | None], task_ids: np.ndarray, positions: np.ndarray
+) -> list[tuple[AttemptModel | None, np.ndarray]]:
+    """`positions` grouped by their task's attempt model, in order of first appearance: one
+    group, all of them, when the tasks of a type share its model (no overrides)."""
+    distinct = list(dict.fromkeys(models))
+    model_ids = np.array([distinct.index(model) for model in models], dtype=np.int32)
+    of_position = model_ids[task_ids[positions]]
+    present, first = np.unique(of_position, return_index=True)
+    return [(distinct[int(model)], positions[of_position == model]) for model in present[np.argsort(first)]]

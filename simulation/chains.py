@@ -2,18 +2,21 @@
 attempts drawn for an upstream whose type can fail.
 
 The walk is the forecast's (`engine.core.forecast_policies.chain_runs`), in due order: the runs
-of the tasks sharing an `ordering_key` follow each other, each holding the key for its type's
-mean (an `after` task's runs too, as they become due), and a keyed `overlap: skip` task's due
-time at which its previous run still holds or waits for the key is skipped; a run of an
-upstream task ends when its last attempt is expected to end, given its attempts' run times and
-the engine's backoff between them (queueing for a processor is not counted), and each dependent
-whose `on` its outcome meets (`success`: its last attempt succeeded; `finished`: either) is due
-then, down a chain. Runs due or moved at or past the window's end leave it.
+of the tasks sharing an `ordering_key` follow each other (an `after` task's runs too, as they
+become due), each holding the key until its last attempt is expected to end, and a keyed
+`overlap: skip` task's due time at which its previous run still holds or waits for the key is
+skipped; a keyed `run_latest` or `skip_missed` task's due time that waited for the key past its
+grace is coalesced or missed, as the engine decides it. A run ends when its last attempt is
+expected to end, given its attempts' run times and the engine's backoff between them (queueing
+for a processor is not counted), and each dependent whose `on` its outcome meets (`success`:
+its last attempt succeeded; `finished`: either) is due then, down a chain. Runs due or moved at
+or past the window's end leave it.
 
-An upstream run's attempts decide its dependents, so they are drawn while the chain is walked,
-for that run alone (first duration, then `simulation.attempts.draw_attempts`); the caller keeps
-them as the run's attempts. An upstream of a type that cannot fail is one attempt of its type's
-mean and draws nothing, so a workload without failures draws exactly what it drew before.
+The attempts of an upstream run, or of a keyed one, decide its dependents and how long it holds
+its key, so they are drawn while the chain is walked, for that run alone (first duration, then
+`simulation.attempts.draw_attempts`, with the task's own `timeout_s` and `max_attempts`); the
+caller keeps them as the run's attempts. A run of a type that cannot fail is one attempt of its
+type's mean and draws nothing, so a workload without failures draws exactly what it drew before.
 
 Example: `load` after `extract` (60 s, `failure_probability: 1`, `max_attempts: 2`, a 1 s
 backoff base) at 0: `extract` ends at 60 + 1 + 60 = 121 s; `load` with `on: finished` is due
@@ -28,7 +31,7 @@ import numpy as np
 
 from engine.core.dependencies import DependencyTrigger
 from engine.core.forecast_policies import Attempts, chain_runs
-from engine.core.policies import OverlapPolicy
+from engine.core.policies import MisfirePolicy, OverlapPolicy, SkipReason
 from simulation.attempts import draw_attempts
 from simulation.limits import check_size
 from simulation.workload import TaskSpec, Workload
@@ -66,32 +69,33 @@ def place_chains(
     rng: np.random.Generator,
     backoff_ms: tuple[int, int],
     held: int,
-) -> dict[int, list[Attempts | None]]:
+) -> tuple[dict[int, list[Attempts | None]], list[tuple[int, SkipReason]]]:
     """Move the due times of keyed tasks and give `after` tasks theirs, in `dues` (by task index;
     `after` tasks absent, scheduled ones due in `[0, window_us)`), each task's sorted. Returns,
     aligned with each task's due times, the attempts drawn for its runs (None: drawn later with
-    the rest of its type)."""
+    the rest of its type), and the fire times of keyed tasks expected Skipped, with the reason."""
     tasks = workload.tasks
     mean_us = {name: model.mean_us for name, model in workload.types.items()}
     dependents = _dependents(tasks)
-    keys = {
-        index: (task.ordering_key, mean_us[task.task_type])
-        for index, task in enumerate(tasks)
-        if task.ordering_key is not None
-    }
+    keys = {index: task.ordering_key for index, task in enumerate(tasks) if task.ordering_key is not None}
     skip_copies = {
         index: task.count
         for index, task in enumerate(tasks)
         if task.ordering_key is not None and task.overlap is OverlapPolicy.SKIP
     }
+    misfire = {
+        index: (task.policies, np.unique(dues[index]).tolist())
+        for index, task in enumerate(tasks)
+        if task.ordering_key is not None and task.misfire is not MisfirePolicy.RUN_ALL and index in dues
+    }
     if not dependents and not keys:
-        return {}
+        return {}, []
     _check_chain_sizes(tasks, dues, held)
     walked = sorted(index for index in set(keys) | set(dependents) if index in dues)
 
     def attempts_of(index: int) -> Attempts:
+        model = workload.attempts_of(index)
         name = tasks[index].task_type
-        model = workload.attempts.get(name)
         if model is None or not model.can_fail:
             return Attempts((mean_us[name],))
         duration = workload.types[name]
@@ -106,11 +110,16 @@ def place_chains(
         keys,
         backoff_ms,
         skip_copies,
+        misfire,
     )
     placed: dict[int, list[tuple[int, Attempts | None]]] = {index: [] for index in walked}
     placed.update((index, []) for index, task in enumerate(tasks) if task.after is not None)
+    skipped: list[tuple[int, SkipReason]] = []
     for run in runs:
-        model = workload.attempts.get(tasks[run.task].task_type)
+        if run.skipped is not None:
+            skipped.append((run.start_us, run.skipped))
+            continue
+        model = workload.attempts_of(run.task)
         drawn = run.attempts if model is not None and model.can_fail else None
         placed[run.task].append((run.start_us, drawn))
     attempts: dict[int, list[Attempts | None]] = {}
@@ -118,4 +127,26 @@ def place_chains(
         entries.sort(key=lambda entry: entry[0])
         dues[index] = np.array([start for start, _ in entries], dtype=np.int64)
         attempts[index] = [drawn for _, drawn in entries]
-    return attempts
+    return attempts, skipped
+
+
+def place_queue(
+    task: TaskSpec, offsets: np.ndarray, hold_us: int, window_us: int
+) -> tuple[np.ndarray, list[tuple[int, SkipReason]]]:
+    """When one copy of an `overlap: queue` task without a key starts its fire times `offsets`,
+    each run holding the next for `hold_us` (its type's mean), and which it skips: a fire time
+    that waited past the grace of its `run_latest` or `skip_missed` policy is decided as the
+    engine's `decide_claims` does when the run before ends (`chain_runs`, the task its own key).
+    Example: fire times every minute, runs of 90 s, `skip_missed` with a 10 s grace: 0 runs;
+    60 s would start at 90 s, 30 s late: missed; 120 s runs; 180 s missed; ..."""
+    misfire = {0: (task.policies, offsets.tolist())} if task.misfire is not MisfirePolicy.RUN_ALL else None
+    runs = chain_runs(
+        [(offset, 0) for offset in offsets.tolist()],
+        {},
+        lambda _: Attempts((hold_us,)),
+        window_us,
+        {0: "queue"},
+        misfire=misfire,
+    )
+    starts = np.array([run.start_us for run in runs if run.skipped is None], dtype=np.int64)
+    return starts, [(run.start_us, run.skipped) for run in runs if run.skipped is not None]

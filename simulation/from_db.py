@@ -4,8 +4,9 @@ Types with runs in the year before `now` use the `empirical` model over those el
 the others use `fixed` at `expected_duration_ms`. Active `immediate` tasks that never ran are
 due at the window start (they are waiting now); `once` tasks are due at `run_at` (naive
 timestamps are UTC); `after` tasks follow their upstream's runs as `after_on` asks (left out,
-with their own dependents, when the upstream is not active). Overlap policies and ordering keys are read as a
-workload file gives them. Problems are `WorkloadError`s naming the task and field, exit 2.
+with their own dependents, when the upstream is not active). Overlap and misfire policies (with
+the grace), ordering keys and each task's `timeout_s` and `max_attempts` are read as a workload
+file gives them. Problems are `WorkloadError`s naming the task and field, exit 2.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from engine.adapters.database import read_connection
 from engine.adapters.tables import UTCDateTime
 from engine.core.cron import CronError, parse_schedule
 from engine.core.dependencies import DependencyTrigger
-from engine.core.policies import OverlapPolicy
+from engine.core.policies import MisfirePolicy, OverlapPolicy
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
 from simulation.durations import DurationError, DurationModel, duration_model
@@ -34,6 +35,7 @@ HISTORY = timedelta(days=365)
 _TYPES = text("SELECT name, expected_duration_ms, timeout_ms, max_attempts FROM task_types ORDER BY name")
 _TASKS = text(
     "SELECT t.id, t.name, t.task_type, t.kind, t.cron_expression, t.timezone, t.run_at, t.overlap_policy, "
+    "t.misfire_policy, t.misfire_grace_s, t.timeout_s, t.max_attempts, "
     "t.ordering_key, t.after_task_id, t.after_on "
     "FROM tasks t WHERE t.active AND (t.kind <> 'immediate' OR NOT EXISTS "
     "(SELECT 1 FROM task_runs r WHERE r.task_id = t.id)) ORDER BY t.id"
@@ -129,8 +131,14 @@ def load_from_database(url: str, now: datetime) -> Workload:
                 schedule = parse_schedule(row.cron_expression or "", row.timezone or "UTC")
             except CronError as error:
                 raise WorkloadError(source, 0, f"{where}.{error.field}", error.message) from error
-            overlap = OverlapPolicy(row.overlap_policy)
-            spec = TaskSpec(row.name, row.task_type, schedule=schedule, overlap=overlap)
+            spec = TaskSpec(
+                row.name,
+                row.task_type,
+                schedule=schedule,
+                overlap=OverlapPolicy(row.overlap_policy),
+                misfire=MisfirePolicy(row.misfire_policy),
+                misfire_grace_s=row.misfire_grace_s,
+            )
         elif row.kind == "once":
             if row.run_at is None:
                 raise WorkloadError(source, 0, f"{where}.run_at", "a once task needs run_at")
@@ -143,7 +151,14 @@ def load_from_database(url: str, now: datetime) -> Workload:
         else:
             raise WorkloadError(source, 0, f"{where}.kind", f"unknown kind {row.kind!r}")
         index_of[int(row.id)] = len(specs)
-        specs.append(replace(spec, ordering_key=row.ordering_key))
+        specs.append(
+            replace(
+                spec,
+                ordering_key=row.ordering_key,
+                timeout_s=row.timeout_s,
+                max_attempts=row.max_attempts,
+            )
+        )
     return Workload(
         types,
         _linked(specs, upstreams, index_of),

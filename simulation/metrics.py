@@ -1,14 +1,15 @@
 """From start times and fleet history to the figures a capacity planner reads. Pure.
 
 `start delay = start - due`, in seconds. A task is on time when its delay is at most the
-target; the verdict is `pass` only when every task is. Instance-minutes integrate the
-provisioned fleet (booting instances included: they are paid for) from the window start to
-the later of the window end and the last finish.
+target; the verdict is `pass` only when every task is. Fire times a scheduling policy skips
+(`skipped`, by reason) never run: they are neither tasks nor late, and need no compute.
+Instance-minutes integrate the provisioned fleet (booting instances included: they are paid
+for) from the window start to the later of the window end and the last finish.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -40,6 +41,8 @@ class Summary:
     peak_instances: int
     target_s: float
     verdict: str
+    # Fire times expected Skipped, by reason (overlap, coalesced, missed).
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def delay_stats(delay_us: np.ndarray) -> DelayStats:
@@ -98,7 +101,11 @@ def fleet_curve(outcome: Outcome, until_us: int) -> FleetCurve:
 
 
 def summarize(
-    scheduled_us: np.ndarray, outcome: Outcome, curve: FleetCurve, target_s: float
+    scheduled_us: np.ndarray,
+    outcome: Outcome,
+    curve: FleetCurve,
+    target_s: float,
+    skipped: dict[str, int] | None = None,
 ) -> Summary:
     delay = outcome.start_us - scheduled_us
     on_time = int(np.count_nonzero(delay <= round(target_s * US_PER_S)))
@@ -112,6 +119,7 @@ def summarize(
         peak_instances=int(curve.provisioned.max()),
         target_s=target_s,
         verdict="pass" if on_time == tasks else "fail",
+        skipped=dict(skipped or {}),
     )
 
 
@@ -128,6 +136,7 @@ def pool(summaries: list[Summary], delays_us: list[np.ndarray]) -> Summary:
         peak_instances=max(s.peak_instances for s in summaries),
         target_s=summaries[0].target_s,
         verdict="pass" if all(s.verdict == "pass" for s in summaries) else "fail",
+        skipped={reason: sum(s.skipped.get(reason, 0) for s in summaries) for reason in summaries[0].skipped},
     )
 
 
@@ -166,12 +175,14 @@ def minute_series(
     planned_ms: np.ndarray,
     target_levels: np.ndarray,
     target_s: float,
+    skipped_us: np.ndarray | None = None,
 ) -> dict[str, list]:
     """One row for each of `minutes` minutes (`series_minutes`): work, instances and delays.
 
-    Tasks and delays are counted in the minute the task was due. `required` is the engine
-    formula's count, `target_levels` the rule simulated (level at the minute's start),
-    `provided`/`provisioned` the mean serving/paid instances in the minute.
+    Tasks, delays and skipped fire times (`skipped_us`) are counted in the minute they were
+    due. `required` is the engine formula's count, `target_levels` the rule simulated (level
+    at the minute's start), `provided`/`provisioned` the mean serving/paid instances in the
+    minute.
     """
     minute = scheduled_us // US_PER_MIN
     delay_s = (outcome.start_us - scheduled_us) / US_PER_S
@@ -198,4 +209,8 @@ def minute_series(
         "delay_mean_s": np.round(np.divide(delay_sum, np.maximum(tasks, 1)), 6).tolist(),
         "delay_p95_s": np.round(_per_minute_percentile(minute, delay_s, minutes, 0.95), 6).tolist(),
         "delay_max_s": np.round(delay_max, 6).tolist(),
+        "skipped": np.bincount(
+            np.zeros(0, dtype=np.int64) if skipped_us is None else skipped_us // US_PER_MIN,
+            minlength=minutes,
+        )[:minutes].tolist(),
     }

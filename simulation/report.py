@@ -32,6 +32,13 @@ def format_summary(result: Result, scenario: Scenario) -> str:
         + (" (mean per replication)" if runs > 1 else ""),
         f"Verdict     {s.verdict.upper()}",
     ]
+    if any(s.skipped.values()):
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in s.skipped.items())
+        lines.insert(
+            -1,
+            f"Skipped     {sum(s.skipped.values()):,} fire times ({reasons}): not run, no compute"
+            + (" (pooled)" if runs > 1 else ""),
+        )
     return "\n".join(lines)
 
 

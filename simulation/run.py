@@ -273,7 +273,8 @@ def simulate(
         advance = progress.advance if progress is not None else None
         outcome = simulate_arrivals(arrivals, plan, scenario, advance)
         curve = fleet_curve(outcome, max(scenario.window.length_us, outcome.last_finish_us))
-        summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s)
+        skipped = arrivals.skips.counts()
+        summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s, skipped)
         rows = series_minutes(curve.until_us, scenario.window.minutes)
         edges = np.arange(rows, dtype=np.int64) * US_PER_MIN
         levels = plan.targets[np.searchsorted(plan.times_us, edges, side="right") - 1]
@@ -288,6 +289,7 @@ def simulate(
             planned,
             levels,
             scenario.target_s,
+            arrivals.skips.due_us,
         )
         delays.append(outcome.start_us - arrivals.scheduled_us)
         replications.append(Replication(seed, summary, series))

@@ -9,12 +9,15 @@ tasks:
 
 A task has exactly one of `cron` (with optional `timezone`, and `overlap: skip` for a task
 whose fire times are skipped while its previous run goes on, or `overlap: queue` for one whose
-runs wait for each other), `run_at` (ISO instant; naive means UTC), `rate_per_min` (immediate
-tasks arriving as a Poisson process) or `after: {task: NAME, on: success|finished}` (a run
-after each run of the task named that succeeds, or that ends for good, at its last attempt's
-expected end: `simulation.chains`). `ordering_key` makes the tasks sharing it run one after the
-other. `count` stands for that many identical tasks. Line numbers come from the composed YAML
-node tree, so an error points at the line of the offending key (or of the mapping missing it).
+runs wait for each other; `misfire: run_latest|skip_missed` with `misfire_grace_s` for what
+becomes of a fire time that waited past the grace), `run_at` (ISO instant; naive means UTC),
+`rate_per_min` (immediate tasks arriving as a Poisson process) or `after: {task: NAME, on:
+success|finished}` (a run after each run of the task named that succeeds, or that ends for
+good, at its last attempt's expected end: `simulation.chains`). `ordering_key` makes the tasks
+sharing it run one after the other. `timeout_s` and `max_attempts` override the type's timeout
+and attempt budget for the task. `count` stands for that many identical tasks. Line numbers
+come from the composed YAML node tree, so an error points at the line of the offending key (or
+of the mapping missing it).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from pydantic import (
 
 from engine.core.cron import CronError, CronSchedule, parse_schedule
 from engine.core.dependencies import DependencyTrigger, dependency_cycle
-from engine.core.policies import OverlapPolicy
+from engine.core.policies import MisfirePolicy, OverlapPolicy, TaskPolicies, combination_problem
+from engine.services.schemas import MAX_GRACE_S, MAX_TASK_ATTEMPTS, MAX_TIMEOUT_S
 from simulation.attempts import AttemptModel
 from simulation.defaults import DEFAULT_MAX_ATTEMPTS
 from simulation.durations import DurationError, DurationModel, duration_model
@@ -76,6 +80,17 @@ class TaskSpec:
     # the run's expected end, if the run's outcome meets `on`); then it has no schedule of its own.
     after: int | None = None
     on: DependencyTrigger = DependencyTrigger.SUCCESS
+    # `run_latest` / `skip_missed` with their grace (cron tasks): what becomes of a fire time
+    # that waited past the grace for its `queue` predecessor or its ordering key.
+    misfire: MisfirePolicy = MisfirePolicy.RUN_ALL
+    misfire_grace_s: int | None = None
+    # Overrides of the type's timeout and attempt budget (None: the type's), as the engine's.
+    timeout_s: int | None = None
+    max_attempts: int | None = None
+
+    @property
+    def policies(self) -> TaskPolicies:
+        return TaskPolicies.of(self.overlap, self.misfire, self.misfire_grace_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,22 @@ class Workload:
     types: Mapping[str, DurationModel]
     tasks: tuple[TaskSpec, ...]
     attempts: Mapping[str, AttemptModel] = field(default_factory=dict)
+
+    def attempts_of(self, index: int) -> AttemptModel | None:
+        """How the attempts of task `index` end: its type's model with the task's own
+        `timeout_s` and `max_attempts` in place of the type's; None for a task that never
+        fails and has no timeout. A type of 3 attempts and a task with `max_attempts: 1`
+        and `timeout_s: 20`: one attempt, cut at 20 s."""
+        task = self.tasks[index]
+        model = self.attempts.get(task.task_type)
+        if task.timeout_s is None and task.max_attempts is None:
+            return model
+        model = model or AttemptModel()
+        return replace(
+            model,
+            timeout_ms=model.timeout_ms if task.timeout_s is None else task.timeout_s * 1_000,
+            max_attempts=model.max_attempts if task.max_attempts is None else task.max_attempts,
+        )
 
 
 def _not_bool(value: object) -> object:
@@ -141,6 +172,10 @@ class _Task(BaseModel):
     run_at: datetime | None = None
     rate_per_min: Float | None = Field(None, gt=0, le=MAX_TASKS, allow_inf_nan=False)
     overlap: Literal["allow", "skip", "queue"] = "allow"
+    misfire: Literal["run_all", "run_latest", "skip_missed"] = "run_all"
+    misfire_grace_s: Int | None = Field(None, ge=0, le=MAX_GRACE_S)
+    timeout_s: Int | None = Field(None, ge=1, le=MAX_TIMEOUT_S)
+    max_attempts: Int | None = Field(None, ge=1, le=MAX_TASK_ATTEMPTS)
     ordering_key: str | None = Field(None, min_length=1, max_length=200)
     after: _After | None = None
 
@@ -339,6 +374,14 @@ def _task(
     if run_at is not None and run_at.tzinfo is None:
         run_at = run_at.replace(tzinfo=UTC)
     overlap = OverlapPolicy(task.overlap)
+    misfire = MisfirePolicy(task.misfire)
+    problem = combination_problem(
+        "cron" if task.cron is not None else "other", overlap, misfire, task.misfire_grace_s
+    )
+    if problem is not None:
+        # The engine's rule, in the workload's names (`overlap`, `misfire`).
+        field, message = (text.replace("_policy", "") for text in problem)
+        raise fail(("tasks", index, field), message)
     return TaskSpec(
         task.name,
         task.task_type,
@@ -349,6 +392,10 @@ def _task(
         overlap,
         task.ordering_key,
         on=DependencyTrigger(task.after.on) if task.after is not None else DependencyTrigger.SUCCESS,
+        misfire=misfire,
+        misfire_grace_s=task.misfire_grace_s,
+        timeout_s=task.timeout_s,
+        max_attempts=task.max_attempts,
     )
 
 

@@ -21,15 +21,17 @@ counts from the first fire time in the window: a run already going is not looked
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from heapq import heappop, heappush
 from itertools import count
 
 from engine.core.dependencies import DependencyTrigger, triggers
 from engine.core.forecast import floor_minute
+from engine.core.policies import DueRow, MisfirePolicy, OverlapPolicy, SkipReason, TaskPolicies, decide_claims
 from engine.core.retry import DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, compute_backoff_ms
 from engine.core.types import ScheduleStatus
 
@@ -123,12 +125,35 @@ class Attempts:
 @dataclass(frozen=True, slots=True)
 class ChainedRun:
     """A run placed by `chain_runs`: its task, expected start, the index in the result of the
-    run it follows (None for a scheduled run) and, for a run with dependents, its attempts."""
+    run it follows (None for a scheduled run) and, for a run with dependents or an ordering
+    key, its attempts. A fire time expected Skipped has its `skipped` reason, and `start_us`
+    is then its due time (it never starts)."""
 
     task: int
     start_us: int
     upstream: int | None = None
     attempts: Attempts | None = None
+    skipped: SkipReason | None = None
+
+
+# Any fixed instant: `misfire_skips` hands `decide_claims` offsets from it.
+_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def misfire_skips(policies: TaskPolicies, due_us: Sequence[int], now_us: int) -> dict[int, SkipReason]:
+    """The fire times of one task still waiting at `now_us` (offsets, in microseconds, at or
+    before it) that its misfire policy skips, by index in `due_us`: the misfire step of
+    `engine.core.policies.decide_claims` (the overlap policy is the caller's). Example with
+    `skip_missed` and a 10 s grace at 90 s: fire times 0 and 60 s give `{0: MISSED}`; with
+    `run_latest`, `{0: COALESCED}`, and with a 60 s grace nothing."""
+    rows = [DueRow(index, _ORIGIN + timedelta(microseconds=due)) for index, due in enumerate(due_us)]
+    decision = decide_claims(
+        replace(policies, overlap=OverlapPolicy.ALLOW),
+        rows,
+        in_flight=False,
+        now=_ORIGIN + timedelta(microseconds=now_us),
+    )
+    return dict(decision.skip)
 
 
 def final_end_us(start_us: int, attempts: Attempts, base_ms: int, max_ms: int) -> int:
@@ -144,29 +169,40 @@ def chain_runs(
     dependents: Mapping[int, Sequence[tuple[int, DependencyTrigger]]],
     attempts_of: Callable[[int], Attempts],
     end_us: int,
-    keys: Mapping[int, tuple[str, int]] | None = None,
+    keys: Mapping[int, str] | None = None,
     backoff_ms: tuple[int, int] = (DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS),
     skip_copies: Mapping[int, int] | None = None,
+    misfire: Mapping[int, tuple[TaskPolicies, Sequence[int]]] | None = None,
 ) -> list[ChainedRun]:
     """Every run before `end_us` of the tasks in a dependency chain or under an ordering key, in
     due order (ties by task): the `scheduled` runs ((due, task) pairs) and the runs they set off.
 
-    A task under a key (`keys[task]`: the key and how long a run holds it) starts at its due time
-    or when the key's previous run is expected to end, whichever is later (`serialised_starts`,
-    with the runs that chains add joining in due order). A run whose task has dependents
-    (`dependents[task]`: (task, trigger) pairs, one per copy) gets its attempts from
-    `attempts_of(task)`; it ends after them and the backoffs between them
-    (`final_end_us`), and each dependent whose trigger its final outcome meets (a last attempt
-    that failed is a dead letter: `engine.core.dependencies.triggers`) is due at that end.
-    Runs due or moved to `end_us` or later leave. Example: A scheduled at 0 with one 60 s attempt,
-    B after A on success: A at 0, B at 60 s; had A's only attempt failed, A alone.
+    A run whose task has dependents (`dependents[task]`: (task, trigger) pairs, one per copy)
+    or an ordering key gets its attempts from `attempts_of(task)`; it ends after them and the
+    backoffs between them (`final_end_us`), and each dependent whose trigger its final outcome
+    meets (a last attempt that failed is a dead letter: `engine.core.dependencies.triggers`) is
+    due at that end. A task under a key (`keys[task]`) starts at its due time or when the key's
+    previous run ends, whichever is later (`serialised_starts`, with the runs that chains add
+    joining in due order): a pending retry holds the key, as in the engine. Runs due or moved
+    to `end_us` or later leave. Example: A scheduled at 0 with one 60 s attempt, B after A on
+    success: A at 0, B at 60 s; had A's only attempt failed, A alone.
 
     A keyed task of `skip_copies` (`overlap: skip`: task -> its identical copies, each due at
     each of the task's due times) skips a due time at which every copy's previous run still
-    holds or waits for the key, as `starts_in_key` does for one copy."""
+    holds or waits for the key, as `starts_in_key` does for one copy (`skipped` "overlap").
+
+    A keyed task of `misfire` (task -> its policies and its distinct due times, sorted) has a
+    due time that waited for the key decided when the key frees, as the engine's
+    `decide_key_claims` does (`misfire_skips`): with `skip_missed`, one waited past the grace
+    is `skipped` "missed" and holds nothing; with `run_latest`, once one has, the task's due
+    times up to then but the latest are "coalesced". Example: runs of 90 s every minute under
+    one key with `skip_missed` and a 10 s grace: 0 runs, 60 s would start at 90 s, 30 s late,
+    and is missed; 120 s runs, 180 s is missed, and so on."""
     keys = keys or {}
     skip_copies = skip_copies or {}
+    misfire = misfire or {}
     pending: dict[int, list[int]] = {}  # per skip task, a heap of its copies' expected ends
+    coalesced_before: dict[int, int] = {}  # per run_latest task: due times before it coalesced
     order = count()
     due: list[tuple[int, int, int, int | None, int]] = []  # due, task, order, upstream, depth
     for due_us, task in scheduled:
@@ -174,32 +210,66 @@ def chain_runs(
     key_free: dict[str, int] = {}
     placed: list[ChainedRun] = []
     while due:
-        start, task, _, upstream, depth = heappop(due)
+        due_us, task, _, upstream, depth = heappop(due)
+        start = due_us
+        copies = pending.setdefault(task, []) if task in skip_copies else None
         if task in keys:
-            key, hold_us = keys[task]
-            copies = pending.setdefault(task, []) if task in skip_copies else None
             if copies is not None and len(copies) >= skip_copies[task]:
                 if copies[0] > start:
-                    continue  # every copy's earlier run is pending: this due time is skipped
+                    # Every copy's earlier run is pending: this due time is skipped.
+                    placed.append(ChainedRun(task, due_us, skipped=SkipReason.OVERLAP))
+                    continue
                 heappop(copies)
-            start = max(start, key_free.get(key, start))
-            key_free[key] = start + hold_us
-            if copies is not None:
-                heappush(copies, start + hold_us)
+            start = max(start, key_free.get(keys[task], start))
         if start >= end_us:
-            continue
+            continue  # a later run of its key starts later still
+        if task in misfire and upstream is None:
+            reason = _misfire_reason(misfire[task], due_us, start, coalesced_before, task)
+            if reason is not None:
+                placed.append(ChainedRun(task, due_us, skipped=reason))
+                if copies is not None:
+                    heappush(copies, start)
+                continue
         followers = dependents.get(task, ())
         # A chain is no longer than the dependencies (no cycle is ever stored; the bound only
         # keeps a corrupt graph from looping).
-        attempts = attempts_of(task) if followers and depth <= len(dependents) else None
-        if attempts is not None:
-            ends = final_end_us(start, attempts, *backoff_ms)
+        follows = bool(followers) and depth <= len(dependents)
+        attempts = attempts_of(task) if follows or task in keys else None
+        ends = start if attempts is None else final_end_us(start, attempts, *backoff_ms)
+        if task in keys:
+            key_free[keys[task]] = ends
+            if copies is not None:
+                heappush(copies, ends)
+        if attempts is not None and follows:
             outcome = ScheduleStatus.SUCCEEDED if attempts.succeeded else ScheduleStatus.DEAD
             for follower, on in followers:
                 if ends < end_us and triggers(on, outcome, retry_pending=False):
                     heappush(due, (ends, follower, next(order), len(placed), depth + 1))
         placed.append(ChainedRun(task, start, upstream, attempts))
     return placed
+
+
+def _misfire_reason(
+    misfire: tuple[TaskPolicies, Sequence[int]],
+    due_us: int,
+    now_us: int,
+    coalesced_before: dict[int, int],
+    task: int,
+) -> SkipReason | None:
+    """Whether the task's due time `due_us`, its earliest still waiting, is skipped when its key
+    frees at `now_us`: decided with the task's due times waiting then (`misfire_skips`). A
+    `run_latest` decision that coalesces covers the task's due times up to the latest one
+    waiting, which it records in `coalesced_before`."""
+    policies, due_times = misfire
+    if policies.misfire is MisfirePolicy.RUN_ALL:
+        return None
+    if due_us < coalesced_before.get(task, due_us):
+        return SkipReason.COALESCED
+    waiting = due_times[bisect_left(due_times, due_us) : bisect_right(due_times, now_us)] or [due_us]
+    reason = misfire_skips(policies, waiting, now_us).get(0)
+    if reason is SkipReason.COALESCED:
+        coalesced_before[task] = waiting[-1]
+    return reason
 
 
 def dependent_starts(

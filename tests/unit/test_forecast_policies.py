@@ -17,6 +17,7 @@ from engine.core.forecast_policies import (
     serialised_starts,
     starts_in_key,
 )
+from engine.core.policies import MisfirePolicy, SkipReason, TaskPolicies
 
 NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 S = 1_000_000
@@ -138,8 +139,47 @@ def test_a_chain_follows_final_ends_and_stops_at_the_window_end() -> None:
 def test_a_dependent_under_an_ordering_key_waits_for_the_keys_runs_and_holds_them() -> None:
     # Task 1 (key k, 60 s) at 0 and 90 s; task 2 after it, also under k (60 s), due at 60 s:
     # 2 runs 60-120 s, so 1's second run waits until 120 s, and sets off 2 again at 180 s.
-    keys = {1: ("k", 60 * S), 2: ("k", 60 * S)}
+    keys = {1: "k", 2: "k"}
     runs = chain_runs(
         [(0, 1), (90 * S, 1)], {1: [(2, SUCCESS)]}, lambda task: Attempts((60 * S,)), 3_600 * S, keys
     )
     assert [(run.task, run.start_us) for run in runs] == [(1, 0), (2, 60 * S), (1, 120 * S), (2, 180 * S)]
+
+
+def test_a_keyed_run_holds_its_key_until_its_last_attempt_ends() -> None:
+    # Task 1 (key k) at 0 fails a 60 s attempt and succeeds a 30 s one after the 1 s backoff:
+    # it holds k until 91 s. Task 2 (k) due at 10 s starts then.
+    attempts = {1: Attempts((60 * S, 30 * S)), 2: Attempts((20 * S,))}
+    runs = chain_runs(
+        [(0, 1), (10 * S, 2)], {}, attempts.__getitem__, 3_600 * S, {1: "k", 2: "k"}, (1_000, 300_000)
+    )
+    assert [(run.task, run.start_us) for run in runs] == [(1, 0), (2, 91 * S)]
+
+
+def test_a_keyed_task_decides_its_misfire_policy_when_the_key_frees() -> None:
+    # Task 1 (key k, 150 s) at 0; task 2 (k, 30 s) due at 0, 60 and 120 s with a 20 s grace.
+    # At 150 s all three of task 2's fire times wait, each past the grace.
+    dues = [0, 60 * S, 120 * S]
+    scheduled = [(0, 1)] + [(due, 2) for due in dues]
+    attempts = {1: Attempts((150 * S,)), 2: Attempts((30 * S,))}
+    keys = {1: "k", 2: "k"}
+
+    def placed(misfire: MisfirePolicy) -> list[tuple[int, int, SkipReason | None]]:
+        policies = TaskPolicies(misfire=misfire, misfire_grace_s=20)
+        runs = chain_runs(scheduled, {}, attempts.__getitem__, 3_600 * S, keys, misfire={2: (policies, dues)})
+        return [(run.task, run.start_us // S, run.skipped) for run in runs]
+
+    # skip_missed: each is missed and holds nothing.
+    assert placed(MisfirePolicy.SKIP_MISSED) == [
+        (1, 0, None),
+        (2, 0, SkipReason.MISSED),
+        (2, 60, SkipReason.MISSED),
+        (2, 120, SkipReason.MISSED),
+    ]
+    # run_latest: the latest waiting (120 s) runs at 150 s, the two before it are coalesced.
+    assert placed(MisfirePolicy.RUN_LATEST) == [
+        (1, 0, None),
+        (2, 0, SkipReason.COALESCED),
+        (2, 60, SkipReason.COALESCED),
+        (2, 150, None),
+    ]

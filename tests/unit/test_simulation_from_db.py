@@ -11,7 +11,7 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from engine.core.dependencies import DependencyTrigger
-from engine.core.policies import OverlapPolicy
+from engine.core.policies import MisfirePolicy, OverlapPolicy
 from simulation.cli import simulate
 from simulation.durations import DurationKind
 from simulation.from_db import load_from_database
@@ -25,7 +25,8 @@ SCHEMA = [
     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, name TEXT, task_type TEXT, kind TEXT, "
     "cron_expression TEXT, timezone TEXT, run_at TIMESTAMP, payload JSON, active BOOLEAN, "
     "created_at TIMESTAMP, updated_at TIMESTAMP, overlap_policy TEXT NOT NULL DEFAULT 'allow', "
-    "ordering_key TEXT, after_task_id INTEGER, after_on TEXT)",
+    "misfire_policy TEXT NOT NULL DEFAULT 'run_all', misfire_grace_s INTEGER, timeout_s INTEGER, "
+    "max_attempts INTEGER, ordering_key TEXT, after_task_id INTEGER, after_on TEXT)",
     "CREATE TABLE task_runs (id INTEGER PRIMARY KEY, schedule_id INTEGER, task_id INTEGER, "
     "task_type TEXT, attempt INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, "
     "elapsed_ms INTEGER, outcome TEXT, output_excerpt TEXT)",
@@ -110,6 +111,32 @@ def test_a_task_that_skips_overlapping_fire_times_is_simulated_so(tmp_path):
     engine.dispose()
     [spec] = load_from_database(url, NOW).tasks
     assert spec.overlap is OverlapPolicy.SKIP
+
+
+def test_misfire_policies_and_overrides_are_read(tmp_path):
+    rows = [
+        task(1, "sync", "sync", "cron", "* * * * *", "UTC"),
+        task(2, "plain", "report", "cron", "0 * * * *"),
+    ]
+    url = make_database(tmp_path / "h.db", rows)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE tasks SET overlap_policy = 'queue', misfire_policy = 'skip_missed', "
+                "misfire_grace_s = 10, timeout_s = 20, max_attempts = 1 WHERE id = 1"
+            )
+        )
+    engine.dispose()
+    sync, plain = load_from_database(url, NOW).tasks
+    assert (sync.misfire, sync.misfire_grace_s) == (MisfirePolicy.SKIP_MISSED, 10)
+    assert (sync.timeout_s, sync.max_attempts) == (20, 1)
+    assert (plain.misfire, plain.misfire_grace_s, plain.timeout_s, plain.max_attempts) == (
+        MisfirePolicy.RUN_ALL,
+        None,
+        None,
+        None,
+    )
 
 
 def test_queue_ordering_keys_and_after_tasks_are_simulated_so(tmp_path):

@@ -206,7 +206,7 @@ TYPES = "task_types:\n  r: {duration: {model: fixed, mean_ms: 450}}\n"
             4,
             "tasks[0].cunt",
             "unknown key 'cunt' (allowed: name, task_type, count, cron, timezone, run_at, "
-            "rate_per_min, overlap, ordering_key, after)",
+            "rate_per_min, overlap, misfire, misfire_grace_s, timeout_s, max_attempts, ordering_key, after)",
         ),
         (TYPES + "taks: []\n", 3, "taks", "unknown key 'taks' (allowed: task_types, tasks)"),
         (
