@@ -260,17 +260,20 @@ def _draw_durations(
     for index, name in enumerate(type_names):
         mask = (type_ids == index) & unknown
         durations[mask] = workload.types[name].sample_us(rng, int(mask.sum()))
-        for attempts, positions in _by_model(models, task_ids, np.flatnonzero(mask)):
+        of_type = {models[task] for task, spec in enumerate(workload.tasks) if spec.task_type == name}
+        if not any(model is not None and model.can_fail for model in of_type):
+            continue  # nothing to draw: a workload without failures draws what it drew before
+        positions = np.flatnonzero(mask)
+        groups = [(of_type.pop(), positions)] if len(of_type) == 1 else _by_model(models, task_ids, positions)
+        for attempts, group in groups:
             if attempts is None or not attempts.can_fail:
                 continue
-            first, later, failed_last = draw_attempts(
-                rng, workload.types[name], attempts, durations[positions]
-            )
-            durations[positions] = first
-            for position, runs in zip(positions.tolist(), later, strict=True):
+            first, later, failed_last = draw_attempts(rng, workload.types[name], attempts, durations[group])
+            durations[group] = first
+            for position, runs in zip(group.tolist(), later, strict=True):
                 if runs:
                     extra[position] = tuple(runs)
-            failed.extend(positions[failed_last].tolist())
+            failed.extend(group[failed_last].tolist())
     for position, drawn in known.items():
         durations[position] = drawn.run_times_us[0]
         if len(drawn.run_times_us) > 1:
