@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/history_scale.py --rows 30000000 # 30 M (some minutes to seed)
 
 Seeds a throwaway database (`headway_bench_*` on the server of HEADWAY_BENCH_PG_URL, dropped at
-the end) with `--rows` finished schedule rows of one fleet running `--rows-per-day` (500,000) and
-about as many `task_runs` rows, so that a larger `--rows` is a longer history of the same load
-(1 M: the last 2 days; 30 M: the last 60), not more tasks per hour. A realistic mix: 93%
+the end) with `--rows` finished schedule rows of one fleet running `--rows-per-day` (1,000,000)
+and about as many `task_runs` rows, so that a larger `--rows` is a longer history of the same
+load, not more tasks per hour: 1 M rows are its last day, 30 M its last 30 days, all the raw
+history the default retention (HEADWAY_RETENTION_DAYS=30) keeps; older statistics live in the
+daily rollups. A realistic mix: 93%
 succeeded, 4% failed for good, 2% dead letters (never replayed or discarded), 1% failed with a
 retry; some with second and third attempts; the rows of the last 10 minutes that failed with
 a retry have it on its way (older ones were retried long ago: the engine's backoff is minutes
@@ -62,7 +64,7 @@ from engine.processes.scheduler import run_pass
 from engine.services.forecast import forecast
 
 TASKS = 10_000
-ROWS_PER_DAY = 500_000
+ROWS_PER_DAY = 1_000_000
 RETRY_PENDING_WITHIN = timedelta(minutes=10)
 BATCH = 1_000
 
@@ -238,9 +240,9 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
     results.append(
         ("db stats (whole-table counts)", timed(lambda: history_stats(engine, now, timedelta(days=30)), 1))
     )
-    # Last, as it removes history: the Scheduler's prune (half the history is older than the
-    # 30-day retention). On PostgreSQL its first call detaches and drops every week past the
-    # retention (counting the rows dropped), so it is timed once.
+    # Last, as it removes history: the Scheduler's prune with a 30-day retention (with more than
+    # 30 days of rows, its first call on PostgreSQL detaches and drops every week past it,
+    # counting the rows dropped), timed once.
     results.append(
         (
             "prune: drop the weeks past the retention",
