@@ -2,26 +2,31 @@
 and its sampled duration. Time is integer microseconds since the window start.
 
 Cron fire times come from `engine.core.cron.fire_times`, once per distinct (expression, zone),
-thinned for `overlap: skip` tasks without an ordering key
-(`engine.core.policies.starts_under_skip`, with the type's mean duration), and are repeated
-`count` times; `run_at` tasks fall in or out of the window; `rate_per_min` tasks are a Poisson
-process (uniform times given a Poisson total, the textbook construction). Ties keep workload
-order, so `count` copies of a cron task are due in a row.
+and are repeated `count` times; `run_at` tasks fall in or out of the window; `rate_per_min`
+tasks are a Poisson process (uniform times given a Poisson total, the textbook construction).
+Ties keep workload order, so `count` copies of a cron task are due in a row.
 
-As the forecast does (`engine.core.forecast_policies`), with each type's mean duration: an
-`overlap: queue` task's runs are due one after the other (`simulation.chains.place_queue`). The
-runs of the tasks sharing an `ordering_key` (an `after` task's too) follow each other the same
-way, each holding the key until its last attempt ends (a keyed `skip` task's fire times due
-while its previous run holds or waits for the key left out), and an `after` task is due at the
-end of each of its upstream's runs whose outcome it waits for, down a chain
-(`simulation.chains`): a run ends after its last attempt, as drawn. A `queue` or keyed task's
-fire time that waited past the grace of its `run_latest` or `skip_missed` policy is coalesced
-or missed, as the engine decides it (`engine.core.policies.decide_claims`).
+As the engine holds them (`engine.core.forecast_policies.chain_runs`, the forecast's walk), a
+run being in flight until its last attempt ends, as drawn: each copy of an unkeyed `overlap:
+queue` task starts a fire time when its previous run ends, if later, and each copy of an
+unkeyed `overlap: skip` task skips the fire times before that end
+(`simulation.chains.place_alone`; a type that cannot fail holds for its mean and draws
+nothing). The runs of the tasks sharing an `ordering_key` (an `after` task's too) follow each
+other the same way, each holding the key until its last attempt ends (a keyed `skip` task's
+fire times due while its previous run holds or waits for the key left out), and an `after`
+task is due at the end of each of its upstream's runs whose outcome it waits for, down a chain
+(`simulation.chains`). A `queue` or keyed task's fire time that waited past the grace of its
+`run_latest` or `skip_missed` policy is coalesced or missed, as the engine decides it
+(`engine.core.policies.decide_claims`).
+
+A run moved later keeps its fire time for its start lag (`Arrivals.lag_from_us`), as the
+engine keeps `scheduled_time`; an `after` run's fire time is its upstream's end. The arrays
+are sorted by when each run is due to start, where its compute is placed.
 
 Fire times a policy skips are kept apart (`Arrivals.skips`, with the reason): they never run.
 Then durations, and the attempts of types that can fail (`simulation.attempts`, with each
 task's own `timeout_s` and `max_attempts`), are drawn per type in due order, except for the
-runs whose attempts were drawn to place their dependents or hold their key.
+runs whose attempts were drawn to place their dependents or hold their task or key.
 """
 
 from __future__ import annotations
@@ -34,10 +39,10 @@ import numpy as np
 
 from engine.core.cron import CronSchedule, fire_times
 from engine.core.forecast import floor_minute
-from engine.core.forecast_policies import Attempts
-from engine.core.policies import OverlapPolicy, SkipReason, starts_under_skip
+from engine.core.forecast_policies import Attempts, ChainedRun
+from engine.core.policies import OverlapPolicy, SkipReason
 from simulation.attempts import AttemptModel, Retries, draw_attempts
-from simulation.chains import place_chains, place_queue
+from simulation.chains import Placed, draw_run, place_alone, place_chains
 from simulation.defaults import ENGINE_DEFAULTS
 from simulation.limits import MAX_HOURS, ScenarioError, check_size
 from simulation.workload import Workload
@@ -113,9 +118,19 @@ class Arrivals:
     immediate: np.ndarray | None = None
     # Fire times expected Skipped (not run, so not in the arrays above).
     skips: Skips = field(default_factory=Skips.none)
+    # When each task's start lag counts from, where a policy moved its run later than that
+    # (None: no run was moved): a `queue` or keyed run keeps its fire time, an `after` run its
+    # upstream's end, as the engine keeps `scheduled_time` and counts `start_lag_ms` from it.
+    fire_us: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scheduled_us)
+
+    @property
+    def lag_from_us(self) -> np.ndarray:
+        """When each task's start lag counts from: its fire time, even when it became due to
+        start later (a `queue` run due at 60 s that starts at 90 s lags 30 s, not 0)."""
+        return self.scheduled_us if self.fire_us is None else self.fire_us
 
 
 def _offsets_us(instants: list[datetime], window: Window) -> np.ndarray:
@@ -142,8 +157,8 @@ def expand(
     # "until one second before the end" give exactly the fire times in [start, end).
     after = window.start - timedelta(seconds=1)
     until = window.end - timedelta(seconds=1)
-    mean_us = {name: model.mean_us for name, model in workload.types.items()}
-    dues: dict[int, np.ndarray] = {}
+    placed = Placed({}, {})
+    dues = placed.dues
     skipped: list[tuple[np.ndarray, SkipReason]] = []  # fire times expected Skipped, by reason
     held = 0
     for index, task in enumerate(workload.tasks):
@@ -153,19 +168,13 @@ def expand(
             if task.schedule not in fires:
                 fires[task.schedule] = _offsets_us(fire_times(task.schedule, after, until), window)
             offsets = fires[task.schedule]
-            if task.ordering_key is not None:
-                pass  # its runs wait, and a skip task's skip, in its key: simulation.chains
-            elif task.overlap is OverlapPolicy.SKIP:
-                # Each copy skips the fire times before its previous run's expected end.
-                kept = starts_under_skip(offsets.tolist(), mean_us[task.task_type])
-                gone = np.setdiff1d(offsets, np.array(kept, dtype=np.int64))
-                skipped.append((np.repeat(gone, task.count), SkipReason.OVERLAP))
-                offsets = np.array(kept, dtype=np.int64)
-            elif task.overlap is OverlapPolicy.QUEUE:
-                # Each copy starts a fire time at its previous run's expected end, if later,
-                # unless its misfire policy skips it for having waited past the grace.
-                offsets, missed = place_queue(task, offsets, mean_us[task.task_type], window.length_us)
-                skipped += [(np.repeat(np.int64(due), task.count), reason) for due, reason in missed]
+            if task.ordering_key is None and task.overlap is not OverlapPolicy.ALLOW:
+                # Each copy skips or queues its fire times behind its previous run's end.
+                held = _place_alone(
+                    workload, index, offsets, window.length_us, rng, backoff_ms, placed, skipped, held
+                )
+                continue
+            # A keyed task's runs wait, and a skip task's skip, in its key: simulation.chains.
             held = check_size(held, len(offsets) * task.count, index, task.name)
             due = np.repeat(offsets, task.count)
         elif task.run_at is not None:
@@ -180,9 +189,10 @@ def expand(
             held = check_size(held, total, index, task.name)
             due = np.sort(rng.integers(0, window.length_us, total, dtype=np.int64))
         dues[index] = due
-    drawn, skipped_in_keys = place_chains(workload, dues, window.length_us, rng, backoff_ms, held)
+    skipped_in_keys = place_chains(workload, placed, window.length_us, rng, backoff_ms, held)
     skipped += [(np.array([due], dtype=np.int64), reason) for due, reason in skipped_in_keys]
     times = [dues[index] for index in range(len(workload.tasks))]
+    fired = [placed.fires.get(index, dues[index]) for index in range(len(workload.tasks))]
     types = [
         np.full(len(due), type_index[task.task_type], dtype=np.int32)
         for due, task in zip(times, workload.tasks, strict=True)
@@ -198,8 +208,10 @@ def expand(
     immediate = np.concatenate(kinds)[order] if kinds else np.zeros(0, dtype=bool)
     owners = [np.full(len(due), index, dtype=np.int32) for index, due in enumerate(times)]
     task_ids = np.concatenate(owners)[order] if owners else np.zeros(0, dtype=np.int32)
-    known = _drawn_positions(drawn, [len(due) for due in times], order)
+    known = _drawn_positions(placed.attempts, [len(due) for due in times], order)
     durations, retries = _draw_durations(workload, type_names, type_ids, task_ids, known, rng)
+    pairs = zip(fired, times, strict=True)
+    moved = any(fire is not due and not np.array_equal(fire, due) for fire, due in pairs)
     return Arrivals(
         scheduled,
         type_ids,
@@ -208,7 +220,46 @@ def expand(
         retries,
         immediate if immediate.any() else None,
         _skips(skipped),
+        np.concatenate(fired)[order] if moved else None,
     )
+
+
+def _place_alone(
+    workload: Workload,
+    index: int,
+    offsets: np.ndarray,
+    window_us: int,
+    rng: np.random.Generator,
+    backoff_ms: tuple[int, int],
+    placed: Placed,
+    skipped: list[tuple[np.ndarray, SkipReason]],
+    held: int,
+) -> int:
+    """Place each copy of an unkeyed `queue` or `skip` task (`simulation.chains.place_alone`)
+    into `placed` and its skipped fire times into `skipped`; returns the tasks held so far.
+    Copies of a type that cannot fail hold for the type's mean and run alike, drawing nothing;
+    otherwise each copy's runs have their own attempts, drawn here and kept for the run."""
+    task = workload.tasks[index]
+    model = workload.attempts_of(index)
+    alike = model is None or not model.can_fail
+    runs: list[ChainedRun] = []
+    attempts: list[Attempts | None] = []
+    for _ in range(1 if alike else task.count):
+        copy = place_alone(task, offsets, lambda: draw_run(workload, index, rng), window_us, backoff_ms)
+        runs += copy
+        attempts += [None if alike else run.attempts for run in copy if run.skipped is None]
+    copies = task.count if alike else 1
+    ran = [run for run in runs if run.skipped is None]
+    held = check_size(held, len(ran) * copies, index, task.name)
+    skipped += [
+        (np.full(copies, run.due_us, dtype=np.int64), run.skipped) for run in runs if run.skipped is not None
+    ]
+    order = np.argsort(np.array([run.start_us for run in ran], dtype=np.int64), kind="stable")
+    placed.dues[index] = np.repeat(np.array([run.start_us for run in ran], dtype=np.int64)[order], copies)
+    placed.fires[index] = np.repeat(np.array([run.due_us for run in ran], dtype=np.int64)[order], copies)
+    if not alike:
+        placed.attempts[index] = [attempts[k] for k in order.tolist()]
+    return held
 
 
 def _skips(skipped: list[tuple[np.ndarray, SkipReason]]) -> Skips:

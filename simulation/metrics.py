@@ -1,6 +1,8 @@
 """From start times and fleet history to the figures a capacity planner reads. Pure.
 
-`start delay = start - due`, in seconds. A task is on time when its delay is at most the
+`start delay = start - due`, in seconds, where due is the fire time (a `queue` or keyed run
+that waited keeps it; an `after` run's is its upstream's end), as the engine's `start_lag_ms`
+counts from `scheduled_time`. A task is on time when its delay is at most the
 target; the verdict is `pass` only when every task is. Fire times a scheduling policy skips
 (`skipped`, by reason) never run: they are neither tasks nor late, and need no compute.
 Instance-minutes integrate the provisioned fleet (booting instances included: they are paid
@@ -101,13 +103,14 @@ def fleet_curve(outcome: Outcome, until_us: int) -> FleetCurve:
 
 
 def summarize(
-    scheduled_us: np.ndarray,
+    lag_from_us: np.ndarray,
     outcome: Outcome,
     curve: FleetCurve,
     target_s: float,
     skipped: dict[str, int] | None = None,
 ) -> Summary:
-    delay = outcome.start_us - scheduled_us
+    """Start delays counted from `lag_from_us` (each task's fire time, `Arrivals.lag_from_us`)."""
+    delay = outcome.start_us - lag_from_us
     on_time = int(np.count_nonzero(delay <= round(target_s * US_PER_S)))
     tasks = len(delay)
     total = curve.integral(curve.provisioned, np.array([curve.until_us]))[0]
@@ -176,16 +179,19 @@ def minute_series(
     target_levels: np.ndarray,
     target_s: float,
     skipped_us: np.ndarray | None = None,
+    lag_from_us: np.ndarray | None = None,
 ) -> dict[str, list]:
     """One row for each of `minutes` minutes (`series_minutes`): work, instances and delays.
 
-    Tasks, delays and skipped fire times (`skipped_us`) are counted in the minute they were
-    due. `required` is the engine formula's count, `target_levels` the rule simulated (level
-    at the minute's start), `provided`/`provisioned` the mean serving/paid instances in the
-    minute.
+    Tasks, their compute and delays are counted in the minute they were due to start
+    (`scheduled_us`, where the capacity rule places their compute), skipped fire times
+    (`skipped_us`) in the minute they were due; a delay counts from `lag_from_us` (default
+    `scheduled_us`), so a `queue` run moved from :01 to :01:30 counts in :01 with 30 s.
+    `required` is the engine formula's count, `target_levels` the rule simulated (level at the
+    minute's start), `provided`/`provisioned` the mean serving/paid instances in the minute.
     """
     minute = scheduled_us // US_PER_MIN
-    delay_s = (outcome.start_us - scheduled_us) / US_PER_S
+    delay_s = (outcome.start_us - (scheduled_us if lag_from_us is None else lag_from_us)) / US_PER_S
     tasks = np.bincount(minute, minlength=minutes)
     compute = np.bincount(minute, weights=planned_ms, minlength=minutes)
     late = np.bincount(minute, weights=delay_s > target_s, minlength=minutes)

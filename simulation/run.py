@@ -274,7 +274,7 @@ def simulate(
         outcome = simulate_arrivals(arrivals, plan, scenario, advance)
         curve = fleet_curve(outcome, max(scenario.window.length_us, outcome.last_finish_us))
         skipped = arrivals.skips.counts()
-        summary = summarize(arrivals.scheduled_us, outcome, curve, scenario.target_s, skipped)
+        summary = summarize(arrivals.lag_from_us, outcome, curve, scenario.target_s, skipped)
         rows = series_minutes(curve.until_us, scenario.window.minutes)
         edges = np.arange(rows, dtype=np.int64) * US_PER_MIN
         levels = plan.targets[np.searchsorted(plan.times_us, edges, side="right") - 1]
@@ -290,8 +290,9 @@ def simulate(
             levels,
             scenario.target_s,
             arrivals.skips.due_us,
+            arrivals.lag_from_us,
         )
-        delays.append(outcome.start_us - arrivals.scheduled_us)
+        delays.append(outcome.start_us - arrivals.lag_from_us)
         replications.append(Replication(seed, summary, series))
     pooled = pool([r.summary for r in replications], delays)
     return Result(pooled, tuple(replications), scenario.engine_used)

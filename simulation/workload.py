@@ -71,8 +71,8 @@ class TaskSpec:
     schedule: CronSchedule | None = None
     run_at: datetime | None = None
     rate_per_min: float | None = None
-    # `skip`: a fire time before the previous run's expected end does not run; `queue`: it
-    # starts at that end (cron tasks).
+    # `skip`: a fire time before the previous run's last attempt's expected end does not run;
+    # `queue`: it starts at that end, its lag still counted from the fire time (cron tasks).
     overlap: OverlapPolicy = OverlapPolicy.ALLOW
     # Tasks sharing a key run one after the other, in due order.
     ordering_key: str | None = None

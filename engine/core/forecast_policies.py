@@ -124,12 +124,17 @@ class Attempts:
 
 @dataclass(frozen=True, slots=True)
 class ChainedRun:
-    """A run placed by `chain_runs`: its task, expected start, the index in the result of the
-    run it follows (None for a scheduled run) and, for a run with dependents or an ordering
+    """A run placed by `chain_runs`: its task, when it was due (its fire time, or its upstream
+    run's end), its expected start (later when its key held it), the index in the result of
+    the run it follows (None for a scheduled run) and, for a run with dependents or an ordering
     key, its attempts. A fire time expected Skipped has its `skipped` reason, and `start_us`
-    is then its due time (it never starts)."""
+    is then its due time (it never starts).
+
+    The engine counts a run's start lag from when it was due, however long it waited: a run
+    due at 60 s that its key holds until 90 s has `due_us` 60 s and `start_us` 90 s."""
 
     task: int
+    due_us: int
     start_us: int
     upstream: int | None = None
     attempts: Attempts | None = None
@@ -217,7 +222,7 @@ def chain_runs(
             if copies is not None and len(copies) >= skip_copies[task]:
                 if copies[0] > start:
                     # Every copy's earlier run is pending: this due time is skipped.
-                    placed.append(ChainedRun(task, due_us, skipped=SkipReason.OVERLAP))
+                    placed.append(ChainedRun(task, due_us, due_us, skipped=SkipReason.OVERLAP))
                     continue
                 heappop(copies)
             start = max(start, key_free.get(keys[task], start))
@@ -226,7 +231,7 @@ def chain_runs(
         if task in misfire and upstream is None:
             reason = _misfire_reason(misfire[task], due_us, start, coalesced_before, task)
             if reason is not None:
-                placed.append(ChainedRun(task, due_us, skipped=reason))
+                placed.append(ChainedRun(task, due_us, due_us, skipped=reason))
                 if copies is not None:
                     heappush(copies, start)
                 continue
@@ -245,7 +250,7 @@ def chain_runs(
             for follower, on in followers:
                 if ends < end_us and triggers(on, outcome, retry_pending=False):
                     heappush(due, (ends, follower, next(order), len(placed), depth + 1))
-        placed.append(ChainedRun(task, start, upstream, attempts))
+        placed.append(ChainedRun(task, due_us, start, upstream, attempts))
     return placed
 
 

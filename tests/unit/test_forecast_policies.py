@@ -156,6 +156,17 @@ def test_a_keyed_run_holds_its_key_until_its_last_attempt_ends() -> None:
     assert [(run.task, run.start_us) for run in runs] == [(1, 0), (2, 91 * S)]
 
 
+def test_a_run_keeps_when_it_was_due_however_long_its_key_held_it() -> None:
+    # Task 1 (key k, 90 s) at 0 sets off task 3 (no key) at 90 s; task 2 (k, 30 s) due at
+    # 60 s waits for k until 90 s. The engine counts their lags from 0, 60 and 90 s.
+    attempts = {1: Attempts((90 * S,)), 2: Attempts((30 * S,)), 3: Attempts((10 * S,))}
+    runs = chain_runs(
+        [(0, 1), (60 * S, 2)], {1: [(3, FINISHED)]}, attempts.__getitem__, 3_600 * S, {1: "k", 2: "k"}
+    )
+    placed = [(run.task, run.due_us // S, run.start_us // S) for run in runs]
+    assert placed == [(1, 0, 0), (2, 60, 90), (3, 90, 90)]
+
+
 def test_a_keyed_task_decides_its_misfire_policy_when_the_key_frees() -> None:
     # Task 1 (key k, 150 s) at 0; task 2 (k, 30 s) due at 0, 60 and 120 s with a 20 s grace.
     # At 150 s all three of task 2's fire times wait, each past the grace.
