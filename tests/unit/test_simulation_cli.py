@@ -271,6 +271,12 @@ def test_the_pipeline_example_runs_its_chain_after_the_upstreams_expected_end():
     document = json.loads(result.stdout)
     # extract 1 + load 1 + reports 20 + sync (90 s, queued: 80 in 2 h) + billing 2 x 24.
     assert document["tasks"] == 1 + 1 + 20 + 80 + 48
+    # Lags count from fire times, as docs/simulation.md shows: the chain's 22 runs start on
+    # time; sync's k-th run lags 30k s (only the first is on time, the 80th lags 2,370 s);
+    # billing-b waits 30 s for billing-a on their key each time (24 of 48 on time).
+    assert document["on_time_pct"] == pytest.approx(100 * (22 + 1 + 24) / 150)
+    assert document["start_delay_s"]["max"] == pytest.approx(79 * 30, abs=0.01)
+    assert document["verdict"] == "fail"
 
 
 FAILING_UPSTREAM = """\
