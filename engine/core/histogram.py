@@ -23,6 +23,19 @@ def cumulative_buckets(values: Iterable[float], bounds: Sequence[float]) -> list
     return result
 
 
+def weighted_cumulative_buckets(
+    counted: Iterable[tuple[float, int]], bounds: Sequence[float]
+) -> list[tuple[float, int]]:
+    """`cumulative_buckets` of values given with how many times each occurs, as a grouped
+    count returns them. Example: (0.2, 3) and (0.7, 1) with bounds 0.5, 1 give
+    [(0.5, 3), (1, 4), (inf, 4)]."""
+    counts: dict[int, int] = {}
+    for value, count in counted:
+        index = bisect_left(bounds, value)
+        counts[index] = counts.get(index, 0) + count
+    return counts_to_cumulative(counts, bounds)
+
+
 # Upper bounds (ms, inclusive) of the daily history rollups' histograms of elapsed time and of
 # first-attempt start lag; a value above the last bound counts in one more bucket. Fixed, so
 # that days rolled up years apart add up. sql/<dialect>/0009_history.sql and the named query

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from engine.adapters.database import read_connection
 from engine.adapters.forecast_store import count_live_processors, summarize_scheduled_minutes
@@ -15,7 +15,7 @@ from engine.adapters.skip_counts import skip_totals
 from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import task_schedule
 from engine.core.forecast import MINUTE, floor_minute
-from engine.core.histogram import cumulative_buckets
+from engine.core.histogram import weighted_cumulative_buckets
 from engine.core.types import ScheduleStatus
 from engine.services.forecast import LIVE_PROCESSOR_WINDOW
 
@@ -59,23 +59,32 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
     (current minute, from the summary view) against the instances running now, counted as
     the formula counts them: worker slots (the live processors' concurrency added up)."""
     by_status = {status.value: 0 for status in OPEN_STATUSES}
-    lag_query = (
+    recent = (
         select(task_schedule.c.scheduled_time, task_schedule.c.started_at, task_schedule.c.start_lag_ms)
         .where(task_schedule.c.started_at >= now - START_LAG_WINDOW, task_schedule.c.started_at <= now)
         .order_by(task_schedule.c.started_at.desc())
         .limit(MAX_LAG_SAMPLES)
+        .subquery()
     )
+    # Counted per lag value by the database: an hour of a busy fleet's starts (tens of
+    # thousands of rows) comes back as the few thousand distinct lags among them. Rows
+    # without start_lag_ms (started before the Processor recorded it) are read one by one.
+    lag_counts = select(recent.c.start_lag_ms, func.count()).group_by(recent.c.start_lag_ms)
+    unrecorded = select(recent.c.scheduled_time, recent.c.started_at).where(recent.c.start_lag_ms.is_(None))
     minute = floor_minute(now)
     with read_connection(engine) as connection:
         for status, count in connection.execute(bound_query(connection, "count_open_rows_by_status")):
             by_status[status] = int(count)
         succeeded, failed = connection.execute(bound_query(connection, "count_runs_by_outcome")).one()
-        lags_s = [
-            row.start_lag_ms / 1000
-            if row.start_lag_ms is not None
-            else (row.started_at - row.scheduled_time).total_seconds()
-            for row in connection.execute(lag_query)
-        ]
+        lags_s: list[tuple[float, int]] = []  # (lag, how many runs)
+        for lag_ms, run_count in connection.execute(lag_counts).all():
+            if lag_ms is not None:
+                lags_s.append((lag_ms / 1000, int(run_count)))
+            else:
+                lags_s += [
+                    ((row.started_at - row.scheduled_time).total_seconds(), 1)
+                    for row in connection.execute(unrecorded)
+                ]
         current_minute = summarize_scheduled_minutes(connection, minute, minute + MINUTE)
         slots = sum_live_worker_slots(connection, now - LIVE_PROCESSOR_WINDOW)
         processors = count_live_processors(connection, now - LIVE_PROCESSOR_WINDOW)
@@ -84,8 +93,8 @@ def collect_metrics(engine: Engine, now: datetime) -> MetricsSnapshot:
     return MetricsSnapshot(
         tasks_by_status=by_status,
         runs_by_outcome={"succeeded": int(succeeded), "failed": int(failed)},
-        start_lag_buckets=cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
-        start_lag_sum_s=sum(lags_s),
+        start_lag_buckets=weighted_cumulative_buckets(lags_s, START_LAG_BUCKETS_S),
+        start_lag_sum_s=sum(lag * count for lag, count in lags_s),
         required_instances=int(current_minute[0].required_instances) if current_minute else 0,
         current_instances=slots,
         live_processors=processors,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.core.histogram import cumulative_buckets
+from engine.core.histogram import cumulative_buckets, weighted_cumulative_buckets
 
 INF = float("inf")
 
@@ -41,3 +41,12 @@ def test_bucket_counts_add_up_as_the_cumulative_histogram_does() -> None:
     for value in values:
         counts[bucket_index(value, [0.5, 1.0])] = counts.get(bucket_index(value, [0.5, 1.0]), 0) + 1
     assert counts_to_cumulative(counts, [0.5, 1.0]) == cumulative_buckets(values, [0.5, 1.0])
+
+
+def test_weighted_buckets_count_each_value_as_often_as_it_occurs() -> None:
+    assert weighted_cumulative_buckets([(0.2, 3), (0.7, 1)], [0.5, 1.0]) == [(0.5, 3), (1.0, 4), (INF, 4)]
+    # A value on a bound counts in that bound's bucket (Prometheus' `le`), as unweighted.
+    counted = [(0.5, 2), (1.0, 1), (-2.0, 4), (3.0, 5)]
+    values = [value for value, count in counted for _ in range(count)]
+    assert weighted_cumulative_buckets(counted, [0.5, 1.0]) == cumulative_buckets(values, [0.5, 1.0])
+    assert weighted_cumulative_buckets([], [1.0]) == [(1.0, 0), (INF, 0)]
