@@ -19,7 +19,10 @@ default partition's rows are pruned in batches later, like SQLite's (history_sto
 
 Neither is seen by the count triggers of 0017 (rows leave or enter a partition by name, or
 with the partition), so the week's counts are made again from its rows under the same lock
-(`engine.adapters.schedule_counts.recount_minutes`).
+(`engine.adapters.schedule_counts.recount_minutes`). The dead-letter count's row triggers
+(0018) are cloned to every partition, so they see rows written to one by name; only a detached
+week's dead letters leave unseen, and are taken off the count under the lock
+(`engine.adapters.dead_letter_counts.subtract_detached_dead_letters`).
 
 Both run under a brief `ACCESS EXCLUSIVE` lock of the two tables (PostgreSQL's lock for
 adding or detaching a partition), taken with a lock timeout so the processes' writes never
@@ -38,6 +41,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.engine import Connection
 
+from engine.adapters.dead_letter_counts import subtract_detached_dead_letters
 from engine.adapters.schedule_counts import recount_minutes
 from engine.adapters.sql_queries import named_query
 from engine.adapters.tables import task_runs, task_schedule
@@ -187,6 +191,9 @@ def _detach_week(connection: Connection, week: TimeRange, cutoff: datetime, wate
     kept_ids = [int(i) for i in connection.execute(query, params).scalars()]
     for table in (RUNS, SCHEDULE):
         connection.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {partition_name(table, week)}")
+    # The week's dead letters left with it, unseen by the triggers of 0018; those kept come
+    # back below through task_schedule, whose insert trigger counts them again.
+    subtract_detached_dead_letters(connection, partition_name(SCHEDULE, week))
     if not kept_ids:
         return
     # The week is no partition any more, so the kept rows land in the default partition:

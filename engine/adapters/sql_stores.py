@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from engine.adapters import distribution_store, reconcile_store, run_store, schedule_counts, schedule_store
 from engine.adapters.database import describe_database_error, is_outage
+from engine.adapters.dead_letter_counts import merge_dead_letter_counts
 from engine.adapters.policy_claims import claim_policy_rows
 from engine.core.messages import TaskMessage
 from engine.core.reconcile import RowSnapshot, StuckKind
@@ -60,9 +61,11 @@ class SqlScheduleStore:
             schedule_store.mark_materialised(connection, rows.marks)
         if added or not only_unmaterialised:
             # After the commit, in a transaction of its own: the counts this pass appended
-            # (and any task edit's since) become one row per minute and type again.
+            # (and any task edit's since) become one row per minute and type again, and the
+            # dead letters counted since the last pass one row, under the same lock.
             with transaction(self._engine) as connection:
-                schedule_counts.merge_counts(connection)
+                if schedule_counts.merge_counts(connection):
+                    merge_dead_letter_counts(connection)
         return len(pending), added
 
 

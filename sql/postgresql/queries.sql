@@ -37,6 +37,22 @@ FROM merged_away
 GROUP BY 1, 2
 HAVING SUM(run_count) <> 0;
 
+-- name: merge_dead_letter_counts
+-- Fold the dead-letter counts appended since the last merge (0018) into one merged row: when
+-- any row is unmerged, every row goes and their sum comes back, merged. Rows appended
+-- meanwhile by writers not yet committed are not in this statement's snapshot: they stay,
+-- unmerged, for the next merge. The caller holds the merge lock
+-- (engine.adapters.schedule_counts), so merges never overlap.
+WITH merged_away AS (
+    DELETE FROM dead_letter_counts
+    WHERE EXISTS (SELECT 1 FROM dead_letter_counts WHERE NOT merged)
+    RETURNING row_count
+)
+INSERT INTO dead_letter_counts (row_count, merged)
+SELECT SUM(row_count), TRUE
+FROM merged_away
+HAVING COUNT(*) > 0;
+
 -- name: recount_schedule_minutes
 -- The counts of the minutes in [:window_start, :window_end) made again from the rows, for
 -- the writes the triggers do not see (a week's partition attached or detached, rows written
@@ -201,11 +217,13 @@ ORDER BY 1;
 -- name: count_open_rows_by_status
 -- Rows with work left, per status, each through its partial index (task_schedule_due,
 -- task_schedule_leased and task_schedule_handed_over, task_schedule_running_lease,
--- task_schedule_retry_due, task_schedule_dead), so a scrape costs the work in flight, not
--- the history kept. Finished rows (Succeeded, Failed without a retry, discarded dead
--- letters) are history: counted by count_runs_by_outcome from the rollups instead. Queued
--- rows are counted in the two indexes that hold only them (through task_schedule_waiting
--- the count stepped over every Scheduled row of the horizon as well).
+-- task_schedule_retry_due), so a scrape costs the work in flight, not the history kept.
+-- Finished rows (Succeeded, Failed without a retry, discarded dead letters) are history:
+-- counted by count_runs_by_outcome from the rollups instead. Queued rows are counted in the
+-- two indexes that hold only them (through task_schedule_waiting the count stepped over every
+-- Scheduled row of the horizon as well). Dead letters not discarded are kept until someone
+-- acts on them, so they pile up with the history: their count is the one the triggers of
+-- 0018 keep (dead_letter_counts, a few rows merged or not yet), exact in this snapshot.
 SELECT 'Scheduled' AS status, COUNT(*) AS row_count FROM task_schedule WHERE status = 'Scheduled'
 UNION ALL
 SELECT 'Queued',
@@ -216,7 +234,7 @@ SELECT 'Running', COUNT(*) FROM task_schedule WHERE status = 'Running'
 UNION ALL
 SELECT 'Failed', COUNT(*) FROM task_schedule WHERE status = 'Failed' AND next_attempt_at IS NOT NULL
 UNION ALL
-SELECT 'Dead', COUNT(*) FROM task_schedule WHERE status = 'Dead' AND discarded_at IS NULL;
+SELECT 'Dead', (SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT) FROM dead_letter_counts);
 
 -- name: count_runs_by_outcome
 -- Attempts recorded since the rollups began, by outcome class as the rollups count them: the

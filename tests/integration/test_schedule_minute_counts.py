@@ -110,17 +110,22 @@ def test_a_row_moved_in_time_is_counted_again(sqlite_engine: Engine) -> None:
     assert_exact(sqlite_engine)
 
 
-def test_no_trigger_meets_the_updates_of_claims_starts_and_finishes(pg_engine: Engine) -> None:
+def test_no_trigger_but_a_guarded_one_meets_the_updates_of_claims_starts_and_finishes(
+    pg_engine: Engine,
+) -> None:
     # The distributor's and processor's writes update rows; an UPDATE trigger on
-    # task_schedule, even one for other columns, would cost them per row.
+    # task_schedule costs them per row. The one there is the dead-letter count's (0018): run
+    # after the update, and only for a row whose WHEN says it became or stopped being a live
+    # dead letter; a BEFORE trigger would lock and run for every row.
     with pg_engine.connect() as connection:
         on_update = connection.execute(
             text(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'task_schedule'::regclass "
+                "SELECT tgname, tgtype & 2 <> 0 AS before, tgqual IS NOT NULL AS guarded "
+                "FROM pg_trigger WHERE tgrelid = 'task_schedule'::regclass "
                 "AND NOT tgisinternal AND tgtype & 16 <> 0"  # TRIGGER_TYPE_UPDATE
             )
         ).all()
-    assert on_update == []
+    assert [tuple(row) for row in on_update] == [("task_schedule_dead_letter_changed", False, True)]
 
 
 def test_the_scaling_target_is_the_forecasts_after_the_writes(db_engine: Engine) -> None:

@@ -31,8 +31,10 @@ def test_both_dialects_name_the_same_queries() -> None:
     sqlite_only = {"record_runs"}
     # Only PostgreSQL partitions the history (engine.adapters.partition_store).
     postgresql_only = {"find_rows_kept_from_week"}
-    # Only PostgreSQL appends counts and merges them (engine.adapters.schedule_counts).
+    # Only PostgreSQL appends counts and merges them (engine.adapters.schedule_counts and
+    # dead_letter_counts).
     postgresql_only |= {"merge_schedule_minute_counts", "recount_schedule_minutes"}
+    postgresql_only |= {"merge_dead_letter_counts"}
     assert names["postgresql"] - postgresql_only == names["sqlite"] - sqlite_only
     assert names["postgresql"] >= {"count_runs_per_minute_and_type", "finish_runs"}
     assert named_query("sqlite", "summarize_scheduled_minutes").startswith("WITH")
