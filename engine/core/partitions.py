@@ -17,8 +17,13 @@ from datetime import UTC, datetime, timedelta
 PARTITION_WIDTH = timedelta(days=7)
 # Partitions exist from the current week through this far ahead, so that the rows the
 # Scheduler materialises (a day or so ahead) always find theirs; rows beyond (a `once` task
-# years away) go to the default partition until their week is created.
-PARTITIONS_AHEAD = timedelta(days=28)
+# years away) go to the default partition until their week is created. No further: every
+# statement that names no week (a finish, a sweep, the update half of a claim) is planned
+# over each partition and its indexes, empty or not. Three empty weeks more cost the
+# 10,000-task end-to-end burst a tenth of PostgreSQL's CPU (6 bursts each way, README).
+# A week's lead still leaves the Scheduler days to be down before rows wait in the default
+# partition (where they are claimed and run all the same).
+PARTITIONS_AHEAD = timedelta(days=7)
 # Ranges are aligned on this Monday, so every week starts on a Monday at 00:00 UTC.
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 
@@ -50,7 +55,7 @@ def ranges_to_create(now: datetime, ahead: timedelta = PARTITIONS_AHEAD) -> list
     arrive, go to the default partition).
 
     Example: at 2026-12-03T10:00Z with 28 days ahead: the five weeks starting 2026-11-30,
-    12-07, 12-14, 12-21 and 12-28.
+    12-07, 12-14, 12-21 and 12-28; with the default 7 days: 2026-11-30 and 12-07.
     """
     ranges = [range_containing(now)]
     last = range_containing(now + ahead)

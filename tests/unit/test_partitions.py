@@ -47,6 +47,13 @@ def test_naive_instants_are_refused() -> None:
         range_containing(datetime(2026, 12, 3))
 
 
+def test_the_default_lead_is_the_current_week_and_the_next() -> None:
+    # Whatever the day: a week ahead of a Monday 00:00 is the next Monday 00:00, of a Sunday
+    # 23:59 the next Sunday, both in the following week.
+    for instant in ("2026-11-30T00:00:00", "2026-12-03T10:00:00", "2026-12-06T23:59:00"):
+        assert ranges_to_create(at(instant)) == [week("2026-11-30T00:00:00"), week("2026-12-07T00:00:00")]
+
+
 def test_the_weeks_to_create_run_from_now_through_the_lead() -> None:
     assert ranges_to_create(at("2026-12-03T10:00:00"), timedelta(days=28)) == [
         week(start)
