@@ -13,7 +13,10 @@ wants all of itself in flight, see the README). Prints, from one run:
   handler's start, `task_schedule.start_lag_ms`);
 - the start lag of tasks due one after another rather than all at once.
 
-Uses a database and queues of its own and removes them afterwards. Run:
+The processes are started first and the rows added once every one answers /readyz: a burst
+due while they still import and connect measured their start-up (on a slow machine the rows'
+insert left them 1.5 s, and the figure fell by a third). Uses a database and queues of its
+own and removes them afterwards. Run:
     .venv/bin/python benchmarks/e2e.py [--tasks 10000] [--processors 2]
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pika
 import pika.exceptions
 from sqlalchemy import Engine, create_engine, func, insert, select, text
@@ -175,27 +180,13 @@ def bench_database() -> Iterator[tuple[str, Engine]]:
         admin.dispose()
 
 
-def add_due_rows(engine: Engine, count: int, due: datetime) -> None:
-    """`count` schedule rows of the no-op type, all due at `due`."""
+def add_due_rows(engine: Engine, count: int, due: datetime, spacing: timedelta = timedelta(0)) -> None:
+    """`count` schedule rows of the no-op type, the first due at `due`, each next `spacing` later."""
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE task_schedule, task_runs, tasks RESTART IDENTITY CASCADE"))
         task_ids = (
             connection.execute(
-                insert(tasks).returning(tasks.c.id),
-                [
-                    {
-                        "name": f"bench {i}",
-                        "task_type": "bench",
-                        "kind": "once",
-                        "run_at": due,
-                        "payload": {},
-                        "active": True,
-                        "created_at": due,
-                        "updated_at": due,
-                        "materialized_until": due,
-                    }
-                    for i in range(count)
-                ],
+                insert(tasks).returning(tasks.c.id), [_once_task(f"bench {i}", due) for i in range(count)]
             )
             .scalars()
             .all()
@@ -203,10 +194,24 @@ def add_due_rows(engine: Engine, count: int, due: datetime) -> None:
         connection.execute(
             insert(task_schedule),
             [
-                {"task_id": task_id, "scheduled_time": due, "status": "Scheduled", "attempt": 0}
-                for task_id in task_ids
+                {"task_id": task_id, "scheduled_time": due + i * spacing, "status": "Scheduled", "attempt": 0}
+                for i, task_id in enumerate(task_ids)
             ],
         )
+
+
+def _once_task(name: str, due: datetime) -> dict[str, Any]:
+    return {
+        "name": name,
+        "task_type": "bench",
+        "kind": "once",
+        "run_at": due,
+        "payload": {},
+        "active": True,
+        "created_at": due,
+        "updated_at": due,
+        "materialized_until": due,
+    }
 
 
 def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> subprocess.Popen[bytes]:
@@ -217,6 +222,61 @@ def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> 
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+# Rows are due this long after the processes are ready: time to add them (3 s for 10,000 on a
+# slow machine); a burst due before its rows are in raises rather than measuring the insert.
+DUE_AFTER_S = 6.0
+HEALTH_PORT_VARIABLES = {
+    "processor": "HEADWAY_PROCESSOR_HEALTH_PORT",
+    "distributor": "HEADWAY_DISTRIBUTOR_HEALTH_PORT",
+}
+
+
+def start_ready(
+    commands: list[tuple[list[str], str]], env: dict[str, str], log_dir: Path, timeout_s: float = 120
+) -> list[subprocess.Popen[bytes]]:
+    """Start each (command, log name) with a health endpoint of its own and wait until every
+    one answers /readyz with 200 (database and broker reached, a loop done)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    ports: list[int] = []
+    for command, name in commands:
+        port = _free_port()
+        ports.append(port)
+        processes.append(start(command, {**env, HEALTH_PORT_VARIABLES[command[0]]: str(port)}, log_dir, name))
+    deadline = time.monotonic() + timeout_s
+    try:
+        for process, port in zip(processes, ports, strict=True):
+            while not _ready(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a benchmarked process did not become ready; logs in {log_dir}")
+                time.sleep(0.05)
+    except BaseException:
+        stop(processes)
+        raise
+    return processes
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def due_rows_after_ready(engine: Engine, count: int, spacing: timedelta = timedelta(0)) -> datetime:
+    """Add `count` rows (add_due_rows), the first due DUE_AFTER_S from now; returns that instant."""
+    due = datetime.now(UTC) + timedelta(seconds=DUE_AFTER_S)
+    add_due_rows(engine, count, due, spacing)
+    if datetime.now(UTC) >= due:
+        raise RuntimeError(f"adding {count} rows took over {DUE_AFTER_S} s: the burst would time the insert")
+    return due
 
 
 def cpu_s(process: subprocess.Popen[bytes]) -> float:
@@ -281,13 +341,12 @@ def distribution_rate(
 ) -> tuple[float, list[float]]:
     """Due rows to messages confirmed in the queue, no processor running: rows/s from the
     due instant to the moment the queue holds them all, and each distributor's CPU seconds."""
-    due = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
-    add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
-    processes = [
-        start(["distributor"], env, log_dir, f"dist-{distributors}-{i}") for i in range(distributors)
-    ]
+    processes = start_ready(
+        [(["distributor"], f"dist-{distributors}-{i}") for i in range(distributors)], env, log_dir
+    )
     try:
+        due = due_rows_after_ready(engine, count)
         done = wait_for_queue_depth(queue, count, timeout_s=120)
     finally:
         cpu = stop(processes)
@@ -307,13 +366,16 @@ def end_to_end(
 ) -> tuple[float, float, float, list[float]]:
     """tasks/s from the due instant to the last success, p50/p99 start lag in ms, and the
     CPU seconds of each processor, then each distributor."""
-    due = datetime.now(UTC) + timedelta(seconds=6)  # the processes start meanwhile
-    add_due_rows(engine, count, due)
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
     processor = ["processor", "--concurrency", "16", "--prefetch", str(prefetch)]
-    processes = [start(processor, env, log_dir, f"proc-{i}") for i in range(processors)]
-    processes += [start(["distributor"], env, log_dir, f"e2e-dist-{i}") for i in range(distributors)]
+    processes = start_ready(
+        [(processor, f"proc-{i}") for i in range(processors)]
+        + [(["distributor"], f"e2e-dist-{i}") for i in range(distributors)],
+        env,
+        log_dir,
+    )
     try:
+        due = due_rows_after_ready(engine, count)
         wait_until_succeeded(engine, count, 300)
     finally:
         cpu = stop(processes)
@@ -335,18 +397,9 @@ def spread_start_lag(
     """Start lag of `count` tasks due 137 ms apart (one distributor, one processor with its
     defaults): min, median and max in ms."""
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
-    first = datetime.now(UTC) + timedelta(seconds=5)  # the processes start meanwhile
-    add_due_rows(engine, count, first)
-    with engine.begin() as connection:
-        connection.execute(
-            text("UPDATE task_schedule SET scheduled_time = :first + (id - 1) * INTERVAL '137 milliseconds'"),
-            {"first": first},
-        )
-    processes = [
-        start(["processor"], env, log_dir, "spread-p"),
-        start(["distributor"], env, log_dir, "spread-d"),
-    ]
+    processes = start_ready([(["processor"], "spread-p"), (["distributor"], "spread-d")], env, log_dir)
     try:
+        due_rows_after_ready(engine, count, spacing=timedelta(milliseconds=137))
         wait_until_succeeded(engine, count, 60)
     finally:
         stop(processes)

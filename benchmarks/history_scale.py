@@ -52,7 +52,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from benchmarks.common import fresh_postgres
-from benchmarks.e2e import AMQP_URL, start, stop
+from benchmarks.e2e import AMQP_URL, DUE_AFTER_S, start_ready, stop
 from engine.adapters.distribution_store import claim_due_rows
 from engine.adapters.history_store import history_stats, prune_history, roll_up_runs
 from engine.adapters.partition_store import create_partition_pair, existing_ranges
@@ -259,21 +259,10 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
     return results
 
 
-def burst(engine: Engine, count: int, log_dir: Path) -> tuple[float, float, float]:
-    """benchmarks/e2e.py's end-to-end burst on this history: tasks/s from the due instant to
-    the last success, p50 and p99 start lag (ms). The rows the measurements left waiting (the
-    cron horizon) are removed first and the cron tasks made inactive, so that the processes
-    run the burst alone."""
-    url = engine.url.render_as_string(hide_password=False)
-    queue = f"headway-history-{uuid.uuid4().hex[:8]}"
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM task_schedule WHERE status IN ('Scheduled', 'Queued')"))
-        connection.execute(text("UPDATE tasks SET active = FALSE WHERE kind = 'cron'"))
-    with engine.connect() as connection:
-        # What autovacuum does after that delete (the claims would step over its dead entries).
-        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-        autocommit.exec_driver_sql("VACUUM ANALYZE task_schedule")
-    due = datetime.now(UTC) + timedelta(seconds=6)  # the processes start meanwhile
+def add_burst_rows(engine: Engine, count: int) -> tuple[datetime, int]:
+    """`count` once tasks of the no-op type and their rows, due DUE_AFTER_S from now (e2e.py's
+    lead, time to add them); returns the due instant and the first task's id."""
+    due = datetime.now(UTC) + timedelta(seconds=DUE_AFTER_S)  # e2e.py's lead: time to add the rows
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -302,10 +291,37 @@ def burst(engine: Engine, count: int, log_dir: Path) -> tuple[float, float, floa
             ),
             {"due": due, "first": first_task},
         )
+    if datetime.now(UTC) >= due:
+        raise RuntimeError(f"adding the burst's rows took over {DUE_AFTER_S} s")
+    return due, int(first_task)
+
+
+def burst(engine: Engine, count: int, log_dir: Path) -> tuple[float, float, float]:
+    """benchmarks/e2e.py's end-to-end burst on this history: tasks/s from the due instant to
+    the last success, p50 and p99 start lag (ms). The rows the measurements left waiting (the
+    cron horizon) are removed first and the cron tasks made inactive, so that the processes
+    run the burst alone."""
+    url = engine.url.render_as_string(hide_password=False)
+    queue = f"headway-history-{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM task_schedule WHERE status IN ('Scheduled', 'Queued')"))
+        connection.execute(text("UPDATE tasks SET active = FALSE WHERE kind = 'cron'"))
+    with engine.connect() as connection:
+        # What autovacuum does after that delete (the claims would step over its dead entries).
+        autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+        autocommit.exec_driver_sql("VACUUM ANALYZE task_schedule")
     env = {"HEADWAY_DATABASE_URL": url, "HEADWAY_BROKER_URL": AMQP_URL, "HEADWAY_QUEUE": queue}
     processor = ["processor", "--concurrency", "16", "--prefetch", "400"]
-    processes = [start(processor, env, log_dir, f"proc-{i}") for i in range(2)]
-    processes += [start(["distributor"], env, log_dir, f"dist-{i}") for i in range(2)]
+    processes = start_ready(
+        [(processor, f"proc-{i}") for i in range(2)] + [(["distributor"], f"dist-{i}") for i in range(2)],
+        env,
+        log_dir,
+    )
+    try:
+        due, first_task = add_burst_rows(engine, count)
+    except BaseException:
+        stop(processes)
+        raise
     ours = "FROM task_schedule WHERE task_id >= :first AND scheduled_time = :due"
     try:
         deadline = time.monotonic() + 300
