@@ -363,6 +363,20 @@ def table_sizes(engine: Engine) -> str:
     return ", ".join(f"{name} {count:,}" for name, count in rows)
 
 
+def server_settings(engine: Engine) -> str:
+    """The server's version, cache and database size: at 30 M rows the week being written
+    outgrows a small shared_buffers (PostgreSQL's default, 128 MB), and its writes then read
+    index pages back from the OS and evict others, which a history of one day never does."""
+    with engine.connect() as connection:
+        version, buffers, size = connection.execute(
+            text(
+                "SELECT current_setting('server_version'), current_setting('shared_buffers'),"
+                " pg_size_pretty(pg_database_size(current_database()))"
+            )
+        ).one()
+    return f"PostgreSQL {version}, shared_buffers {buffers}, database {size}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="finished schedule rows of history")
@@ -397,6 +411,7 @@ def main() -> None:
             f" in {seeded_s:.1f} s; rolled up in {rollup_s:.1f} s"
         )
         print(f"rows: {table_sizes(engine)}")
+        print(f"server: {server_settings(engine)}")
         results = measure(engine, now, args.repeat)
         bursts = []
         for _ in range(args.bursts if args.burst else 0):
