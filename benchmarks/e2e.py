@@ -30,11 +30,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pika
@@ -224,6 +224,7 @@ def start(command: list[str], env: dict[str, str], log_dir: Path, name: str) -> 
     )
 
 
+Added = TypeVar("Added")
 # Rows are due this long after the processes are ready: time to add them (3 s for 10,000 on a
 # slow machine); a burst due before its rows are in raises rather than measuring the insert.
 DUE_AFTER_S = 6.0
@@ -270,12 +271,19 @@ def _ready(port: int) -> bool:
         return False
 
 
+def rows_due_soon(add_rows: Callable[[datetime], Added]) -> tuple[datetime, Added]:
+    """Call `add_rows(due)` with `due` DUE_AFTER_S from now; returns `due` and what it returned.
+    Raises if the rows went in only after `due`: the burst would time their insert."""
+    due = datetime.now(UTC) + timedelta(seconds=DUE_AFTER_S)
+    added = add_rows(due)
+    if datetime.now(UTC) >= due:
+        raise RuntimeError(f"adding the rows took over {DUE_AFTER_S} s: the burst would time the insert")
+    return due, added
+
+
 def due_rows_after_ready(engine: Engine, count: int, spacing: timedelta = timedelta(0)) -> datetime:
     """Add `count` rows (add_due_rows), the first due DUE_AFTER_S from now; returns that instant."""
-    due = datetime.now(UTC) + timedelta(seconds=DUE_AFTER_S)
-    add_due_rows(engine, count, due, spacing)
-    if datetime.now(UTC) >= due:
-        raise RuntimeError(f"adding {count} rows took over {DUE_AFTER_S} s: the burst would time the insert")
+    due, _ = rows_due_soon(lambda due: add_due_rows(engine, count, due, spacing))
     return due
 
 

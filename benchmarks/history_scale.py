@@ -52,7 +52,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from benchmarks.common import fresh_postgres
-from benchmarks.e2e import AMQP_URL, DUE_AFTER_S, start_ready, stop
+from benchmarks.e2e import AMQP_URL, rows_due_soon, start_ready, stop
 from engine.adapters.distribution_store import claim_due_rows
 from engine.adapters.history_store import history_stats, prune_history, roll_up_runs
 from engine.adapters.partition_store import create_partition_pair, existing_ranges
@@ -259,10 +259,9 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
     return results
 
 
-def add_burst_rows(engine: Engine, count: int) -> tuple[datetime, int]:
-    """`count` once tasks of the no-op type and their rows, due DUE_AFTER_S from now (e2e.py's
-    lead, time to add them); returns the due instant and the first task's id."""
-    due = datetime.now(UTC) + timedelta(seconds=DUE_AFTER_S)  # e2e.py's lead: time to add the rows
+def add_burst_rows(engine: Engine, count: int, due: datetime) -> int:
+    """`count` once tasks of the no-op type and their rows, due at `due`; returns the first
+    task's id."""
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -291,9 +290,7 @@ def add_burst_rows(engine: Engine, count: int) -> tuple[datetime, int]:
             ),
             {"due": due, "first": first_task},
         )
-    if datetime.now(UTC) >= due:
-        raise RuntimeError(f"adding the burst's rows took over {DUE_AFTER_S} s")
-    return due, int(first_task)
+    return int(first_task)
 
 
 def burst(engine: Engine, count: int, log_dir: Path) -> tuple[float, float, float]:
@@ -317,13 +314,9 @@ def burst(engine: Engine, count: int, log_dir: Path) -> tuple[float, float, floa
         env,
         log_dir,
     )
-    try:
-        due, first_task = add_burst_rows(engine, count)
-    except BaseException:
-        stop(processes)
-        raise
     ours = "FROM task_schedule WHERE task_id >= :first AND scheduled_time = :due"
     try:
+        due, first_task = rows_due_soon(lambda due: add_burst_rows(engine, count, due))
         deadline = time.monotonic() + 300
         while True:
             with engine.connect() as connection:
