@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from engine.adapters.database import id_in, plan_for_values, update_unlocked
 from engine.adapters.dependency_store import add_dependent_rows
 from engine.adapters.sql_queries import bound_query, instant_text
-from engine.adapters.tables import processor_heartbeats, task_schedule, task_types, tasks
+from engine.adapters.tables import UTCDateTime, processor_heartbeats, task_schedule, task_types, tasks
 from engine.core.dependencies import UpstreamOutcome
 from engine.core.execution import TaskContext
 from engine.core.leases import RowState, StartAction, StartDecision, decide_start, start_lag_ms
@@ -169,7 +169,7 @@ def _started_run(
         payload=_json(row.payload),
         config=dict(settings.config),
     )
-    return StartedRun(message, context, settings.handler, now)
+    return StartedRun(message, context, settings.handler, now, row.scheduled_time)
 
 
 def _start_waiting_rows(
@@ -198,7 +198,8 @@ def _start_waiting_rows(
         "lease_until": lease_until,
         **week_span(times or [now]),
     }
-    rows = connection.execute(bound_query(connection, "start_waiting_rows"), values).all()
+    query = bound_query(connection, "start_waiting_rows").columns(scheduled_time=UTCDateTime())
+    rows = connection.execute(query, values).all()
     types = _type_settings(connection, {row.task_type for row in rows})
     started = [_started_run(first.pop(int(row.id)), row, types, now) for row in rows]
     return started, [*first.values(), *rest]
@@ -288,6 +289,7 @@ def _run_row(f: FinishedRun, dialect: str) -> tuple[Any, ...]:
         f.elapsed_ms,
         f.outcome,
         f.output_excerpt,
+        instant_text(f.run.row_time, dialect),
     )
 
 

@@ -334,7 +334,8 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- rows waiting for exactly the message's attempt (Scheduled or Queued at :messages' attempt
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
--- ids started with their task's id, type, payload and overrides (timeout_s, max_attempts). The ids are also given as an array
+-- ids started with their scheduled time and their task's id, type, payload and overrides
+-- (timeout_s, max_attempts). The ids are also given as an array
 -- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
 -- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
 -- the lock order every processor uses; a row another transaction holds is waited for.
@@ -373,9 +374,9 @@ WITH m AS (
                GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (CAST(:now AS TIMESTAMPTZ) - t.scheduled_time)) * 1000)))::INT)
     FROM waiting w WHERE t.id = w.id AND t.scheduled_time = w.scheduled_time
       AND t.attempt = w.attempt - 1
-    RETURNING t.id, t.task_id
+    RETURNING t.id, t.task_id, t.scheduled_time
 )
-SELECT s.id, s.task_id, k.task_type, k.payload, k.timeout_s, k.max_attempts
+SELECT s.id, s.task_id, s.scheduled_time, k.task_type, k.payload, k.timeout_s, k.max_attempts
 FROM started s JOIN tasks k ON k.id = s.task_id;
 
 -- name: set_running
@@ -398,29 +399,38 @@ RETURNING t.id;
 -- attempt under :me takes its new status and gets its task_runs row, in one statement (on
 -- SQLite, record_runs adds those rows). Returns the ids changed. :rows is [[schedule_id,
 -- attempt, status, finished_at, error, next_attempt_at, task_id, task_type, started_at,
--- elapsed_ms, outcome, output_excerpt], ...]. The ids also go as an array (= ANY), for the
--- planner, as in start_waiting_rows. One statement rather than an update and an insert:
--- two cost about a sixth of the rows finished per second (A/B of the finish write, 3,000
--- rows in batches of 100).
+-- elapsed_ms, outcome, output_excerpt, scheduled_time], ...], the last the row's own (as
+-- its start returned it). One statement rather than an update and an insert: two cost about
+-- a sixth of the rows finished per second (A/B of the finish write, 3,000 rows in batches
+-- of 100). The update finds each row by its whole key (id, scheduled_time), as the claim
+-- does: a primary key lookup in the one week (partition, 0011) that holds it. The row's
+-- expected status and processor come from m too, so that every test of the update joins
+-- it to m: a test of task_schedule alone (status = 'Running') matched the partial index
+-- task_schedule_running_lease, whose statistics lag a burst, and the planner, expecting a
+-- row or two, compared every Running row with every outcome (a nested loop with a join
+-- filter: 2 M comparisons for 1,400 outcomes, 2.3 s for 5,000). The runs' rows are made
+-- from what the update returns (its RETURNING names m's columns too), with no second join.
 WITH m AS MATERIALIZED (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt, e->>2 AS status,
            CAST(e->>3 AS TIMESTAMPTZ) AS finished_at, e->>4 AS error,
            CAST(e->>5 AS TIMESTAMPTZ) AS next_attempt_at, CAST(e->>6 AS BIGINT) AS task_id,
            e->>7 AS task_type, CAST(e->>8 AS TIMESTAMPTZ) AS started_at, CAST(e->>9 AS INT) AS elapsed_ms,
-           e->>10 AS outcome, e->>11 AS output_excerpt
+           e->>10 AS outcome, e->>11 AS output_excerpt, CAST(e->>12 AS TIMESTAMPTZ) AS scheduled_time,
+           'Running' AS running, CAST(:me AS TEXT) AS me
     FROM json_array_elements(CAST(:rows AS JSON)) AS e
 ), changed AS (
     UPDATE task_schedule t SET status = m.status, finished_at = m.finished_at, last_error = m.error,
            next_attempt_at = m.next_attempt_at, lease_expires_at = NULL
-    FROM m WHERE t.id = ANY(ARRAY(SELECT id FROM m)) AND t.id = m.id
-      AND t.status = 'Running' AND t.attempt = m.attempt AND t.claimed_by = :me
-    RETURNING t.id, t.scheduled_time
+    FROM m WHERE t.id = m.id AND t.scheduled_time = m.scheduled_time
+      AND t.status = m.running AND t.attempt = m.attempt AND t.claimed_by = m.me
+    RETURNING t.id, t.scheduled_time, m.task_id, m.task_type, m.attempt, m.started_at,
+              m.finished_at, m.elapsed_ms, m.outcome, m.output_excerpt, m.error
 ), recorded AS (
     INSERT INTO task_runs (schedule_id, task_id, task_type, attempt, started_at, finished_at,
                            elapsed_ms, outcome, output_excerpt, error, scheduled_time)
-    SELECT m.id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,
-           output_excerpt, error, changed.scheduled_time
-    FROM m JOIN changed ON changed.id = m.id
+    SELECT id, task_id, task_type, attempt, started_at, finished_at, elapsed_ms, outcome,
+           output_excerpt, error, scheduled_time
+    FROM changed
 )
 SELECT id FROM changed;
 

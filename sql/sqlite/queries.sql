@@ -258,8 +258,8 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + e
 -- exactly the message's attempt (Scheduled or Queued at its attempt minus one, or Failed
 -- with a retry pending) become Running at :now under :me until :lease_until. :messages is
 -- [[schedule_id, attempt], ...] without repeated ids; returns the ids started with their
--- task's id, type, payload and overrides (timeout_s, max_attempts): RETURNING cannot name a
--- joined table, but a subquery may.
+-- scheduled time and their task's id, type, payload and overrides (timeout_s,
+-- max_attempts): RETURNING cannot name a joined table, but a subquery may.
 -- The lag is counted in microseconds from the stored text (julianday's doubles are off by
 -- tens of them), then truncated to whole milliseconds as in Python.
 UPDATE task_schedule SET status = 'Running', attempt = m.attempt, started_at = :now,
@@ -275,7 +275,7 @@ FROM (
 WHERE task_schedule.id = m.id AND task_schedule.attempt = m.attempt - 1
   AND (task_schedule.status IN ('Scheduled', 'Queued')
        OR (task_schedule.status = 'Failed' AND task_schedule.next_attempt_at IS NOT NULL))
-RETURNING id, task_id,
+RETURNING id, task_id, scheduled_time,
     (SELECT task_type FROM tasks WHERE tasks.id = task_schedule.task_id) AS task_type,
     (SELECT payload FROM tasks WHERE tasks.id = task_schedule.task_id) AS payload,
     (SELECT timeout_s FROM tasks WHERE tasks.id = task_schedule.task_id) AS timeout_s,

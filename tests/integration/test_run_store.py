@@ -8,17 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 
+from engine.adapters.partition_store import ensure_partitions
 from engine.adapters.run_store import (
     FinishedRun,
+    _run_row,
     finish_runs,
     give_back_runs,
     renew_leases,
     start_runs,
     week_span,
 )
-from engine.adapters.sql_queries import bound_query
+from engine.adapters.sql_queries import bound_query, named_query
 from engine.adapters.tables import task_runs, task_schedule
 from engine.core.leases import MAX_LAG_MS, RowState, StartAction, decide_start, start_lag_ms
 from engine.core.messages import TaskMessage
@@ -247,6 +249,25 @@ def test_a_message_with_a_wrong_scheduled_time_still_starts_its_row(db_engine: E
     assert [run.message.schedule_id for run in started] == [message.schedule_id] and others == []
 
 
+def test_outcomes_find_their_rows_by_the_rows_own_time_not_the_messages(db_engine: Engine) -> None:
+    """The outcome's write names each row by its whole key (id, scheduled_time): the time
+    the start read from the row, whatever time the message carried (the batch path for a
+    time in the row's week, the decided path for one 400 days off)."""
+    first, second = queued_rows(db_engine, 2)
+    near = replace(first, scheduled_time=NOW + timedelta(minutes=7))
+    far = replace(second, scheduled_time=NOW - timedelta(days=400))
+    with db_engine.begin() as connection:
+        runs, _ = start_runs(connection, [near, far], "p1", NOW, LEASE)
+    assert [run.row_time for run in runs] == [NOW, NOW]
+    finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW, 5, "succeeded") for run in runs]
+    with db_engine.begin() as connection:
+        assert finish_runs(connection, finished, "p1") == {first.schedule_id, second.schedule_id}
+    with db_engine.connect() as connection:
+        statuses = connection.execute(select(task_schedule.c.status)).scalars().all()
+        recorded = connection.execute(select(task_runs.c.scheduled_time)).scalars().all()
+    assert statuses == ["Succeeded"] * 2 and recorded == [NOW, NOW]
+
+
 def test_one_finish_records_runs_of_rows_weeks_apart(db_engine: Engine) -> None:
     """A batch whose rows lie in different weeks (partitions) finishes every one of them."""
     first, second = queued_rows(db_engine, 2)
@@ -287,3 +308,30 @@ def test_a_start_weeks_late_records_the_largest_lag_the_column_holds(db_engine: 
     assert lags == {MAX_LAG_MS}
     assert start_lag_ms(NOW, NOW + timedelta(days=30)) == MAX_LAG_MS
     assert start_lag_ms(NOW, NOW - timedelta(seconds=1)) == 0
+
+
+def test_an_outcome_batch_reaches_each_row_by_its_key_when_statistics_lag_a_burst(
+    pg_engine: Engine,
+) -> None:
+    """Statistics taken before a burst say no row is Running; the outcome write must still
+    look each row up by its key, not compare every Running row with every outcome (a nested
+    loop with a join filter: quadratic in the batch)."""
+    with pg_engine.begin() as connection:  # NOW's week in a partition of its own, as in a live fleet
+        ensure_partitions(connection, NOW, timedelta(0))
+    messages = queued_rows(pg_engine, 1_500)
+    with pg_engine.begin() as connection:
+        runs, _ = start_runs(connection, messages, "p1", NOW, LEASE)
+    finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW, 5, "succeeded") for run in runs]
+    rows = [_run_row(outcome, "postgresql") for outcome in finished]
+    with pg_engine.begin() as connection:
+        # A nested loop is what the planner picks when it expects a row or two: leave it
+        # only that, and it must be one that looks each row up.
+        connection.execute(text("SET LOCAL enable_hashjoin = off"))
+        connection.execute(text("SET LOCAL enable_mergejoin = off"))
+        plan = "\n".join(
+            connection.execute(
+                text("EXPLAIN " + named_query("postgresql", "finish_runs")),
+                {"rows": json.dumps(rows), "me": "p1"},
+            ).scalars()
+        )
+    assert "Join Filter" not in plan, plan
