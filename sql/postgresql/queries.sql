@@ -335,10 +335,13 @@ ON CONFLICT (kind) DO UPDATE SET row_count = reconciliation_counts.row_count + E
 -- minus one, or Failed with a retry pending) become Running at :now under :me until
 -- :lease_until. :messages is [[schedule_id, attempt], ...] without repeated ids; returns the
 -- ids started with their scheduled time and their task's id, type, payload and overrides
--- (timeout_s, max_attempts). The ids are also given as an array
--- (= ANY) so that the planner looks them up by primary key: joined to the JSON alone, whose
--- size it cannot know, it chose to scan the whole table. The rows are taken in id order,
--- the lock order every processor uses; a row another transaction holds is waited for.
+-- (timeout_s, max_attempts). Each message's row is looked up and locked by its key, in
+-- a LATERAL subquery that holds the lock (FOR UPDATE keeps the planner from merging it
+-- into a join): joined to the JSON, whose size it cannot know, the planner scanned the
+-- whole table, and given the ids as an array as well (= ANY) it could compare every row
+-- found with every message (a nested loop with a join filter, quadratic in the batch) when
+-- a partition's statistics lag a burst. The messages are taken in id order, the lock order
+-- every processor uses; a row another transaction holds is waited for.
 -- The rows are locked by primary key alone and tested once locked (FOR UPDATE returns their
 -- latest version): with the status test in the locking scan or the update, the planner
 -- combined the key with the partial index of waiting rows (task_schedule_waiting), and on a
@@ -358,11 +361,14 @@ WITH m AS (
     SELECT CAST(e->>0 AS BIGINT) AS id, CAST(e->>1 AS INT) AS attempt
     FROM json_array_elements(CAST(:messages AS JSON)) AS e
 ), locked AS (
-    SELECT t.id, t.scheduled_time, t.status, t.attempt AS row_attempt, t.next_attempt_at, m.attempt
-    FROM task_schedule t JOIN m ON t.id = m.id
-    WHERE t.id = ANY(ARRAY(SELECT id FROM m))
-      AND t.scheduled_time >= :time_from AND t.scheduled_time < :time_to
-    ORDER BY t.id FOR UPDATE OF t
+    SELECT t.id, t.scheduled_time, t.status, t.row_attempt, t.next_attempt_at, m.attempt
+    FROM (SELECT id, attempt FROM m ORDER BY id) AS m
+    CROSS JOIN LATERAL (
+        SELECT id, scheduled_time, status, attempt AS row_attempt, next_attempt_at
+        FROM task_schedule
+        WHERE id = m.id AND scheduled_time >= :time_from AND scheduled_time < :time_to
+        FOR UPDATE
+    ) AS t
 ), waiting AS (
     SELECT id, scheduled_time, attempt FROM locked
     WHERE row_attempt = attempt - 1

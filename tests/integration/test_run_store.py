@@ -335,3 +335,29 @@ def test_an_outcome_batch_reaches_each_row_by_its_key_when_statistics_lag_a_burs
             ).scalars()
         )
     assert "Join Filter" not in plan, plan
+
+
+def test_a_start_batch_locks_each_row_by_its_key_when_statistics_lag_a_burst(
+    pg_engine: Engine,
+) -> None:
+    """As for outcomes: the batch start looks each message's row up by its key, whatever the
+    planner expects of the week's partition."""
+    with pg_engine.begin() as connection:  # NOW's week in a partition of its own, as in a live fleet
+        ensure_partitions(connection, NOW, timedelta(0))
+    messages = queued_rows(pg_engine, 1_500)
+    values = {
+        "messages": json.dumps([(m.schedule_id, m.attempt) for m in messages]),
+        "now": NOW,
+        "me": "p1",
+        "lease_until": LEASE,
+        **week_span([NOW]),
+    }
+    with pg_engine.begin() as connection:
+        connection.execute(text("SET LOCAL enable_hashjoin = off"))
+        connection.execute(text("SET LOCAL enable_mergejoin = off"))
+        plan = "\n".join(
+            connection.execute(
+                text("EXPLAIN " + named_query("postgresql", "start_waiting_rows")), values
+            ).scalars()
+        )
+    assert "Join Filter" not in plan, plan
