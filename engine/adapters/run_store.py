@@ -289,7 +289,7 @@ def _run_row(f: FinishedRun, dialect: str) -> tuple[Any, ...]:
         f.elapsed_ms,
         f.outcome,
         f.output_excerpt,
-        instant_text(f.run.row_time, dialect),
+        instant_text(f.run.scheduled_time, dialect),
     )
 
 

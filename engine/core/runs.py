@@ -59,15 +59,10 @@ class StartedRun:
     context: TaskContext
     handler: str
     started_at: datetime
-    # The row's own scheduled time (its partition key on PostgreSQL), which the outcome's
-    # write names to find the row in one week; a message may carry another. None: the
-    # message's.
-    scheduled_time: datetime | None = None
-
-    @property
-    def row_time(self) -> datetime:
-        """The instant that, with the schedule id, is the row's whole key."""
-        return self.message.scheduled_time if self.scheduled_time is None else self.scheduled_time
+    # The row's own scheduled time, as the start read it: with the schedule id, the row's
+    # whole key (PostgreSQL's partition key), which the outcome's write names to find the
+    # row in one week. A message may carry another time.
+    scheduled_time: datetime
 
 
 # The messages a start could not start, each with what to do with it instead.

@@ -258,7 +258,7 @@ def test_outcomes_find_their_rows_by_the_rows_own_time_not_the_messages(db_engin
     far = replace(second, scheduled_time=NOW - timedelta(days=400))
     with db_engine.begin() as connection:
         runs, _ = start_runs(connection, [near, far], "p1", NOW, LEASE)
-    assert [run.row_time for run in runs] == [NOW, NOW]
+    assert [run.scheduled_time for run in runs] == [NOW, NOW]
     finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW, 5, "succeeded") for run in runs]
     with db_engine.begin() as connection:
         assert finish_runs(connection, finished, "p1") == {first.schedule_id, second.schedule_id}

@@ -269,7 +269,7 @@ class FakeRunStore:
             )
             if row.start_lag_ms is None:
                 row.start_lag_ms = start_lag_ms(row.scheduled_time, now)
-            started.append(StartedRun(message, self._context(row), "job", now))
+            started.append(StartedRun(message, self._context(row), "job", now, row.scheduled_time))
         return started, others
 
     def finish_runs(self, finished: Sequence[FinishedRun], processor_id: str) -> set[int]:
