@@ -310,30 +310,35 @@ def test_a_start_weeks_late_records_the_largest_lag_the_column_holds(db_engine: 
     assert start_lag_ms(NOW, NOW - timedelta(seconds=1)) == 0
 
 
+def burst_messages(engine: Engine) -> list[TaskMessage]:
+    """1,500 Queued rows in NOW's week, with a partition of its own as in a live fleet."""
+    with engine.begin() as connection:
+        ensure_partitions(connection, NOW, timedelta(0))
+    return queued_rows(engine, 1_500)
+
+
+def nested_loop_plan(engine: Engine, query_name: str, values: dict[str, Any]) -> str:
+    """The plan of a named query when the planner may join only by nested loops: what it
+    picks when it expects a row or two, so the loop must be one that looks each row up."""
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL enable_hashjoin = off"))
+        connection.execute(text("SET LOCAL enable_mergejoin = off"))
+        explain = text("EXPLAIN " + named_query("postgresql", query_name))
+        return "\n".join(connection.execute(explain, values).scalars())
+
+
 def test_an_outcome_batch_reaches_each_row_by_its_key_when_statistics_lag_a_burst(
     pg_engine: Engine,
 ) -> None:
     """Statistics taken before a burst say no row is Running; the outcome write must still
     look each row up by its key, not compare every Running row with every outcome (a nested
     loop with a join filter: quadratic in the batch)."""
-    with pg_engine.begin() as connection:  # NOW's week in a partition of its own, as in a live fleet
-        ensure_partitions(connection, NOW, timedelta(0))
-    messages = queued_rows(pg_engine, 1_500)
+    messages = burst_messages(pg_engine)
     with pg_engine.begin() as connection:
         runs, _ = start_runs(connection, messages, "p1", NOW, LEASE)
     finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW, 5, "succeeded") for run in runs]
     rows = [_run_row(outcome, "postgresql") for outcome in finished]
-    with pg_engine.begin() as connection:
-        # A nested loop is what the planner picks when it expects a row or two: leave it
-        # only that, and it must be one that looks each row up.
-        connection.execute(text("SET LOCAL enable_hashjoin = off"))
-        connection.execute(text("SET LOCAL enable_mergejoin = off"))
-        plan = "\n".join(
-            connection.execute(
-                text("EXPLAIN " + named_query("postgresql", "finish_runs")),
-                {"rows": json.dumps(rows), "me": "p1"},
-            ).scalars()
-        )
+    plan = nested_loop_plan(pg_engine, "finish_runs", {"rows": json.dumps(rows), "me": "p1"})
     assert "Join Filter" not in plan, plan
 
 
@@ -342,9 +347,7 @@ def test_a_start_batch_locks_each_row_by_its_key_when_statistics_lag_a_burst(
 ) -> None:
     """As for outcomes: the batch start looks each message's row up by its key, whatever the
     planner expects of the week's partition."""
-    with pg_engine.begin() as connection:  # NOW's week in a partition of its own, as in a live fleet
-        ensure_partitions(connection, NOW, timedelta(0))
-    messages = queued_rows(pg_engine, 1_500)
+    messages = burst_messages(pg_engine)
     values = {
         "messages": json.dumps([(m.schedule_id, m.attempt) for m in messages]),
         "now": NOW,
@@ -352,12 +355,5 @@ def test_a_start_batch_locks_each_row_by_its_key_when_statistics_lag_a_burst(
         "lease_until": LEASE,
         **week_span([NOW]),
     }
-    with pg_engine.begin() as connection:
-        connection.execute(text("SET LOCAL enable_hashjoin = off"))
-        connection.execute(text("SET LOCAL enable_mergejoin = off"))
-        plan = "\n".join(
-            connection.execute(
-                text("EXPLAIN " + named_query("postgresql", "start_waiting_rows")), values
-            ).scalars()
-        )
+    plan = nested_loop_plan(pg_engine, "start_waiting_rows", values)
     assert "Join Filter" not in plan, plan
