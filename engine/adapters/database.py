@@ -16,6 +16,7 @@ from sqlalchemy import (
     create_engine,
     event,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from engine.adapters.tables import scaling_parameters, task_runs, task_schedule
 from engine.core.scaling import buffer_ppm
-from engine.core.types import ScalingParameters
+from engine.core.types import ScalingParameters, ScheduleStatus
 from engine.settings import normalize_database_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -100,6 +101,9 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+_STATUSES = frozenset(status.value for status in ScheduleStatus)
+
+
 def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connection) -> ColumnElement[bool]:
     """`column IN ids`. On PostgreSQL as `= ANY(:ids)` with one array parameter: the same
     statement text for every batch size, so the driver prepares it once instead of
@@ -107,6 +111,17 @@ def id_in(column: ColumnElement[int], ids: Collection[int], connection: Connecti
     if connection.dialect.name == "postgresql":
         return column == any_(literal(list(ids), ARRAY(BigInteger())))
     return column.in_(list(ids))
+
+
+def status_is(column: ColumnElement[str], status: str) -> ColumnElement[bool]:
+    """`column = 'status'` with the status written into the statement rather than bound.
+    The partial indexes of task_schedule are declared for a status; with the status as a
+    parameter PostgreSQL could not use them in a prepared statement's generic plan, so it
+    planned the distributor's small reads again on every loop (about 1 ms each across the
+    weeks' partitions), and a generic plan would have read the week through the time index."""
+    if status not in _STATUSES:
+        raise ValueError(f"status: {status!r} is not a schedule status")
+    return column == literal_column(f"'{status}'")
 
 
 def update_unlocked(

@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, Text, func, select
 from sqlalchemy.engine import Connection
 
+from engine.adapters.database import status_is
 from engine.adapters.policy_claims import next_policy_due_time
 from engine.adapters.sql_queries import bound_query
 from engine.adapters.tables import UTCDateTime, task_schedule
@@ -105,7 +106,7 @@ def next_due_time(connection: Connection, now: datetime) -> datetime | None:
     # min() keeps the column's type, so SQLite's text comes back as an aware datetime too.
     plain: datetime | None = connection.execute(
         select(func.min(task_schedule.c.scheduled_time)).where(
-            task_schedule.c.status == SCHEDULED, task_schedule.c.policy_claim.is_(False)
+            status_is(task_schedule.c.status, SCHEDULED), task_schedule.c.policy_claim.is_(False)
         )
     ).scalar()
     by_policy = next_policy_due_time(connection, now)

@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, FromClause, and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
-from engine.adapters.database import id_in, update_unlocked
+from engine.adapters.database import id_in, status_is, update_unlocked
 from engine.adapters.skip_counts import add_skip_count
 from engine.adapters.tables import task_schedule, tasks
 from engine.core.messages import TaskMessage
@@ -113,7 +113,7 @@ def _decide_tasks(connection: Connection, locked: dict[int, TaskPolicies], now: 
 
 def _policy_rows_due(connection: Connection, now: datetime) -> bool:
     """Whether any policy row is due at `now`, keyed or not."""
-    due = exists().where(s.status == SCHEDULED, s.policy_claim, s.scheduled_time <= now)
+    due = exists().where(status_is(s.status, SCHEDULED), s.policy_claim, s.scheduled_time <= now)
     return bool(connection.execute(select(due)).scalar_one())
 
 
@@ -288,7 +288,7 @@ def next_policy_due_time(connection: Connection, now: datetime) -> datetime | No
     claim; any left `Scheduled` wait for an earlier run to end, and the poll finds them."""
     value: datetime | None = connection.execute(
         select(func.min(s.scheduled_time)).where(
-            s.status == SCHEDULED, s.policy_claim, s.scheduled_time > now
+            status_is(s.status, SCHEDULED), s.policy_claim, s.scheduled_time > now
         )
     ).scalar()
     return value

@@ -102,7 +102,10 @@ class SqlDistributionStore:
             return distribution_store.mark_handed_over(connection, schedule_ids, claimer)
 
     def next_due_time(self, now: datetime) -> datetime | None:
-        with self._engine.connect() as connection:  # a read: no transaction to commit
+        # Committed, not rolled back, though it only reads: the driver forgets every
+        # statement it has prepared on a rollback, and this read ends each loop of the
+        # distributor, so its claim and sweep were planned again on every loop.
+        with transaction(self._engine) as connection:
             return distribution_store.next_due_time(connection, now)
 
 

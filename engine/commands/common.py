@@ -233,7 +233,10 @@ def open_database(url: str, check_schema: bool = True, long_running: bool = Fals
     from engine.core.retry import Backoff
 
     try:
-        engine = create_db_engine(url, pool_pre_ping=not long_running)
+        # A long-running process takes the connection it used last (LIFO): the loop's
+        # statements then meet the connection that has them prepared, instead of the pool
+        # handing out each of its connections in turn, each planning them anew.
+        engine = create_db_engine(url, pool_pre_ping=not long_running, pool_use_lifo=long_running)
     except (SQLAlchemyError, ValueError, ImportError) as error:
         fail(f"database URL: {describe_database_error(error)}")
     backoff = Backoff(0.5, 10.0)

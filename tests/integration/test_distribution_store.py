@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects import postgresql
 
+from engine.adapters.database import status_is
 from engine.adapters.distribution_store import release_unpublished, sweep_expired_claims
 from engine.adapters.memory_broker import MemoryBroker
+from engine.adapters.sql_stores import SqlDistributionStore
 from engine.adapters.tables import task_schedule
 from engine.core.messages import decode_message
 from engine.ports import BrokerUnavailable, Delivery, OutgoingMessage
@@ -245,3 +248,33 @@ def test_a_publish_slower_than_half_the_lease_is_handed_over_at_once(db_engine: 
         time.sleep(1.5)  # past the lease: a batch still waiting for its hand-over would be swept
         assert status_counts(db_engine) == {"Queued": 3}
     assert published_ids(broker) == sorted(rows(db_engine))  # each row sent once
+
+
+def test_the_loops_reads_leave_the_drivers_prepared_statements_in_place(pg_engine: Engine) -> None:
+    # The driver forgets what it prepared on every rollback: a loop whose last read rolled
+    # back had PostgreSQL plan its claim, sweep and reads again on every pass.
+    store = SqlDistributionStore(pg_engine)
+    for _ in range(8):
+        store.claim(NOW, 100, "d1", NOW + timedelta(seconds=30), [])
+        store.next_due_time(NOW)
+    with pg_engine.connect() as connection:  # the pool's one connection, the loop's
+        prepared = (
+            connection.exec_driver_sql("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+            .scalars()
+            .all()
+        )
+    assert any("min(task_schedule.scheduled_time)" in statement for statement in prepared), prepared
+    assert any("FOR UPDATE SKIP LOCKED" in statement for statement in prepared), prepared
+
+
+def test_the_next_due_read_names_its_status_in_the_statement() -> None:
+    # A status bound as a parameter kept PostgreSQL from using the status's partial index in
+    # a generic plan.
+    read = select(func.min(task_schedule.c.scheduled_time)).where(
+        status_is(task_schedule.c.status, "Scheduled")
+    )
+    compiled = read.compile(dialect=postgresql.dialect())
+    assert "status = 'Scheduled'" in str(compiled)
+    assert compiled.params == {}
+    with pytest.raises(ValueError, match="status: 'Bogus'"):
+        status_is(task_schedule.c.status, "Bogus")
