@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Executable, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -198,10 +198,14 @@ def _start_waiting_rows(
         "lease_until": lease_until,
         **week_span(times or [now]),
     }
-    query = bound_query(connection, "start_waiting_rows").columns(scheduled_time=UTCDateTime())
+    query: Executable = bound_query(connection, "start_waiting_rows")
+    if connection.dialect.name == "sqlite":
+        # SQLite hands the instant back as text; PostgreSQL's driver gives an aware datetime
+        # already, which needs no conversion row by row.
+        query = bound_query(connection, "start_waiting_rows").columns(scheduled_time=UTCDateTime())
     rows = connection.execute(query, values).all()
     types = _type_settings(connection, {row.task_type for row in rows})
-    started = [_started_run(first.pop(int(row.id)), row, types, now) for row in rows]
+    started = [_started_run(first.pop(row.id), row, types, now) for row in rows]
     return started, [*first.values(), *rest]
 
 

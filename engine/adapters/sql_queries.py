@@ -76,8 +76,8 @@ def instant_text(value: datetime | None, dialect: str) -> str | None:
     the same with `+00:00`)."""
     if value is None:
         return None
-    # isoformat rather than strftime, half the cost: a finish batch formats two or three a row.
-    in_utc = value.astimezone(UTC)
+    # isoformat rather than strftime, half the cost: a finish batch formats three or four a
+    # row. PostgreSQL reads the offset, so the instant goes as it is, in whatever zone.
     if dialect == "sqlite":
-        return in_utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-    return in_utc.isoformat(" ", "microseconds")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")
