@@ -124,7 +124,9 @@ def _start_decided(
         if message.schedule_id not in changed:  # cannot happen under the row lock; be explicit
             others.append((message, StartDecision(StartAction.DROP, "row changed underneath")))
             continue
-        started.append(_started_run(message, rows[message.schedule_id], types, now))
+        row = rows[message.schedule_id]
+        task = (row.task_id, row.task_type, row.payload, row.timeout_s, row.max_attempts, row.scheduled_time)
+        started.append(_started_run(message, task, types, now))
     return started, others
 
 
@@ -153,23 +155,30 @@ def _type_settings(connection: Connection, names: Collection[str]) -> dict[str, 
     }
 
 
+# What a start reads of a row and its task, by position: task id, type, payload, timeout and
+# attempt overrides, and the row's scheduled time (a burst builds thousands a batch, and
+# reading a result row's fields by name cost more than the rest of the run's building).
+_StartedTask = tuple[int, str, Any, Any, Any, datetime]
+
+
 def _started_run(
-    message: TaskMessage, row: Any, types: dict[str, _TypeSettings], now: datetime
+    message: TaskMessage, task: _StartedTask, types: dict[str, _TypeSettings], now: datetime
 ) -> StartedRun:
-    """The run of a started `row` (its task's id, type, payload and overrides): the task's own
-    timeout and attempt budget where it sets them, its type's otherwise."""
-    settings = types[row.task_type]
+    """The run of a started row: the task's own timeout and attempt budget where it sets
+    them, its type's otherwise."""
+    task_id, task_type, payload, timeout_s, max_attempts, scheduled_time = task
+    settings = types[task_type]
     context = TaskContext(
         schedule_id=message.schedule_id,
-        task_id=int(row.task_id),
-        task_type=row.task_type,
+        task_id=int(task_id),
+        task_type=task_type,
         attempt=message.attempt,
-        max_attempts=settings.max_attempts if row.max_attempts is None else int(row.max_attempts),
-        timeout_s=settings.timeout_ms / 1000 if row.timeout_s is None else float(row.timeout_s),
-        payload=_json(row.payload),
+        max_attempts=settings.max_attempts if max_attempts is None else int(max_attempts),
+        timeout_s=settings.timeout_ms / 1000 if timeout_s is None else float(timeout_s),
+        payload=_json(payload),
         config=dict(settings.config),
     )
-    return StartedRun(message, context, settings.handler, now, row.scheduled_time)
+    return StartedRun(message, context, settings.handler, now, scheduled_time)
 
 
 def _start_waiting_rows(
@@ -204,8 +213,16 @@ def _start_waiting_rows(
         # already, which needs no conversion row by row.
         query = bound_query(connection, "start_waiting_rows").columns(scheduled_time=UTCDateTime())
     rows = connection.execute(query, values).all()
-    types = _type_settings(connection, {row.task_type for row in rows})
-    started = [_started_run(first.pop(row.id), row, types, now) for row in rows]
+    types = _type_settings(connection, {row[3] for row in rows})  # task_type
+    started = [
+        _started_run(
+            first.pop(row_id),
+            (task_id, task_type, payload, timeout_s, max_attempts, scheduled_time),
+            types,
+            now,
+        )
+        for row_id, task_id, scheduled_time, task_type, payload, timeout_s, max_attempts in rows
+    ]
     return started, [*first.values(), *rest]
 
 
@@ -254,7 +271,7 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     if not finished:
         return set()
     dialect = connection.dialect.name
-    rows = [_run_row(f, dialect) for f in finished]
+    rows = _run_rows(finished, dialect)
     values = {"me": processor_id, "rows": json.dumps(rows)}
     changed = {int(row[0]) for row in connection.execute(bound_query(connection, "finish_runs"), values)}
     recorded = [row for row in rows if row[0] in changed]
@@ -278,23 +295,37 @@ def finish_runs(connection: Connection, finished: Sequence[FinishedRun], process
     return changed
 
 
-def _run_row(f: FinishedRun, dialect: str) -> tuple[Any, ...]:
-    """One outcome as `finish_runs` and `record_runs` read it, by position."""
-    return (
-        f.run.message.schedule_id,
-        f.run.message.attempt,
-        f.status.value,
-        instant_text(f.finished_at, dialect),
-        f.error,
-        instant_text(f.next_attempt_at, dialect),
-        f.run.context.task_id,
-        f.run.context.task_type,
-        instant_text(f.run.started_at, dialect),
-        f.elapsed_ms,
-        f.outcome,
-        f.output_excerpt,
-        instant_text(f.run.scheduled_time, dialect),
-    )
+def _run_rows(finished: Sequence[FinishedRun], dialect: str) -> list[tuple[Any, ...]]:
+    """The outcomes as `finish_runs` and `record_runs` read them, by position. A batch shares
+    few instants (its finish, its starts, a burst's scheduled time): each is formatted once."""
+    texts: dict[datetime, str | None] = {}
+
+    def text_of(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        text = texts.get(value)
+        if text is None:
+            text = texts[value] = instant_text(value, dialect)
+        return text
+
+    return [
+        (
+            f.run.message.schedule_id,
+            f.run.message.attempt,
+            f.status.value,
+            text_of(f.finished_at),
+            f.error,
+            text_of(f.next_attempt_at),
+            f.run.context.task_id,
+            f.run.context.task_type,
+            text_of(f.run.started_at),
+            f.elapsed_ms,
+            f.outcome,
+            f.output_excerpt,
+            text_of(f.run.scheduled_time),
+        )
+        for f in finished
+    ]
 
 
 def give_back_runs(

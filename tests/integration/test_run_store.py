@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, text, update
 from engine.adapters.partition_store import ensure_partitions
 from engine.adapters.run_store import (
     FinishedRun,
-    _run_row,
+    _run_rows,
     finish_runs,
     give_back_runs,
     renew_leases,
@@ -337,7 +337,7 @@ def test_an_outcome_batch_reaches_each_row_by_its_key_when_statistics_lag_a_burs
     with pg_engine.begin() as connection:
         runs, _ = start_runs(connection, messages, "p1", NOW, LEASE)
     finished = [FinishedRun(run, ScheduleStatus.SUCCEEDED, NOW, 5, "succeeded") for run in runs]
-    rows = [_run_row(outcome, "postgresql") for outcome in finished]
+    rows = _run_rows(finished, "postgresql")
     plan = nested_loop_plan(pg_engine, "finish_runs", {"rows": json.dumps(rows), "me": "p1"})
     assert "Join Filter" not in plan, plan
 
