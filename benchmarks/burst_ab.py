@@ -50,7 +50,7 @@ def servers_cpu_s() -> float:
 def one_burst(count: int) -> dict[str, Any]:
     """One burst with the checkout in the working directory (its own `benchmarks.e2e`)."""
     sys.path.insert(0, os.getcwd())
-    from sqlalchemy import func, select, text
+    from sqlalchemy import func, select
 
     from benchmarks import e2e  # the checkout's, not necessarily this file's
     from engine.adapters.rabbitmq import RabbitMQBroker
@@ -75,12 +75,10 @@ def one_burst(count: int) -> dict[str, Any]:
             e2e.stop(processors + distributors)
         with engine.connect() as connection:
             last = connection.execute(select(func.max(task_schedule.c.finished_at))).scalar_one()
-            p50, p99 = connection.execute(
-                text(
-                    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY start_lag_ms), "
-                    "percentile_cont(0.99) WITHIN GROUP (ORDER BY start_lag_ms) FROM task_schedule"
-                )
-            ).one()
+            lags = list(connection.execute(select(task_schedule.c.start_lag_ms)).scalars())
+        # Interpolated between ranks, as PostgreSQL's percentile_cont (benchmarks/e2e.py).
+        cuts = statistics.quantiles(lags, n=100, method="inclusive")
+        p50, p99 = cuts[49], cuts[98]
         RabbitMQBroker(e2e.AMQP_URL, queue).delete_queues()
     used = [round(b - a, 2) for a, b in zip(before, after, strict=True)]
     return {
