@@ -207,12 +207,13 @@ def _start_waiting_rows(
         "lease_until": lease_until,
         **week_span(times or [now]),
     }
-    query: Executable = bound_query(connection, "start_waiting_rows")
-    if connection.dialect.name == "sqlite":
-        # SQLite hands the instant back as text; PostgreSQL's driver gives an aware datetime
-        # already, which needs no conversion row by row.
-        query = bound_query(connection, "start_waiting_rows").columns(scheduled_time=UTCDateTime())
-    rows = connection.execute(query, values).all()
+    query = bound_query(connection, "start_waiting_rows")
+    # SQLite hands the instant back as text; PostgreSQL's driver gives an aware datetime
+    # already, which needs no conversion row by row.
+    typed: Executable = (
+        query.columns(scheduled_time=UTCDateTime()) if connection.dialect.name == "sqlite" else query
+    )
+    rows = connection.execute(typed, values).all()
     types = _type_settings(connection, {row[3] for row in rows})  # task_type
     started = [
         _started_run(
