@@ -168,6 +168,9 @@ def test_processor_sigterm_always_ends_giving_back_what_it_holds(
     processor = Headway(["processor", "--concurrency", "2", "--prefetch", "4"], env, tmp_path, "processor")
     try:
         wait_for(lambda: status_counts(engine).get("Running") == 3, 30, "the tasks to start")
+        # The rows turn Running as the batch starts, a moment before the workers take two of
+        # them up: a SIGTERM in between gives all three back at once and the process ends.
+        wait_for(lambda: sink.count() == 2, 30, "two handlers to reach the endpoint")
         processor.process.send_signal(signal.SIGTERM)
         if second_signal:
             time.sleep(1)
