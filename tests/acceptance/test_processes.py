@@ -93,6 +93,7 @@ def test_processor_sigterm_lets_the_running_task_finish_and_exits_0(
     processor = Headway(["processor"], env, tmp_path, "processor")
     try:
         wait_for(lambda: status_counts(engine) == {"Running": 1}, 30, "the task to start")
+        wait_for(lambda: sink.count() == 1, 30, "its handler to reach the endpoint")  # not only the row
         with engine.connect() as connection:
             assert len(connection.execute(select(processor_heartbeats)).all()) == 1
         assert processor.terminate() == 0
