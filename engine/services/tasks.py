@@ -25,9 +25,11 @@ from engine.services.validation import field_problems
 
 MAX_PAGE_SIZE = 500
 # A task's last outcome is looked for in the schedule rows of this window before `now` first,
-# then (none there) in its whole history: on PostgreSQL the first read touches the recent
-# weeks' partitions only, instead of the latest row of every week kept.
-LAST_OUTCOME_RECENT = timedelta(days=7)
+# then (none there) in the older history, by a second read for those tasks alone. On
+# PostgreSQL the page's read then plans and touches the partitions of the last day only,
+# whatever the history kept: a merge of partitions ordered by time reads the top row of each,
+# so a window of 7 days, which spans two weeks' partitions, read one more row per task.
+LAST_OUTCOME_RECENT = timedelta(days=1)
 
 
 class TaskNotFound(LookupError):
@@ -356,7 +358,10 @@ def list_tasks(
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
     if task_filter.last_outcome is not None:
-        last = _latest_finished(task_schedule.c.status, _recent_from(now))
+        recent_from = _recent_from(now)
+        last = _latest_finished(task_schedule.c.status, since=recent_from)
+        if recent_from is not None:  # none since then: the latest of the older history
+            last = func.coalesce(last, _latest_finished(task_schedule.c.status, before=recent_from))
         wanted = task_filter.last_outcome
         conditions.append(last.is_(None) if wanted == NO_RUN_YET else last == wanted)
     where = and_(*conditions) if conditions else None
@@ -367,11 +372,16 @@ def list_tasks(
             count_query = count_query.where(where)
             page_query = page_query.where(where)
         total = connection.execute(count_query).scalar_one()
-        items = [_as_of(_to_task(row), now) for row in connection.execute(page_query).mappings()]
+        found = [_to_task(row) for row in connection.execute(page_query).mappings()]
+        items = [_as_of(task, now) for task in _with_older_outcomes(connection, found, _recent_from(now))]
     return TaskPage(items=items, total=int(total))
 
 
 def _task_query(recent_from: datetime | None) -> Any:
+    """Tasks with their earliest pending run and, searched among the rows scheduled from
+    `recent_from` on (all of them without it), their last outcome: `_with_older_outcomes`
+    completes the tasks with none there. On PostgreSQL the page's read then plans and
+    probes only the recent weeks' partitions for the outcome, however long the history."""
     next_run = (
         select(func.min(task_schedule.c.scheduled_time))
         .where(
@@ -381,13 +391,11 @@ def _task_query(recent_from: datetime | None) -> Any:
         .correlate(tasks)
         .scalar_subquery()
     )
-    last_status = _latest_finished(task_schedule.c.status, recent_from)
-    last_at = _latest_finished(task_schedule.c.finished_at, recent_from)
     return select(
         tasks,
         next_run.label("next_run"),
-        last_status.label("last_run_status"),
-        last_at.label("last_run_at"),
+        _latest_finished(task_schedule.c.status, since=recent_from).label("last_run_status"),
+        _latest_finished(task_schedule.c.finished_at, since=recent_from).label("last_run_at"),
     )
 
 
@@ -395,14 +403,10 @@ def _recent_from(now: datetime | None) -> datetime | None:
     return None if now is None else now - LAST_OUTCOME_RECENT
 
 
-def _latest_finished(column: Any, recent_from: datetime | None) -> Any:
-    """`column` of the task's latest finished schedule row, correlated to `tasks`: read from
-    that row directly, not through its id (on PostgreSQL an id alone names no week, so a
-    lookup by id probes every partition). With `recent_from`, the rows scheduled from then on
-    are searched first and the whole history only when they hold no finished row: the same
-    row either way (the latest of all is among the recent ones if any is), and COALESCE
-    evaluates the second search only when the first finds nothing (or a NULL `column`, which
-    the second then finds again)."""
+def _latest_finished(column: Any, since: datetime | None = None, before: datetime | None = None) -> Any:
+    """`column` of the task's latest finished schedule row scheduled in [`since`, `before`),
+    correlated to `tasks`: read from that row directly, not through its id (on PostgreSQL an
+    id alone names no week, so a lookup by id probes every partition)."""
     finished = [ScheduleStatus.SUCCEEDED.value, ScheduleStatus.FAILED.value, ScheduleStatus.DEAD.value]
     latest = (
         select(column)
@@ -411,17 +415,46 @@ def _latest_finished(column: Any, recent_from: datetime | None) -> Any:
         .limit(1)
         .correlate(tasks)
     )
-    if recent_from is None:
-        return latest.scalar_subquery()
-    recent = latest.where(task_schedule.c.scheduled_time >= recent_from)
-    return func.coalesce(recent.scalar_subquery(), latest.scalar_subquery())
+    if since is not None:
+        latest = latest.where(task_schedule.c.scheduled_time >= since)
+    if before is not None:
+        latest = latest.where(task_schedule.c.scheduled_time < before)
+    return latest.scalar_subquery()
+
+
+def _with_older_outcomes(
+    connection: Connection, found: list[Task], recent_from: datetime | None
+) -> list[Task]:
+    """`found` (read by `_task_query(recent_from)`), the tasks without an outcome since
+    `recent_from` completed with their latest one before it, in one read for them all:
+    the same outcome a search of the whole history finds."""
+    without = [task.id for task in found if task.last_run_status is None]
+    if recent_from is None or not without:
+        return found
+    older = {
+        int(row.id): row
+        for row in connection.execute(
+            select(
+                tasks.c.id,
+                _latest_finished(task_schedule.c.status, before=recent_from).label("status"),
+                _latest_finished(task_schedule.c.finished_at, before=recent_from).label("finished_at"),
+            ).where(tasks.c.id.in_(without))
+        )
+    }
+    return [
+        replace(task, last_run_status=older[task.id].status, last_run_at=older[task.id].finished_at)
+        if task.id in older and older[task.id].status is not None
+        else task
+        for task in found
+    ]
 
 
 def _get(connection: Connection, task_id: int, now: datetime | None) -> Task:
     row = connection.execute(_task_query(_recent_from(now)).where(tasks.c.id == task_id)).mappings().first()
     if row is None:
         raise TaskNotFound(task_id)
-    task = _as_of(_to_task(row), now)
+    (found,) = _with_older_outcomes(connection, [_to_task(row)], _recent_from(now))
+    task = _as_of(found, now)
     dependents = connection.execute(
         select(tasks.c.id, tasks.c.active).where(tasks.c.after_task_id == task_id).order_by(tasks.c.id)
     ).all()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from engine.adapters.tables import task_schedule
-from engine.services.tasks import NO_RUN_YET, TaskFilter, list_tasks
+from engine.services.tasks import NO_RUN_YET, TaskFilter, get_task, list_tasks
 from tests.integration.helpers import add_cron_task
 
 NOW = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
@@ -72,4 +72,7 @@ def test_the_last_outcome_is_the_same_within_and_past_the_recent_window(db_engin
         "older": ("Failed", NOW - timedelta(days=60, seconds=-5)),
     }
     assert last(NOW) == last(None) == expected
+    for name, outcome in expected.items():  # one task read alone finds the same
+        task = get_task(db_engine, ids[name], now=NOW)
+        assert (task.last_run_status, task.last_run_at) == outcome
     assert sorted(last(NOW, "Dead")) == ["old"]
