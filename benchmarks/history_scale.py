@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/history_scale.py                 # 1 M, then 30 M history rows
     .venv/bin/python benchmarks/history_scale.py --rows 1000000  # one size alone
 
-For each size in turn (`--rows`, repeated; by default 1,000,000 then 30,000,000, some 20
-minutes in all), seeds a throwaway database (`headway_bench_*` on the server of
-HEADWAY_BENCH_PG_URL, dropped once measured) with that many finished schedule rows of one
+For each size (`--rows`, repeated; by default 1,000,000 then 30,000,000, some 25 minutes in
+all), seeds a throwaway database (`headway_bench_*` on the server of HEADWAY_BENCH_PG_URL, all
+dropped at the end) with that many finished schedule rows of one
 fleet running `--rows-per-day` (1,000,000) and about as many `task_runs` rows, so that a
 larger `--rows` is a longer history of the same load, not more tasks per hour: 1 M rows are
 its last day, 30 M its last 30 days, all the raw history the default retention
@@ -17,8 +17,10 @@ at most, and the reconciliation drives an overdue retry on). The rows are genera
 server itself (INSERT ... SELECT over generate_series, faster than COPY from the client)
 with the secondary indexes built afterwards and foreign keys and triggers not fired (the rows
 are consistent by construction), plus the next 3 hours of schedule for 10,000 tasks. The
-runs are rolled up as the Scheduler's history step would. Then it times, as the median of
-`--repeat` tries (the minimum beside it):
+runs are rolled up as the Scheduler's history step would. Once every size is seeded, it
+times each try of each measurement at every size in turn (1 M, 30 M, 1 M, ...: a 2-core
+machine's speed drifts over minutes, and sizes measured a quarter of an hour apart differed
+by more than the sizes did), as the median of `--repeat` tries (the minimum beside it):
 
 - the distributor's claim of 1,000 due rows, a processor's start of them and its outcome
   writes (one `task_runs` row each), each in its own transaction;
@@ -48,7 +50,8 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,14 +179,11 @@ def drop_secondary_indexes(connection: Connection, tables: tuple[str, ...]) -> l
     return [definition.replace(" ON ONLY ", " ON ", 1) for _, definition in found]
 
 
-def timed(function: Callable[[], Any], repeat: int) -> list[float]:
-    """Seconds per call of `function`, `repeat` times."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return times
+def timed(function: Callable[[], Any]) -> float:
+    """Seconds one call of `function` took."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
 def add_due_rows(engine: Engine, now: datetime, tag: int) -> None:
@@ -198,23 +198,24 @@ def add_due_rows(engine: Engine, now: datetime, tag: int) -> None:
         )
 
 
-def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[float]]]:
+def tries(engine: Engine, now: datetime, repeat: int) -> Iterator[tuple[str, float]]:
+    """Each measurement's tries in turn, as (name, seconds), one at a time: `measure` takes
+    one from every size's database in turn, so that a machine whose speed drifts over
+    minutes slows every size alike."""
     from engine.api.app import create_app
     from engine.settings import Settings
 
-    results: list[tuple[str, list[float]]] = []
-    claims, starts, finishes = [], [], []
     for attempt in range(repeat):
         add_due_rows(engine, now, attempt + 1)
         with engine.begin() as connection:
             began = time.perf_counter()
             messages = claim_due_rows(connection, now, BATCH, "bench-d", now + timedelta(seconds=30))
-        claims.append(time.perf_counter() - began)
+        yield f"claim {BATCH} due rows", time.perf_counter() - began
         assert len(messages) == BATCH, len(messages)
         with engine.begin() as connection:
             began = time.perf_counter()
             started, _ = start_runs(connection, messages, "bench-p", now, now + timedelta(seconds=30))
-        starts.append(time.perf_counter() - began)
+        yield f"start {BATCH} runs", time.perf_counter() - began
         finished = [
             FinishedRun(run, ScheduleStatus.SUCCEEDED, now + timedelta(milliseconds=5), 5, "succeeded")
             for run in started
@@ -222,23 +223,17 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
         with engine.begin() as connection:
             began = time.perf_counter()
             recorded = finish_runs(connection, finished, "bench-p")
-        finishes.append(time.perf_counter() - began)
+        yield f"record {BATCH} outcomes", time.perf_counter() - began
         assert len(recorded) == BATCH
-    results += [
-        (f"claim {BATCH} due rows", claims),
-        (f"start {BATCH} runs", starts),
-        (f"record {BATCH} outcomes", finishes),
-    ]
     # Scheduler: the tasks are materialised to `now`; each pass adds the next 5 minutes.
-    passes = []
     for index in range(repeat):
         at = now + timedelta(minutes=5 * (index + 1))
         began = time.perf_counter()
         result = run_pass(engine, at, forecast_hours=3, window_hours=3)
-        passes.append(time.perf_counter() - began)
+        yield "Scheduler pass (+5 min of rows)", time.perf_counter() - began
         assert result.rows_inserted > 0
-    results.append(("Scheduler pass (+5 min of rows)", passes))
-    results.append(("forecast 3 h", timed(lambda: forecast(engine, now, 3), repeat)))
+    for _ in range(repeat):
+        yield "forecast 3 h", timed(lambda: forecast(engine, now, 3))
     settings = Settings(broker_url="memory://", api_token=None)
     with TestClient(create_app(engine, settings=settings, clock=lambda: now)) as client:
         for path in ("/scheduled-tasks-summary?hours=3", "/task-summary", "/metrics", "/tasks?limit=50"):
@@ -247,20 +242,28 @@ def measure(engine: Engine, now: datetime, repeat: int) -> list[tuple[str, list[
                 assert client.get(path).status_code == 200
 
             get()  # the first request warms the app
-            results.append((f"GET {path}", timed(get, repeat)))
-    results.append(("roll up the latest runs", timed(lambda: roll_up_runs(engine), repeat)))
-    results.append(
-        ("db stats (whole-table counts)", timed(lambda: history_stats(engine, now, timedelta(days=30)), 1))
-    )
+            for _ in range(repeat):
+                yield f"GET {path}", timed(get)
+    for _ in range(repeat):
+        yield "roll up the latest runs", timed(lambda: roll_up_runs(engine))
+    yield "db stats (whole-table counts)", timed(lambda: history_stats(engine, now, timedelta(days=30)))
     # Last, as it removes history: the Scheduler's prune with a 30-day retention (with more than
     # 30 days of rows, its first call on PostgreSQL detaches and drops every week past it,
     # counting the rows dropped), timed once.
-    results.append(
-        (
-            "prune: drop the weeks past the retention",
-            timed(lambda: prune_history(engine, now, timedelta(days=30), max_batches=1), 1),
-        )
+    yield (
+        "prune: drop the weeks past the retention",
+        timed(lambda: prune_history(engine, now, timedelta(days=30), max_batches=1)),
     )
+
+
+def measure(engines: list[Engine], now: datetime, repeat: int) -> list[dict[str, list[float]]]:
+    """Every database's tries, taken in turn from one database and the next; per database,
+    the seconds of each try by measurement, in the order measured."""
+    results: list[dict[str, list[float]]] = [{} for _ in engines]
+    streams = [tries(engine, now, repeat) for engine in engines]
+    for steps in zip(*streams, strict=True):
+        for result, (name, seconds) in zip(results, steps, strict=True):
+            result.setdefault(name, []).append(seconds)
     return results
 
 
@@ -396,36 +399,45 @@ class SizeResult:
         return sorted(self.bursts)[len(self.bursts) // 2] if self.bursts else None
 
 
-def run_size(args: argparse.Namespace, rows: int) -> SizeResult:
-    """Seed a fresh database with `rows` history rows, measure, run the bursts, drop it."""
+def prepare(engine: Engine, rows: int, now: datetime, rows_per_day: int) -> None:
+    """Seed `rows` history rows, run the Scheduler's pass and roll-up, vacuum; print what it
+    made."""
+    began = time.perf_counter()
+    seed(engine, rows, now, rows_per_day)
+    seeded_s = time.perf_counter() - began
+    run_pass(engine, now, forecast_hours=3, window_hours=3)
+    began = time.perf_counter()
+    roll_up_runs(engine)
+    rollup_s = time.perf_counter() - began
+    with engine.connect() as connection:
+        # What autovacuum does after the pass's burst of inserts: without it the current
+        # week's new pages are not all-visible, and counts over its partial indexes read
+        # the heap (or the whole week) instead.
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    print(
+        f"seeded {rows:,} history rows ({rows / rows_per_day:,.2f} days at {rows_per_day:,} a day)"
+        f" in {seeded_s:.1f} s; rolled up in {rollup_s:.1f} s",
+        flush=True,
+    )
+    print(f"rows: {table_sizes(engine)}")
+    print(f"server: {server_settings(engine)}", flush=True)
+
+
+def run_sizes(args: argparse.Namespace, sizes: list[int]) -> list[SizeResult]:
+    """A fresh database per size, seeded one after the other; then the measurements and the
+    bursts, a try at every size in turn; the databases dropped at the end."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    with fresh_postgres("headway_bench") as engine:
-        began = time.perf_counter()
-        seed(engine, rows, now, args.rows_per_day)
-        seeded_s = time.perf_counter() - began
-        run_pass(engine, now, forecast_hours=3, window_hours=3)
-        began = time.perf_counter()
-        roll_up_runs(engine)
-        rollup_s = time.perf_counter() - began
-        with engine.connect() as connection:
-            # What autovacuum does after the pass's burst of inserts: without it the current
-            # week's new pages are not all-visible, and counts over its partial indexes read
-            # the heap (or the whole week) instead.
-            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
-        days = rows / args.rows_per_day
-        print(
-            f"seeded {rows:,} history rows ({days:,.2f} days at {args.rows_per_day:,} a day)"
-            f" in {seeded_s:.1f} s; rolled up in {rollup_s:.1f} s",
-            flush=True,
-        )
-        print(f"rows: {table_sizes(engine)}")
-        print(f"server: {server_settings(engine)}", flush=True)
-        results = measure(engine, now, args.repeat)
-        bursts = []
+    with ExitStack() as stack:
+        engines = [stack.enter_context(fresh_postgres("headway_bench")) for _ in sizes]
+        for engine, rows in zip(engines, sizes, strict=True):
+            prepare(engine, rows, now, args.rows_per_day)
+        times = measure(engines, now, args.repeat)
+        bursts: list[list[tuple[float, float, float]]] = [[] for _ in sizes]
         for _ in range(args.bursts if args.burst else 0):
-            with tempfile.TemporaryDirectory(prefix="headway-history-") as log_dir:
-                bursts.append(burst(engine, args.burst, Path(log_dir)))
-    return SizeResult(rows, dict(results), bursts)
+            for engine, found in zip(engines, bursts, strict=True):
+                with tempfile.TemporaryDirectory(prefix="headway-history-") as log_dir:
+                    found.append(burst(engine, args.burst, Path(log_dir)))
+    return [SizeResult(*one) for one in zip(sizes, times, bursts, strict=True)]
 
 
 def print_table(sizes: list[SizeResult], burst_tasks: int) -> bool:
@@ -490,8 +502,7 @@ def main() -> None:
         parser.error("--bursts: at least 1")
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
-    results = [run_size(args, rows) for rows in sizes]
-    met = print_table(results, args.burst)
+    met = print_table(run_sizes(args, sizes), args.burst)
     raise SystemExit(0 if met else 1)
 
 
