@@ -30,11 +30,12 @@ by more than the sizes did), as the median of `--repeat` tries (the minimum besi
   through FastAPI's TestClient on the app;
 - the roll-up of the runs recorded since the last one, `headway db stats`' reads, and one
   prune (on PostgreSQL: the weeks past the 30-day retention detached and dropped);
-- `--bursts` times (3), the end-to-end burst of benchmarks/e2e.py on top of that history:
-  `--burst` tasks (10,000) of a no-op type due at one instant, real `headway distributor` x 2
-  and `headway processor` x 2 (`--concurrency 16 --prefetch 400`) on RabbitMQ, tasks/s from
-  the due instant to the last success and the p50/p99 start lag; the median burst is
-  reported, as single bursts vary by a fifth from one to the next (0 skips it).
+- `--bursts` times (5) at every size in turn, the end-to-end burst of benchmarks/e2e.py on
+  top of that history: `--burst` tasks (10,000) of a no-op type due at one instant, real
+  `headway distributor` x 2 and `headway processor` x 2 (`--concurrency 16 --prefetch 400`)
+  on RabbitMQ, tasks/s from the due instant to the last success and the p50/p99 start lag;
+  the median burst is reported, as single bursts vary by a fifth or more from one to the
+  next (`--burst 0` skips them).
 
 It prints one table: each measurement's median (fastest) ms at every size and, with several
 sizes, the largest's median over the smallest's; then whether every hot path the goal names
@@ -491,7 +492,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="tries per measurement")
     parser.add_argument("--rows-per-day", type=int, default=ROWS_PER_DAY, help="the fleet's rows a day")
     parser.add_argument("--burst", type=int, default=10_000, help="tasks of the end-to-end burst (0: none)")
-    parser.add_argument("--bursts", type=int, default=3, help="end-to-end bursts, the median reported")
+    parser.add_argument("--bursts", type=int, default=5, help="end-to-end bursts, the median reported")
     args = parser.parse_args()
     sizes = args.rows or [1_000_000, 30_000_000]
     if min(sizes) < TASKS:
