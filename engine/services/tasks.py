@@ -357,8 +357,8 @@ def list_tasks(
         # Literal and case-insensitive: the user's % and _ are escaped, not wildcards. On
         # PostgreSQL this is `name ILIKE '%q%'`, which the trigram index serves.
         conditions.append(tasks.c.name.icontains(task_filter.name_contains, autoescape=True))
+    recent_from = _recent_from(now)
     if task_filter.last_outcome is not None:
-        recent_from = _recent_from(now)
         last = _latest_finished(task_schedule.c.status, since=recent_from)
         if recent_from is not None:  # none since then: the latest of the older history
             last = func.coalesce(last, _latest_finished(task_schedule.c.status, before=recent_from))
@@ -367,13 +367,13 @@ def list_tasks(
     where = and_(*conditions) if conditions else None
     with read_connection(engine) as connection:
         count_query = select(func.count()).select_from(tasks)
-        page_query = _task_query(_recent_from(now)).order_by(tasks.c.id.desc()).limit(limit).offset(offset)
+        page_query = _task_query(recent_from).order_by(tasks.c.id.desc()).limit(limit).offset(offset)
         if where is not None:
             count_query = count_query.where(where)
             page_query = page_query.where(where)
         total = connection.execute(count_query).scalar_one()
         found = [_to_task(row) for row in connection.execute(page_query).mappings()]
-        items = [_as_of(task, now) for task in _with_older_outcomes(connection, found, _recent_from(now))]
+        items = [_as_of(task, now) for task in _with_older_outcomes(connection, found, recent_from)]
     return TaskPage(items=items, total=int(total))
 
 
@@ -440,10 +440,11 @@ def _with_older_outcomes(
                 _latest_finished(task_schedule.c.finished_at, before=recent_from).label("finished_at"),
             ).where(tasks.c.id.in_(without))
         )
+        if row.status is not None
     }
     return [
         replace(task, last_run_status=older[task.id].status, last_run_at=older[task.id].finished_at)
-        if task.id in older and older[task.id].status is not None
+        if task.id in older
         else task
         for task in found
     ]
